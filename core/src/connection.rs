@@ -1,0 +1,474 @@
+//! [`Connection`] — Twisted's Transport: one type over TCP, TLS, Unix sockets and in-memory
+//! pipes, owning the read buffer (so framing can switch mid-stream and STARTTLS can discard
+//! pipelined plaintext) and a bounded write buffer.
+//!
+//! ## Reading
+//! [`Connection::read_frame`] decodes the next frame with any [`Decoder`]; the bytes after that
+//! frame stay in the connection for the next call, whatever codec it uses. Before it waits for
+//! the network it flushes pending output, so replies queued with [`Connection::queue`] /
+//! [`Connection::feed`] go out in one write when the session has nothing more to do — the
+//! natural batching for pipelined protocols. `read_frame` is cancel-safe: it may be used in a
+//! `tokio::select!` branch.
+//!
+//! ## Writing and backpressure
+//! Output accumulates in a write buffer of at most `max_write_buffer` bytes (default
+//! [`DEFAULT_MAX_WRITE_BUFFER`]); [`Connection::feed`] flushes (awaiting the peer) when the buffer
+//! is full, so a peer that does not read slows the session down instead of growing its memory.
+//! The idle timeout also covers writes: a peer that stops reading is eventually disconnected.
+//!
+//! ## Idle memory
+//! While a plain TCP connection waits for input with nothing buffered, it holds no read or write
+//! buffer at all: a server with 10,000 idle clients spends kilobytes on them, not 10,000 × 8 KiB.
+
+use std::io;
+use std::mem;
+use std::time::Duration;
+
+use bytes::{Buf, BytesMut};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio_rustls::{TlsAcceptor, TlsConnector};
+use tokio_util::codec::{Decoder, Encoder};
+use tokio_util::sync::CancellationToken;
+
+use crate::address::Address;
+use crate::framing::FrameError;
+use crate::stream::Stream;
+
+/// Bytes requested from the socket per read.
+pub const DEFAULT_READ_CHUNK: usize = 8 * 1024;
+/// Output buffered before `feed` waits for the peer to read.
+pub const DEFAULT_MAX_WRITE_BUFFER: usize = 64 * 1024;
+/// How long a graceful close waits for the peer to acknowledge (TLS close_notify, FIN).
+const CLOSE_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Why reading a frame did not produce one.
+#[derive(Debug, thiserror::Error)]
+pub enum ReadError<E = FrameError> {
+    /// The codec rejected the input (for [`FrameError::LineTooLong`] the connection is still
+    /// usable: reply and read on).
+    #[error(transparent)]
+    Frame(E),
+    /// The transport failed.
+    #[error("i/o error: {0}")]
+    Io(#[from] io::Error),
+    /// Nothing arrived (or nothing could be written) within the idle timeout.
+    #[error("idle timeout")]
+    IdleTimeout,
+    /// The server is shutting down; the session should say goodbye and close.
+    #[error("server shutting down")]
+    Shutdown,
+    /// The peer closed the connection in the middle of a frame.
+    #[error("connection closed in the middle of a frame ({pending} bytes pending)")]
+    Truncated {
+        /// Bytes of the incomplete frame.
+        pending: usize,
+    },
+}
+
+impl<E> ReadError<E> {
+    /// Whether this is a recoverable framing error (an over-long line).
+    pub fn is_recoverable_frame(&self) -> bool
+    where
+        E: AsRef<FrameError>,
+    {
+        matches!(self, ReadError::Frame(e) if e.as_ref().is_recoverable())
+    }
+}
+
+impl AsRef<FrameError> for FrameError {
+    fn as_ref(&self) -> &FrameError {
+        self
+    }
+}
+
+/// Per-connection tunables (the runner fills them from flags).
+#[derive(Debug, Clone)]
+pub struct ConnectionOptions {
+    /// Close the connection after this long without input (or without write progress).
+    pub idle_timeout: Option<Duration>,
+    /// Maximum bytes of buffered output before writers wait for the peer.
+    pub max_write_buffer: usize,
+    /// Bytes requested per read.
+    pub read_chunk: usize,
+}
+
+impl Default for ConnectionOptions {
+    fn default() -> Self {
+        ConnectionOptions {
+            idle_timeout: None,
+            max_write_buffer: DEFAULT_MAX_WRITE_BUFFER,
+            read_chunk: DEFAULT_READ_CHUNK,
+        }
+    }
+}
+
+/// A connected transport with its buffers. See the [module docs](self).
+#[derive(Debug)]
+pub struct Connection {
+    stream: Stream,
+    rbuf: BytesMut,
+    wbuf: BytesMut,
+    peer: Address,
+    local: Address,
+    id: u64,
+    options: ConnectionOptions,
+    shutdown: Option<CancellationToken>,
+    shutdown_interrupts: bool,
+    eof: bool,
+}
+
+/// Internal reason a wait for the network ended early.
+enum Wait {
+    Io(io::Error),
+    Idle,
+    Shutdown,
+}
+
+impl<E> From<Wait> for ReadError<E> {
+    fn from(w: Wait) -> Self {
+        match w {
+            Wait::Io(e) => ReadError::Io(e),
+            Wait::Idle => ReadError::IdleTimeout,
+            Wait::Shutdown => ReadError::Shutdown,
+        }
+    }
+}
+
+impl From<Wait> for io::Error {
+    fn from(w: Wait) -> Self {
+        match w {
+            Wait::Io(e) => e,
+            Wait::Idle => io::Error::new(io::ErrorKind::TimedOut, "idle timeout"),
+            Wait::Shutdown => io::Error::new(io::ErrorKind::ConnectionAborted, "shutting down"),
+        }
+    }
+}
+
+impl Connection {
+    /// Wrap a connected stream.
+    pub fn new(stream: Stream, peer: Address, local: Address) -> Self {
+        Connection {
+            stream,
+            rbuf: BytesMut::new(),
+            wbuf: BytesMut::new(),
+            peer,
+            local,
+            id: 0,
+            options: ConnectionOptions::default(),
+            shutdown: None,
+            shutdown_interrupts: true,
+            eof: false,
+        }
+    }
+
+    /// Set the tunables.
+    pub fn with_options(mut self, options: ConnectionOptions) -> Self {
+        self.options = options;
+        self
+    }
+
+    /// Attach the server's shutdown signal (done by the runner).
+    pub fn with_shutdown(mut self, token: CancellationToken) -> Self {
+        self.shutdown = Some(token);
+        self
+    }
+
+    /// Set the connection number used in logs (done by the runner).
+    pub fn with_id(mut self, id: u64) -> Self {
+        self.id = id;
+        self
+    }
+
+    /// The connection number (unique per server process).
+    pub fn id(&self) -> u64 {
+        self.id
+    }
+
+    /// The remote end.
+    pub fn peer(&self) -> &Address {
+        &self.peer
+    }
+
+    /// The local end.
+    pub fn local(&self) -> &Address {
+        &self.local
+    }
+
+    /// Whether the transport is TLS.
+    pub fn is_tls(&self) -> bool {
+        self.stream.is_tls()
+    }
+
+    /// Protocol version and SNI of a TLS transport, for logs and `Received:` headers.
+    pub fn tls_summary(&self) -> Option<String> {
+        self.stream.tls_summary()
+    }
+
+    /// The current tunables.
+    pub fn options(&self) -> &ConnectionOptions {
+        &self.options
+    }
+
+    /// Change the idle timeout (protocols use different ones per state, e.g. SMTP DATA).
+    pub fn set_idle_timeout(&mut self, timeout: Option<Duration>) {
+        self.options.idle_timeout = timeout;
+    }
+
+    /// Whether a server shutdown interrupts a wait for input (default true). A session in the
+    /// middle of a transaction (SMTP DATA, an IMAP APPEND literal) turns this off so it can
+    /// finish; the runner's shutdown deadline still bounds it.
+    pub fn set_shutdown_interrupts(&mut self, interrupts: bool) {
+        self.shutdown_interrupts = interrupts;
+    }
+
+    /// Whether the server has begun shutting down.
+    pub fn shutdown_requested(&self) -> bool {
+        self.shutdown.as_ref().is_some_and(CancellationToken::is_cancelled)
+    }
+
+    /// Bytes received but not yet decoded into a frame.
+    pub fn pending_input(&self) -> &[u8] {
+        &self.rbuf
+    }
+
+    /// Bytes queued for sending.
+    pub fn buffered_output(&self) -> usize {
+        self.wbuf.len()
+    }
+
+    /// Decode the next frame. `Ok(None)` is a clean end of stream (the peer closed between
+    /// frames). Cancel-safe.
+    pub async fn read_frame<D: Decoder>(
+        &mut self,
+        codec: &mut D,
+    ) -> Result<Option<D::Item>, ReadError<D::Error>> {
+        loop {
+            if let Some(item) = codec.decode(&mut self.rbuf).map_err(ReadError::Frame)? {
+                return Ok(Some(item));
+            }
+            if self.eof {
+                if let Some(item) = codec.decode_eof(&mut self.rbuf).map_err(ReadError::Frame)? {
+                    return Ok(Some(item));
+                }
+                return if self.rbuf.is_empty() {
+                    Ok(None)
+                } else {
+                    Err(ReadError::Truncated { pending: self.rbuf.len() })
+                };
+            }
+            self.fill().await?;
+        }
+    }
+
+    /// Flush pending output, then read more input into the buffer (waiting for it).
+    async fn fill(&mut self) -> Result<(), Wait> {
+        let interruptible = self.shutdown_interrupts && self.rbuf.is_empty();
+        let shutdown = match &self.shutdown {
+            Some(token) if interruptible => Some(token.clone()),
+            _ => None,
+        };
+        let idle = self.options.idle_timeout;
+        let chunk = self.options.read_chunk;
+        let io = async {
+            flush_buf(&mut self.stream, &mut self.wbuf).await?;
+            fill_buf(&mut self.stream, &mut self.rbuf, &mut self.wbuf, chunk).await
+        };
+        let timed = async {
+            match idle {
+                Some(d) => tokio::time::timeout(d, io).await.map_err(|_| Wait::Idle)?,
+                None => io.await,
+            }
+            .map_err(Wait::Io)
+        };
+        let n = match shutdown {
+            Some(token) => tokio::select! {
+                r = timed => r?,
+                () = token.cancelled() => return Err(Wait::Shutdown),
+            },
+            None => timed.await?,
+        };
+        if n == 0 {
+            self.eof = true;
+        }
+        Ok(())
+    }
+
+    /// Queue bytes for sending without waiting. The next [`read_frame`](Self::read_frame) or
+    /// [`flush`](Self::flush) sends them. Callers that may queue a lot should use
+    /// [`feed`](Self::feed), which waits when the buffer is full.
+    pub fn queue(&mut self, data: &[u8]) {
+        self.wbuf.extend_from_slice(data);
+    }
+
+    /// Queue bytes for sending, flushing first if the write buffer is full (backpressure).
+    pub async fn feed(&mut self, data: &[u8]) -> io::Result<()> {
+        if self.wbuf.len() + data.len() > self.options.max_write_buffer && !self.wbuf.is_empty() {
+            self.flush().await?;
+        }
+        if data.len() > self.options.max_write_buffer {
+            // Larger than the whole buffer: write it straight through.
+            return self.timed_write(data).await;
+        }
+        self.wbuf.extend_from_slice(data);
+        Ok(())
+    }
+
+    /// Encode a frame into the write buffer, flushing first if the buffer is full.
+    pub async fn feed_frame<E, T>(&mut self, codec: &mut E, item: T) -> Result<(), E::Error>
+    where
+        E: Encoder<T>,
+        E::Error: From<io::Error>,
+    {
+        if self.wbuf.len() >= self.options.max_write_buffer {
+            self.flush().await?;
+        }
+        codec.encode(item, &mut self.wbuf)
+    }
+
+    /// Queue and flush: the bytes have been handed to the kernel (or TLS) when this returns.
+    pub async fn send(&mut self, data: &[u8]) -> io::Result<()> {
+        self.feed(data).await?;
+        self.flush().await
+    }
+
+    /// Write out everything queued.
+    pub async fn flush(&mut self) -> io::Result<()> {
+        if self.wbuf.is_empty() {
+            return Ok(());
+        }
+        let idle = self.options.idle_timeout;
+        let io = flush_buf(&mut self.stream, &mut self.wbuf);
+        match idle {
+            Some(d) => tokio::time::timeout(d, io).await.map_err(|_| Wait::Idle)??,
+            None => io.await?,
+        }
+        if self.wbuf.capacity() > 2 * self.options.max_write_buffer {
+            self.wbuf = BytesMut::new();
+        }
+        Ok(())
+    }
+
+    async fn timed_write(&mut self, data: &[u8]) -> io::Result<()> {
+        let io = self.stream.write_all(data);
+        match self.options.idle_timeout {
+            Some(d) => tokio::time::timeout(d, io).await.map_err(|_| Wait::Idle)?,
+            None => io.await,
+        }
+    }
+
+    /// Upgrade to TLS as a server (STARTTLS, STLS). Queued output (the "ready to start TLS"
+    /// reply) is flushed first. Input already received is *discarded*: a client must wait for
+    /// the reply before starting the handshake, so such bytes are plaintext injected ahead of
+    /// TLS (CVE-2011-0411, RFC 3207 §4.2) and must never be processed as if protected.
+    /// Returns how many bytes were discarded (so the protocol can log or refuse).
+    pub async fn upgrade_server_tls(&mut self, acceptor: &TlsAcceptor) -> io::Result<usize> {
+        self.flush().await?;
+        let discarded = self.discard_input();
+        let plain = mem::replace(&mut self.stream, Stream::Detached);
+        let handshake = acceptor.accept(plain);
+        let tls = match self.options.idle_timeout {
+            Some(d) => tokio::time::timeout(d, handshake).await.map_err(|_| Wait::Idle)??,
+            None => handshake.await?,
+        };
+        self.stream = Stream::TlsServer(Box::new(tls));
+        Ok(discarded)
+    }
+
+    /// Upgrade to TLS as a client (STARTTLS towards a server), verifying `server_name`.
+    /// Input received before the upgrade is discarded, as on the server side.
+    pub async fn upgrade_client_tls(
+        &mut self,
+        connector: &TlsConnector,
+        server_name: rustls_pki_types::ServerName<'static>,
+    ) -> io::Result<usize> {
+        self.flush().await?;
+        let discarded = self.discard_input();
+        let plain = mem::replace(&mut self.stream, Stream::Detached);
+        let handshake = connector.connect(server_name, plain);
+        let tls = match self.options.idle_timeout {
+            Some(d) => tokio::time::timeout(d, handshake).await.map_err(|_| Wait::Idle)??,
+            None => handshake.await?,
+        };
+        self.stream = Stream::TlsClient(Box::new(tls));
+        Ok(discarded)
+    }
+
+    fn discard_input(&mut self) -> usize {
+        let n = self.rbuf.len();
+        self.rbuf = BytesMut::new();
+        n
+    }
+
+    /// Graceful close: flush, send FIN (and TLS close_notify), bounded by a short timeout.
+    pub async fn close(mut self) -> io::Result<()> {
+        let io = async {
+            flush_buf(&mut self.stream, &mut self.wbuf).await?;
+            self.stream.shutdown().await
+        };
+        match tokio::time::timeout(CLOSE_TIMEOUT, io).await {
+            Ok(r) => r,
+            Err(_) => Err(io::Error::new(io::ErrorKind::TimedOut, "close timed out")),
+        }
+    }
+
+    /// Abortive close: discard queued output; TCP peers see a reset.
+    pub fn abort(self) {
+        if let Stream::Tcp(tcp) = &self.stream {
+            // Best effort: a failure just means a normal close.
+            let _ = tcp.set_zero_linger();
+        }
+    }
+
+    /// Take the stream and any undecoded input back out (for protocols that hand the socket
+    /// to something else, e.g. a proxy).
+    pub fn into_parts(self) -> (Stream, BytesMut) {
+        (self.stream, self.rbuf)
+    }
+}
+
+async fn flush_buf(stream: &mut Stream, wbuf: &mut BytesMut) -> io::Result<()> {
+    while !wbuf.is_empty() {
+        // `write` + `advance` rather than `write_all` so that cancellation never loses track
+        // of what was already written.
+        let n = stream.write(wbuf).await?;
+        if n == 0 {
+            return Err(io::ErrorKind::WriteZero.into());
+        }
+        wbuf.advance(n);
+    }
+    stream.flush().await
+}
+
+async fn fill_buf(
+    stream: &mut Stream,
+    rbuf: &mut BytesMut,
+    wbuf: &mut BytesMut,
+    chunk: usize,
+) -> io::Result<usize> {
+    if let Stream::Tcp(tcp) = stream {
+        // Only hold buffers while there is data: when the socket would block with nothing
+        // pending, release both buffers and wait for readiness with no memory attached.
+        loop {
+            if rbuf.capacity() - rbuf.len() < chunk / 4 {
+                rbuf.reserve(chunk);
+            }
+            match tcp.try_read_buf(rbuf) {
+                Ok(n) => return Ok(n),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    if rbuf.is_empty() {
+                        *rbuf = BytesMut::new();
+                    }
+                    if wbuf.is_empty() {
+                        *wbuf = BytesMut::new();
+                    }
+                    tcp.readable().await?;
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+    if rbuf.capacity() - rbuf.len() < chunk / 4 {
+        rbuf.reserve(chunk);
+    }
+    stream.read_buf(rbuf).await
+}

@@ -1,0 +1,530 @@
+//! The service runner — Twisted's `twistd`: the flags every binary shares, logging, the accept
+//! loop with connection limits, idle timeouts, graceful shutdown on SIGINT/SIGTERM, reload on
+//! SIGHUP, and exit codes (0 clean, 2 bad arguments or configuration, 1 runtime failure).
+//!
+//! ## The flow of a connection
+//! 1. A per-listener accept loop takes the socket and checks the global (`--max-connections`)
+//!    and per-address (`--max-per-ip`) limits; over a limit the service's
+//!    [`Service::refuse`] answers (default: close) and the socket is dropped.
+//! 2. The connection gets its own task and a tracing span (`conn{id peer proto}`); for `tls:`
+//!    listeners the TLS handshake runs there, bounded by a timeout, so a slow client never
+//!    holds up the accept loop.
+//! 3. [`Service::handle`] runs the protocol on the [`Connection`] until it returns.
+//! 4. On shutdown, listeners close at once; waiting reads return [`ReadError::Shutdown`] so
+//!    sessions can say goodbye; after `--shutdown-timeout` the remaining sessions are dropped.
+//!
+//! [`ReadError::Shutdown`]: crate::ReadError::Shutdown
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::net::IpAddr;
+use std::process::ExitCode;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::sync::{Notify, Semaphore};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use tracing::{debug, error, info, warn, Instrument};
+
+use crate::address::Address;
+use crate::connection::{Connection, ConnectionOptions};
+use crate::endpoint::{ListenError, Listener, ServerEndpoint};
+use crate::stream::Stream;
+
+/// A protocol server: the state shared by all its connections (Twisted's Factory), whose
+/// [`handle`](Service::handle) runs once per connection (Twisted's Protocol).
+pub trait Service: Send + Sync + 'static {
+    /// Short protocol name for logs (`smtp`, `irc`).
+    fn protocol(&self) -> &'static str;
+
+    /// Run the protocol on one connection until it ends.
+    fn handle(self: Arc<Self>, conn: Connection) -> impl Future<Output = ()> + Send;
+
+    /// Answer a connection refused by a limit (e.g. SMTP `421 4.7.0 Too many connections`),
+    /// then drop it. The default closes without a word. Bounded by a short timeout.
+    fn refuse(self: Arc<Self>, conn: Connection, reason: Refusal) -> impl Future<Output = ()> + Send {
+        let _ = reason;
+        async move {
+            let _ = conn.close().await;
+        }
+    }
+
+    /// SIGHUP: reload configuration. Errors are logged and the old configuration stays.
+    fn reload(&self) -> Result<(), String> {
+        Ok(())
+    }
+}
+
+/// Why a connection was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refusal {
+    /// `--max-connections` reached.
+    TooManyConnections,
+    /// `--max-per-ip` reached for this peer address.
+    TooManyFromPeer,
+}
+
+/// A failure that ends the program: configuration errors exit 2, runtime failures exit 1.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    /// Bad arguments or configuration (exit 2).
+    #[error("{0}")]
+    Config(String),
+    /// Runtime failure (exit 1), e.g. `tcp:127.0.0.1:25: address already in use`.
+    #[error("{0}")]
+    Runtime(String),
+}
+
+impl RunError {
+    /// The process exit code for this error.
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            RunError::Config(_) => 2,
+            RunError::Runtime(_) => 1,
+        }
+    }
+}
+
+impl From<ListenError> for RunError {
+    fn from(e: ListenError) -> Self {
+        match e {
+            // A certificate that does not load is a configuration error.
+            ListenError::Tls { .. } | ListenError::WrongKind { .. } => RunError::Config(e.to_string()),
+            ListenError::Bind { .. } => RunError::Runtime(e.to_string()),
+        }
+    }
+}
+
+/// Log output format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Default)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    #[default]
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+/// The flags every `torsion-X serve` shares. Flatten into a binary's clap struct.
+#[derive(Debug, Clone, clap::Args)]
+pub struct ServiceArgs {
+    /// Where to listen (repeatable): tcp:PORT[:interface=ADDR], tls:PORT:privateKey=KEY.pem[:certKey=CERT.pem],
+    /// unix:PATH[:mode=0660], udp:PORT. Port 0 picks a free port (the log says which).
+    #[arg(long = "listen", value_name = "ENDPOINT")]
+    pub listen: Vec<ServerEndpoint>,
+
+    /// Log filter: error, warn, info, debug, trace, or tracing directives (torsion_core=debug,info).
+    #[arg(long, value_name = "LEVEL", default_value = "info", env = "TORSION_LOG")]
+    pub log_level: String,
+
+    /// Log format.
+    #[arg(long, value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+
+    /// Maximum simultaneous connections over all listeners; more are refused.
+    #[arg(long, value_name = "N", default_value_t = 10_000)]
+    pub max_connections: usize,
+
+    /// Maximum simultaneous connections from one IP address (0: unlimited).
+    #[arg(long, value_name = "N", default_value_t = 100)]
+    pub max_per_ip: usize,
+
+    /// Close connections idle for this many seconds (0: never).
+    #[arg(long, value_name = "SECONDS", default_value_t = 600)]
+    pub idle_timeout: u64,
+
+    /// On SIGINT/SIGTERM, let sessions finish for this many seconds, then close them.
+    #[arg(long, value_name = "SECONDS", default_value_t = 10)]
+    pub shutdown_timeout: u64,
+}
+
+impl ServiceArgs {
+    /// Defaults for embedding and tests (no flags given).
+    pub fn defaults() -> Self {
+        use clap::Parser;
+        #[derive(clap::Parser)]
+        struct Only {
+            #[command(flatten)]
+            args: ServiceArgs,
+        }
+        match Only::try_parse_from(["torsion"]) {
+            Ok(only) => only.args,
+            // Unreachable: every flag has a default. Keep a sane value rather than panic.
+            Err(_) => ServiceArgs {
+                listen: Vec::new(),
+                log_level: "info".into(),
+                log_format: LogFormat::Text,
+                max_connections: 10_000,
+                max_per_ip: 100,
+                idle_timeout: 600,
+                shutdown_timeout: 10,
+            },
+        }
+    }
+
+    /// The limits these flags describe.
+    pub fn limits(&self) -> Limits {
+        Limits {
+            max_connections: self.max_connections.max(1),
+            max_per_ip: self.max_per_ip,
+            idle_timeout: (self.idle_timeout > 0).then(|| Duration::from_secs(self.idle_timeout)),
+            shutdown_timeout: Duration::from_secs(self.shutdown_timeout),
+            ..Limits::default()
+        }
+    }
+
+    /// `--listen` values, or `defaults` (endpoint strings) when none were given.
+    pub fn endpoints_or(&self, defaults: &[&str]) -> Result<Vec<ServerEndpoint>, RunError> {
+        if !self.listen.is_empty() {
+            return Ok(self.listen.clone());
+        }
+        defaults
+            .iter()
+            .map(|d| ServerEndpoint::parse(d).map_err(|e| RunError::Config(e.to_string())))
+            .collect()
+    }
+}
+
+/// Connection limits and timeouts.
+#[derive(Debug, Clone)]
+pub struct Limits {
+    /// Simultaneous connections over all listeners.
+    pub max_connections: usize,
+    /// Simultaneous connections per peer IP (0: unlimited).
+    pub max_per_ip: usize,
+    /// Idle timeout given to every connection.
+    pub idle_timeout: Option<Duration>,
+    /// Grace period on shutdown.
+    pub shutdown_timeout: Duration,
+    /// Bound on the TLS handshake of `tls:` listeners.
+    pub tls_handshake_timeout: Duration,
+    /// Output buffered per connection before writers wait.
+    pub max_write_buffer: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_connections: 10_000,
+            max_per_ip: 100,
+            idle_timeout: Some(Duration::from_secs(600)),
+            shutdown_timeout: Duration::from_secs(10),
+            tls_handshake_timeout: Duration::from_secs(10),
+            max_write_buffer: crate::connection::DEFAULT_MAX_WRITE_BUFFER,
+        }
+    }
+}
+
+/// Set up tracing to stderr. A bad `--log-level` is a configuration error.
+pub fn init_logging(level: &str, format: LogFormat) -> Result<(), RunError> {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_new(level)
+        .map_err(|e| RunError::Config(format!("--log-level {level:?}: {e}")))?;
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(false);
+    let result = match format {
+        LogFormat::Text => builder.try_init(),
+        LogFormat::Json => builder.json().flatten_event(true).with_current_span(true).try_init(),
+    };
+    // Already initialised (tests, embedding): keep the existing subscriber.
+    let _ = result;
+    Ok(())
+}
+
+/// Run `fut` on a multi-threaded runtime and turn its result into the process exit code,
+/// printing a failure as one line on stderr.
+pub fn run<F>(name: &str, fut: F) -> ExitCode
+where
+    F: Future<Output = Result<(), RunError>>,
+{
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("{name}: cannot start the runtime: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    match runtime.block_on(fut) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            error!("{e}");
+            eprintln!("{name}: {e}");
+            ExitCode::from(e.exit_code())
+        }
+    }
+}
+
+/// Bind `args.listen` (or `default_listen`), serve until SIGINT/SIGTERM, reload on SIGHUP.
+/// The usual body of a `serve` subcommand, after [`init_logging`].
+pub async fn serve<S: Service>(
+    service: Arc<S>,
+    args: &ServiceArgs,
+    default_listen: &[&str],
+) -> Result<(), RunError> {
+    let endpoints = args.endpoints_or(default_listen)?;
+    let server = Server::bind(service, &endpoints, args.limits()).await?;
+    let control = server.control();
+    let signals = tokio::spawn(watch_signals(control.clone()));
+    let result = server.run().await;
+    signals.abort();
+    result
+}
+
+async fn watch_signals(control: ServerControl) {
+    use tokio::signal::unix::{signal, SignalKind};
+    let (Ok(mut term), Ok(mut int), Ok(mut hup)) = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+        signal(SignalKind::hangup()),
+    ) else {
+        warn!("cannot install signal handlers; stop with SIGKILL");
+        return;
+    };
+    loop {
+        tokio::select! {
+            _ = term.recv() => { info!("SIGTERM: shutting down"); control.shutdown(); }
+            _ = int.recv() => { info!("SIGINT: shutting down"); control.shutdown(); }
+            _ = hup.recv() => { info!("SIGHUP: reloading"); control.reload(); }
+        }
+    }
+}
+
+/// Lets other tasks (signal handlers, tests, an admin command) stop or reload a [`Server`].
+#[derive(Debug, Clone)]
+pub struct ServerControl {
+    shutdown: CancellationToken,
+    reload: Arc<Notify>,
+}
+
+impl ServerControl {
+    /// Begin a graceful shutdown.
+    pub fn shutdown(&self) {
+        self.shutdown.cancel();
+    }
+
+    /// Reload TLS certificates and the service configuration.
+    pub fn reload(&self) {
+        self.reload.notify_one();
+    }
+
+    /// Resolves once shutdown has begun.
+    pub async fn shutting_down(&self) {
+        self.shutdown.cancelled().await;
+    }
+}
+
+/// Counts connections per peer IP.
+#[derive(Debug, Default)]
+struct PeerCounts {
+    max: usize,
+    counts: Mutex<HashMap<IpAddr, usize>>,
+}
+
+/// Decrements the peer's count when the connection ends.
+#[derive(Debug)]
+struct PeerSlot {
+    counts: Arc<PeerCounts>,
+    ip: IpAddr,
+}
+
+impl PeerCounts {
+    fn acquire(self: &Arc<Self>, peer: &Address) -> Result<Option<PeerSlot>, Refusal> {
+        let (Some(ip), true) = (peer.ip(), self.max > 0) else {
+            return Ok(None);
+        };
+        let mut counts = self.counts.lock().unwrap_or_else(|p| p.into_inner());
+        let n = counts.entry(ip).or_insert(0);
+        if *n >= self.max {
+            return Err(Refusal::TooManyFromPeer);
+        }
+        *n += 1;
+        Ok(Some(PeerSlot { counts: self.clone(), ip }))
+    }
+}
+
+impl Drop for PeerSlot {
+    fn drop(&mut self) {
+        let mut counts = self.counts.counts.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(n) = counts.get_mut(&self.ip) {
+            *n -= 1;
+            if *n == 0 {
+                counts.remove(&self.ip);
+            }
+        }
+    }
+}
+
+/// Bound listeners plus the service they serve.
+#[derive(Debug)]
+pub struct Server<S> {
+    service: Arc<S>,
+    listeners: Vec<Listener>,
+    limits: Limits,
+    control: ServerControl,
+}
+
+struct Shared<S> {
+    service: Arc<S>,
+    limits: Limits,
+    permits: Arc<Semaphore>,
+    peers: Arc<PeerCounts>,
+    next_id: AtomicU64,
+    tracker: TaskTracker,
+    shutdown: CancellationToken,
+    hard_stop: CancellationToken,
+}
+
+impl<S: Service> Server<S> {
+    /// Bind every endpoint (logging `listening on …` with the real address of each).
+    pub async fn bind(service: Arc<S>, endpoints: &[ServerEndpoint], limits: Limits) -> Result<Self, RunError> {
+        if endpoints.is_empty() {
+            return Err(RunError::Config("no --listen endpoint".into()));
+        }
+        let mut listeners = Vec::with_capacity(endpoints.len());
+        for endpoint in endpoints {
+            let listener = endpoint.listen().await?;
+            info!(protocol = service.protocol(), "listening on {}", listener.describe());
+            listeners.push(listener);
+        }
+        let control = ServerControl { shutdown: CancellationToken::new(), reload: Arc::new(Notify::new()) };
+        Ok(Server { service, listeners, limits, control })
+    }
+
+    /// The bound addresses, in the order the endpoints were given.
+    pub fn local_addrs(&self) -> Vec<Address> {
+        self.listeners.iter().map(|l| l.local_addr().clone()).collect()
+    }
+
+    /// A handle to stop or reload this server.
+    pub fn control(&self) -> ServerControl {
+        self.control.clone()
+    }
+
+    /// Accept and serve until [`ServerControl::shutdown`], then drain gracefully.
+    pub async fn run(self) -> Result<(), RunError> {
+        let Server { service, listeners, limits, control } = self;
+        let shared = Arc::new(Shared {
+            permits: Arc::new(Semaphore::new(limits.max_connections)),
+            peers: Arc::new(PeerCounts { max: limits.max_per_ip, counts: Mutex::default() }),
+            service,
+            limits,
+            next_id: AtomicU64::new(1),
+            tracker: TaskTracker::new(),
+            shutdown: control.shutdown.clone(),
+            hard_stop: CancellationToken::new(),
+        });
+        let tls_configs: Vec<_> = listeners.iter().filter_map(|l| l.tls().cloned()).collect();
+        let mut loops = tokio::task::JoinSet::new();
+        for listener in listeners {
+            loops.spawn(accept_loop(listener, shared.clone()));
+        }
+        loop {
+            tokio::select! {
+                () = control.shutdown.cancelled() => break,
+                () = control.reload.notified() => {
+                    for tls in &tls_configs {
+                        match tls.reload() {
+                            Ok(()) => info!("reloaded TLS certificate {}", tls.cert_path().display()),
+                            Err(e) => error!("TLS reload failed, keeping the old certificate: {e}"),
+                        }
+                    }
+                    match shared.service.reload() {
+                        Ok(()) => info!("configuration reloaded"),
+                        Err(e) => error!("reload failed, keeping the old configuration: {e}"),
+                    }
+                }
+            }
+        }
+        // Stop accepting: the loops see the token and drop their listeners.
+        while loops.join_next().await.is_some() {}
+        let open = shared.tracker.len();
+        shared.tracker.close();
+        if open > 0 {
+            info!("waiting up to {:?} for {open} connection(s) to finish", shared.limits.shutdown_timeout);
+        }
+        if tokio::time::timeout(shared.limits.shutdown_timeout, shared.tracker.wait()).await.is_err() {
+            warn!("closing {} connection(s) still open after the shutdown timeout", shared.tracker.len());
+            shared.hard_stop.cancel();
+            shared.tracker.wait().await;
+        }
+        info!("shut down");
+        Ok(())
+    }
+}
+
+async fn accept_loop<S: Service>(listener: Listener, shared: Arc<Shared<S>>) {
+    loop {
+        let accepted = tokio::select! {
+            () = shared.shutdown.cancelled() => return,
+            r = listener.accept() => r,
+        };
+        match accepted {
+            Ok((stream, peer)) => start_connection(&listener, &shared, stream, peer),
+            Err(e) => {
+                // Out of file descriptors or similar: back off instead of spinning.
+                warn!("accept on {} failed: {e}", listener.describe());
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+    }
+}
+
+fn start_connection<S: Service>(listener: &Listener, shared: &Arc<Shared<S>>, stream: Stream, peer: Address) {
+    let id = shared.next_id.fetch_add(1, Ordering::Relaxed);
+    let span = tracing::info_span!("conn", id, peer = %peer, proto = shared.service.protocol());
+    let local = listener.local_addr().clone();
+    let options = ConnectionOptions {
+        idle_timeout: shared.limits.idle_timeout,
+        max_write_buffer: shared.limits.max_write_buffer,
+        ..ConnectionOptions::default()
+    };
+    let permit = shared.permits.clone().try_acquire_owned().map_err(|_| Refusal::TooManyConnections);
+    let slot = permit.and_then(|permit| shared.peers.acquire(&peer).map(|slot| (permit, slot)));
+    let acceptor = listener.tls().map(|t| t.acceptor());
+    let shared2 = shared.clone();
+    shared.tracker.spawn(
+        async move {
+            let shared = shared2;
+            let stream = match acceptor {
+                None => stream,
+                Some(acceptor) => {
+                    let handshake = acceptor.accept(stream);
+                    match tokio::time::timeout(shared.limits.tls_handshake_timeout, handshake).await {
+                        Ok(Ok(tls)) => Stream::TlsServer(Box::new(tls)),
+                        Ok(Err(e)) => {
+                            debug!("TLS handshake failed: {e}");
+                            return;
+                        }
+                        Err(_) => {
+                            debug!("TLS handshake timed out");
+                            return;
+                        }
+                    }
+                }
+            };
+            let conn = Connection::new(stream, peer, local)
+                .with_id(id)
+                .with_options(options)
+                .with_shutdown(shared.shutdown.child_token());
+            match slot {
+                Err(reason) => {
+                    warn!("refused: {reason:?}");
+                    let refuse = shared.service.clone().refuse(conn, reason);
+                    let _ = tokio::time::timeout(Duration::from_secs(5), refuse).await;
+                }
+                Ok(_held) => {
+                    debug!("connected");
+                    tokio::select! {
+                        () = shared.service.clone().handle(conn) => debug!("closed"),
+                        () = shared.hard_stop.cancelled() => debug!("closed by shutdown"),
+                    }
+                }
+            }
+        }
+        .instrument(span),
+    );
+}
