@@ -236,6 +236,12 @@ impl Connection {
         self.wbuf.len()
     }
 
+    /// Allocated capacity of the read and write buffers (for memory diagnostics: both are 0
+    /// while an idle TCP connection waits).
+    pub fn buffer_capacity(&self) -> (usize, usize) {
+        (self.rbuf.capacity(), self.wbuf.capacity())
+    }
+
     /// Decode the next frame. `Ok(None)` is a clean end of stream (the peer closed between
     /// frames). Cancel-safe.
     pub async fn read_frame<D: Decoder>(
@@ -247,9 +253,9 @@ impl Connection {
                 return Ok(Some(item));
             }
             if self.eof {
-                if let Some(item) = codec.decode_eof(&mut self.rbuf).map_err(ReadError::Frame)? {
-                    return Ok(Some(item));
-                }
+                // `decode` already had every byte; what is left is an incomplete frame.
+                // (Deliberately not `decode_eof`, whose default turns this into an opaque
+                // io::Error.)
                 return if self.rbuf.is_empty() {
                     Ok(None)
                 } else {

@@ -1,0 +1,206 @@
+//! Connection behaviour: framing switches, backpressure, timeouts, shutdown, STARTTLS.
+
+use std::time::Duration;
+
+use rustls_pki_types::ServerName;
+use tokio::io::AsyncWriteExt;
+use tokio_util::sync::CancellationToken;
+use torsion_core::framing::{CountedCodec, FrameError, LineCodec};
+use torsion_core::testkit::{memory_pair, memory_pair_with_capacity, TestTls};
+use torsion_core::{Address, Connection, ConnectionOptions, ReadError, Stream};
+
+fn pair_of_connections() -> (Connection, Connection) {
+    let (a, b) = tokio::io::duplex(16 * 1024);
+    (
+        Connection::new(Stream::Memory(a), Address::Memory("client".into()), Address::Memory("server".into())),
+        Connection::new(Stream::Memory(b), Address::Memory("server".into()), Address::Memory("client".into())),
+    )
+}
+
+#[tokio::test(start_paused = true)]
+async fn framing_switches_mid_stream_without_losing_bytes() {
+    let (mut conn, mut peer) = memory_pair();
+    // An IMAP-style command announcing a literal, the literal, and the rest of the line,
+    // all arriving in one write.
+    peer.send("A1 APPEND INBOX {11}\r\nHello\r\nWorld FLAGS\r\nA2 NOOP\r\n").await;
+    let mut lines = LineCodec::crlf(1000);
+    assert_eq!(conn.read_frame(&mut lines).await.unwrap().unwrap(), &b"A1 APPEND INBOX {11}"[..]);
+    let mut literal = CountedCodec::new(11, 4);
+    let mut body = Vec::new();
+    while let Some(chunk) = conn.read_frame(&mut literal).await.unwrap() {
+        assert!(chunk.len() <= 4);
+        body.extend_from_slice(&chunk);
+        if literal.is_done() {
+            break;
+        }
+    }
+    assert_eq!(body, b"Hello\r\nWorl");
+    assert_eq!(conn.read_frame(&mut lines).await.unwrap().unwrap(), &b"d FLAGS"[..]);
+    assert_eq!(conn.read_frame(&mut lines).await.unwrap().unwrap(), &b"A2 NOOP"[..]);
+}
+
+#[tokio::test(start_paused = true)]
+async fn clean_eof_and_truncated_frame_are_distinguished() {
+    let (mut conn, mut peer) = memory_pair();
+    peer.send("whole\r\nhalf a li").await;
+    peer.shutdown_write().await;
+    let mut lines = LineCodec::crlf(100);
+    assert_eq!(conn.read_frame(&mut lines).await.unwrap().unwrap(), &b"whole"[..]);
+    match conn.read_frame(&mut lines).await {
+        Err(ReadError::Truncated { pending: 9 }) => {}
+        other => panic!("expected Truncated, got {other:?}"),
+    }
+
+    let (mut conn, mut peer) = memory_pair();
+    peer.send("done\r\n").await;
+    peer.shutdown_write().await;
+    assert!(conn.read_frame(&mut lines).await.unwrap().is_some());
+    assert!(conn.read_frame(&mut lines).await.unwrap().is_none());
+}
+
+#[tokio::test(start_paused = true)]
+async fn over_long_line_is_recoverable() {
+    let (mut conn, mut peer) = memory_pair();
+    let mut lines = LineCodec::crlf(10);
+    peer.send(vec![b'x'; 50_000]).await;
+    let err = conn.read_frame(&mut lines).await.unwrap_err();
+    assert!(matches!(err, ReadError::Frame(FrameError::LineTooLong { limit: 10 })));
+    assert!(err.is_recoverable_frame());
+    peer.send("\r\nshort\r\n").await;
+    assert_eq!(conn.read_frame(&mut lines).await.unwrap().unwrap(), &b"short"[..]);
+}
+
+#[tokio::test(start_paused = true)]
+async fn slow_reader_applies_backpressure_and_memory_stays_bounded() {
+    let (conn, mut peer) = memory_pair_with_capacity(1024);
+    let mut conn = conn.with_options(ConnectionOptions { max_write_buffer: 4096, ..Default::default() });
+    let writer = tokio::spawn(async move {
+        let mut max_seen = 0;
+        for _ in 0..1000 {
+            conn.feed(&[b'z'; 1000]).await.unwrap();
+            max_seen = max_seen.max(conn.buffered_output());
+        }
+        conn.flush().await.unwrap();
+        max_seen
+    });
+    // The peer reads nothing yet: the writer must be stuck, not buffering a megabyte.
+    tokio::time::sleep(Duration::from_secs(60)).await;
+    assert!(!writer.is_finished(), "feed must wait for the peer");
+    // Now drain: everything arrives.
+    let all = peer.read_exact(1_000_000).await;
+    assert!(all.iter().all(|&b| b == b'z'));
+    let max_seen = writer.await.unwrap();
+    assert!(max_seen <= 4096, "write buffer grew to {max_seen}");
+}
+
+#[tokio::test(start_paused = true)]
+async fn idle_timeout_covers_reads_and_stalled_writes() {
+    let (conn, _peer) = memory_pair();
+    let mut conn = conn.with_options(ConnectionOptions {
+        idle_timeout: Some(Duration::from_secs(5)),
+        ..Default::default()
+    });
+    let started = tokio::time::Instant::now();
+    let err = conn.read_frame(&mut LineCodec::crlf(10)).await.unwrap_err();
+    assert!(matches!(err, ReadError::IdleTimeout), "{err:?}");
+    assert_eq!(started.elapsed(), Duration::from_secs(5));
+
+    let (conn, _peer) = memory_pair_with_capacity(100);
+    let mut conn = conn.with_options(ConnectionOptions {
+        idle_timeout: Some(Duration::from_secs(5)),
+        ..Default::default()
+    });
+    conn.queue(&[0u8; 10_000]);
+    let err = conn.flush().await.unwrap_err();
+    assert_eq!(err.kind(), std::io::ErrorKind::TimedOut);
+}
+
+#[tokio::test(start_paused = true)]
+async fn shutdown_interrupts_idle_reads_unless_deferred() {
+    let token = CancellationToken::new();
+    let (conn, mut peer) = memory_pair();
+    let mut conn = conn.with_shutdown(token.clone());
+    let t = token.clone();
+    tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        t.cancel();
+    });
+    let err = conn.read_frame(&mut LineCodec::crlf(10)).await.unwrap_err();
+    assert!(matches!(err, ReadError::Shutdown));
+    assert!(conn.shutdown_requested());
+
+    // Mid-transaction, the session asks not to be interrupted and still gets its data.
+    conn.set_shutdown_interrupts(false);
+    let reader = tokio::spawn(async move { conn.read_frame(&mut LineCodec::crlf(10)).await.map(|f| f.map(|b| b.to_vec())) });
+    tokio::time::sleep(Duration::from_secs(30)).await;
+    assert!(!reader.is_finished());
+    peer.send("end\r\n").await;
+    assert_eq!(reader.await.unwrap().unwrap().unwrap(), b"end");
+}
+
+#[tokio::test]
+async fn starttls_discards_pipelined_plaintext_and_upgrades_both_sides() {
+    let tls = TestTls::generate();
+    let acceptor = tls.acceptor();
+    let connector = tls.connector();
+    let (mut client, mut server) = pair_of_connections();
+    let mut lines = LineCodec::crlf(1000);
+
+    let server_task = tokio::spawn(async move {
+        let mut lines = LineCodec::crlf(1000);
+        let cmd = server.read_frame(&mut lines).await.unwrap().unwrap();
+        assert_eq!(cmd, &b"STARTTLS"[..]);
+        server.queue(b"220 Ready to start TLS\r\n");
+        let discarded = server.upgrade_server_tls(&acceptor).await.unwrap();
+        assert!(server.is_tls());
+        server.queue(b"250 secure\r\n");
+        let next = server.read_frame(&mut lines).await.unwrap().unwrap();
+        server.send(b"250 got it\r\n").await.unwrap();
+        (discarded, next)
+    });
+
+    // A malicious client pipelines a command behind STARTTLS in the same packet.
+    client.send(b"STARTTLS\r\nRCPT TO:<evil@example>\r\n").await.unwrap();
+    assert_eq!(client.read_frame(&mut lines).await.unwrap().unwrap(), &b"220 Ready to start TLS"[..]);
+    let name = ServerName::try_from("localhost").unwrap();
+    assert_eq!(client.upgrade_client_tls(&connector, name).await.unwrap(), 0);
+    assert!(client.tls_summary().unwrap().contains("TLS"));
+    assert_eq!(client.read_frame(&mut lines).await.unwrap().unwrap(), &b"250 secure"[..]);
+    client.send(b"EHLO again\r\n").await.unwrap();
+    assert_eq!(client.read_frame(&mut lines).await.unwrap().unwrap(), &b"250 got it"[..]);
+
+    let (discarded, next) = server_task.await.unwrap();
+    assert_eq!(discarded, "RCPT TO:<evil@example>\r\n".len());
+    assert_eq!(next, &b"EHLO again"[..], "the injected command was never processed");
+}
+
+#[tokio::test]
+async fn tls_handshake_garbage_is_an_error_not_a_panic() {
+    let tls = TestTls::generate();
+    let (client, mut server) = pair_of_connections();
+    let acceptor = tls.acceptor();
+    let task = tokio::spawn(async move { server.upgrade_server_tls(&acceptor).await });
+    let (mut stream, _) = client.into_parts();
+    stream.write_all(b"this is not a TLS ClientHello\r\n\r\n").await.unwrap();
+    stream.shutdown().await.unwrap();
+    assert!(task.await.unwrap().is_err());
+}
+
+#[tokio::test]
+async fn idle_tcp_connection_holds_no_buffers() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let mut client = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let (sock, peer) = listener.accept().await.unwrap();
+    let mut conn = Connection::new(Stream::Tcp(sock), Address::Tcp(peer), Address::Tcp(addr));
+    client.write_all(b"one\r\n").await.unwrap();
+    let mut lines = LineCodec::crlf(100);
+    assert_eq!(conn.read_frame(&mut lines).await.unwrap().unwrap(), &b"one"[..]);
+    conn.queue(b"reply\r\n");
+    // Wait for a line that never comes within 100 ms: meanwhile both buffers are released.
+    let read = tokio::time::timeout(Duration::from_millis(100), conn.read_frame(&mut lines)).await;
+    assert!(read.is_err());
+    assert_eq!(conn.buffer_capacity(), (0, 0));
+    client.write_all(b"two\r\n").await.unwrap();
+    assert_eq!(conn.read_frame(&mut lines).await.unwrap().unwrap(), &b"two"[..]);
+}
