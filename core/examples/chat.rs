@@ -36,7 +36,10 @@ pub struct ChatRoom {
 impl ChatRoom {
     /// A room greeting clients with `banner`.
     pub fn new(banner: impl Into<String>) -> Self {
-        ChatRoom { banner: banner.into(), users: Mutex::default() }
+        ChatRoom {
+            banner: banner.into(),
+            users: Mutex::default(),
+        }
     }
 
     fn users(&self) -> std::sync::MutexGuard<'_, HashMap<String, SendQueue>> {
@@ -63,7 +66,10 @@ fn check_name(name: &str) -> Result<(), &'static str> {
     if name.is_empty() || name.len() > MAX_NAME {
         return Err("Names are 1 to 32 characters, please choose another.");
     }
-    if name.chars().any(|c| c.is_whitespace() || c.is_control() || c == '<' || c == '>') {
+    if name
+        .chars()
+        .any(|c| c.is_whitespace() || c.is_control() || c == '<' || c == '>')
+    {
         return Err("Names cannot contain spaces or <>, please choose another.");
     }
     Ok(())
@@ -147,7 +153,12 @@ fn main() -> ExitCode {
     let args = Args::parse();
     runner::run("chat", async move {
         runner::init_logging(&args.service.log_level, args.service.log_format)?;
-        runner::serve(Arc::new(ChatRoom::new(args.banner)), &args.service, &["tcp:8003"]).await
+        runner::serve(
+            Arc::new(ChatRoom::new(args.banner)),
+            &args.service,
+            &["tcp:8003"],
+        )
+        .await
     })
 }
 
@@ -233,16 +244,28 @@ mod tests {
                 break;
             }
         }
-        assert_eq!(room.users().len(), 1, "the sleeper was dropped from the room");
+        assert_eq!(
+            room.users().len(),
+            1,
+            "the sleeper was dropped from the room"
+        );
         assert!(room.users().contains_key("talker"));
         // The sleeper's connection ends with the reason after what was already buffered.
         let rest = sleeper.read_to_close().await;
-        assert!(rest.ends_with("SendQ exceeded.\n"), "{}", &rest[rest.len().saturating_sub(80)..]);
+        assert!(
+            rest.ends_with("SendQ exceeded.\n"),
+            "{}",
+            &rest[rest.len().saturating_sub(80)..]
+        );
     }
 
     #[tokio::test]
     async fn netcat_style_clients_over_tcp() {
-        let server = RunningServer::start(Arc::new(ChatRoom::new("banner text")), &["tcp:0:interface=127.0.0.1"]).await;
+        let server = RunningServer::start(
+            Arc::new(ChatRoom::new("banner text")),
+            &["tcp:0:interface=127.0.0.1"],
+        )
+        .await;
         let mut a = server.connect().await;
         let mut b = server.connect().await;
         for (peer, name) in [(&mut a, "a"), (&mut b, "b")] {

@@ -47,7 +47,10 @@ impl Service for Counting {
 }
 
 #[derive(Debug, Parser)]
-#[command(version, about = "Greets each client with the number of open connections")]
+#[command(
+    version,
+    about = "Greets each client with the number of open connections"
+)]
 struct Args {
     #[command(flatten)]
     service: ServiceArgs,
@@ -70,27 +73,37 @@ mod tests {
     async fn counts_open_connections_in_memory() {
         let service = Arc::new(Counting::default());
         let mut a = TestPeer::serve(service.clone());
-        a.expect_line("Welcome! There are currently 1 open connections.").await;
+        a.expect_line("Welcome! There are currently 1 open connections.")
+            .await;
         let mut b = TestPeer::serve(service.clone());
-        b.expect_line("Welcome! There are currently 2 open connections.").await;
+        b.expect_line("Welcome! There are currently 2 open connections.")
+            .await;
         b.send("echo me\n").await;
         b.expect_line("echo me").await;
         b.shutdown_write().await;
         b.expect_closed().await;
         b.join().await;
         let mut c = TestPeer::serve(service.clone());
-        c.expect_line("Welcome! There are currently 2 open connections.").await;
+        c.expect_line("Welcome! There are currently 2 open connections.")
+            .await;
         drop(a);
         drop(c);
     }
 
     #[tokio::test]
     async fn counts_over_tcp() {
-        let server = RunningServer::start(Arc::new(Counting::default()), &["tcp:0:interface=127.0.0.1"]).await;
+        let server = RunningServer::start(
+            Arc::new(Counting::default()),
+            &["tcp:0:interface=127.0.0.1"],
+        )
+        .await;
         let mut peers = Vec::new();
         for i in 1..=5 {
             let mut p = server.connect().await;
-            p.expect_line(&format!("Welcome! There are currently {i} open connections.")).await;
+            p.expect_line(&format!(
+                "Welcome! There are currently {i} open connections."
+            ))
+            .await;
             peers.push(p);
         }
         server.stop().await;

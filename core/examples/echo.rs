@@ -55,6 +55,17 @@ mod tests {
     use torsion_core::testkit::{RunningServer, TestPeer, TestTls};
 
     #[tokio::test(start_paused = true)]
+    async fn echoes() {
+        // The example in README.md.
+        let mut peer = TestPeer::serve(Arc::new(Echo));
+        peer.script(
+            "C: hello
+             S: hello",
+        )
+        .await;
+    }
+
+    #[tokio::test(start_paused = true)]
     async fn echoes_bytes_in_memory() {
         let mut peer = TestPeer::serve(Arc::new(Echo));
         peer.send("hello\r\nworld").await;
@@ -92,7 +103,8 @@ mod tests {
         secure.send("over tls\n").await;
         secure.expect_line("over tls").await;
 
-        let endpoint = torsion_core::ClientEndpoint::parse(&format!("unix:path={}", sock.display())).unwrap();
+        let endpoint =
+            torsion_core::ClientEndpoint::parse(&format!("unix:path={}", sock.display())).unwrap();
         let mut local = TestPeer::connect(&endpoint).await;
         local.send("over unix\n").await;
         local.expect_line("over unix").await;

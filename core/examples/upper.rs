@@ -29,7 +29,9 @@ impl Service for Upper {
                 Ok(Some(line)) => line.to_ascii_uppercase(),
                 Ok(None) => break,
                 // Over-long line: say so and carry on with the next one.
-                Err(ReadError::Frame(e)) if e.is_recoverable() => format!("error: {e}").into_bytes(),
+                Err(ReadError::Frame(e)) if e.is_recoverable() => {
+                    format!("error: {e}").into_bytes()
+                }
                 Err(ReadError::Shutdown) => b"server shutting down".to_vec(),
                 Err(_) => return,
             };

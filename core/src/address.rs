@@ -71,7 +71,10 @@ mod tests {
         let v6: SocketAddr = "[::1]:53".parse().unwrap();
         assert_eq!(Address::Tcp(v4).to_string(), "tcp:127.0.0.1:6667");
         assert_eq!(Address::Udp(v6).to_string(), "udp:[::1]:53");
-        assert_eq!(Address::Unix(Some("/run/x".into())).to_string(), "unix:/run/x");
+        assert_eq!(
+            Address::Unix(Some("/run/x".into())).to_string(),
+            "unix:/run/x"
+        );
         assert!(Address::Tcp(v6).is_local());
         assert!(!Address::Tcp("192.0.2.1:1".parse().unwrap()).is_local());
         assert!(Address::Tcp("[::ffff:127.0.0.1]:1".parse().unwrap()).is_local());

@@ -223,7 +223,9 @@ impl Connection {
 
     /// Whether the server has begun shutting down.
     pub fn shutdown_requested(&self) -> bool {
-        self.shutdown.as_ref().is_some_and(CancellationToken::is_cancelled)
+        self.shutdown
+            .as_ref()
+            .is_some_and(CancellationToken::is_cancelled)
     }
 
     /// Bytes received but not yet decoded into a frame.
@@ -259,7 +261,9 @@ impl Connection {
                 return if self.rbuf.is_empty() {
                     Ok(None)
                 } else {
-                    Err(ReadError::Truncated { pending: self.rbuf.len() })
+                    Err(ReadError::Truncated {
+                        pending: self.rbuf.len(),
+                    })
                 };
             }
             self.fill().await?;
@@ -345,7 +349,9 @@ impl Connection {
         let idle = self.options.idle_timeout;
         let io = flush_buf(&mut self.stream, &mut self.wbuf);
         match idle {
-            Some(d) => tokio::time::timeout(d, io).await.map_err(|_| Wait::Idle)??,
+            Some(d) => tokio::time::timeout(d, io)
+                .await
+                .map_err(|_| Wait::Idle)??,
             None => io.await?,
         }
         if self.wbuf.capacity() > 2 * self.options.max_write_buffer {
@@ -373,7 +379,9 @@ impl Connection {
         let plain = mem::replace(&mut self.stream, Stream::Detached);
         let handshake = acceptor.accept(plain);
         let tls = match self.options.idle_timeout {
-            Some(d) => tokio::time::timeout(d, handshake).await.map_err(|_| Wait::Idle)??,
+            Some(d) => tokio::time::timeout(d, handshake)
+                .await
+                .map_err(|_| Wait::Idle)??,
             None => handshake.await?,
         };
         self.stream = Stream::TlsServer(Box::new(tls));
@@ -392,7 +400,9 @@ impl Connection {
         let plain = mem::replace(&mut self.stream, Stream::Detached);
         let handshake = connector.connect(server_name, plain);
         let tls = match self.options.idle_timeout {
-            Some(d) => tokio::time::timeout(d, handshake).await.map_err(|_| Wait::Idle)??,
+            Some(d) => tokio::time::timeout(d, handshake)
+                .await
+                .map_err(|_| Wait::Idle)??,
             None => handshake.await?,
         };
         self.stream = Stream::TlsClient(Box::new(tls));

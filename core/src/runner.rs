@@ -44,7 +44,11 @@ pub trait Service: Send + Sync + 'static {
 
     /// Answer a connection refused by a limit (e.g. SMTP `421 4.7.0 Too many connections`),
     /// then drop it. The default closes without a word. Bounded by a short timeout.
-    fn refuse(self: Arc<Self>, conn: Connection, reason: Refusal) -> impl Future<Output = ()> + Send {
+    fn refuse(
+        self: Arc<Self>,
+        conn: Connection,
+        reason: Refusal,
+    ) -> impl Future<Output = ()> + Send {
         let _ = reason;
         async move {
             let _ = conn.close().await;
@@ -91,7 +95,9 @@ impl From<ListenError> for RunError {
     fn from(e: ListenError) -> Self {
         match e {
             // A certificate that does not load is a configuration error.
-            ListenError::Tls { .. } | ListenError::WrongKind { .. } => RunError::Config(e.to_string()),
+            ListenError::Tls { .. } | ListenError::WrongKind { .. } => {
+                RunError::Config(e.to_string())
+            }
             ListenError::Bind { .. } => RunError::Runtime(e.to_string()),
         }
     }
@@ -116,7 +122,12 @@ pub struct ServiceArgs {
     pub listen: Vec<ServerEndpoint>,
 
     /// Log filter: error, warn, info, debug, trace, or tracing directives (torsion_core=debug,info).
-    #[arg(long, value_name = "LEVEL", default_value = "info", env = "TORSION_LOG")]
+    #[arg(
+        long,
+        value_name = "LEVEL",
+        default_value = "info",
+        env = "TORSION_LOG"
+    )]
     pub log_level: String,
 
     /// Log format.
@@ -228,7 +239,11 @@ pub fn init_logging(level: &str, format: LogFormat) -> Result<(), RunError> {
         .with_ansi(false);
     let result = match format {
         LogFormat::Text => builder.try_init(),
-        LogFormat::Json => builder.json().flatten_event(true).with_current_span(true).try_init(),
+        LogFormat::Json => builder
+            .json()
+            .flatten_event(true)
+            .with_current_span(true)
+            .try_init(),
     };
     // Already initialised (tests, embedding): keep the existing subscriber.
     let _ = result;
@@ -241,7 +256,10 @@ pub fn run<F>(name: &str, fut: F) -> ExitCode
 where
     F: Future<Output = Result<(), RunError>>,
 {
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("{name}: cannot start the runtime: {e}");
@@ -342,7 +360,10 @@ impl PeerCounts {
             return Err(Refusal::TooManyFromPeer);
         }
         *n += 1;
-        Ok(Some(PeerSlot { counts: self.clone(), ip }))
+        Ok(Some(PeerSlot {
+            counts: self.clone(),
+            ip,
+        }))
     }
 }
 
@@ -380,23 +401,42 @@ struct Shared<S> {
 
 impl<S: Service> Server<S> {
     /// Bind every endpoint (logging `listening on …` with the real address of each).
-    pub async fn bind(service: Arc<S>, endpoints: &[ServerEndpoint], limits: Limits) -> Result<Self, RunError> {
+    pub async fn bind(
+        service: Arc<S>,
+        endpoints: &[ServerEndpoint],
+        limits: Limits,
+    ) -> Result<Self, RunError> {
         if endpoints.is_empty() {
             return Err(RunError::Config("no --listen endpoint".into()));
         }
         let mut listeners = Vec::with_capacity(endpoints.len());
         for endpoint in endpoints {
             let listener = endpoint.listen().await?;
-            info!(protocol = service.protocol(), "listening on {}", listener.describe());
+            info!(
+                protocol = service.protocol(),
+                "listening on {}",
+                listener.describe()
+            );
             listeners.push(listener);
         }
-        let control = ServerControl { shutdown: CancellationToken::new(), reload: Arc::new(Notify::new()) };
-        Ok(Server { service, listeners, limits, control })
+        let control = ServerControl {
+            shutdown: CancellationToken::new(),
+            reload: Arc::new(Notify::new()),
+        };
+        Ok(Server {
+            service,
+            listeners,
+            limits,
+            control,
+        })
     }
 
     /// The bound addresses, in the order the endpoints were given.
     pub fn local_addrs(&self) -> Vec<Address> {
-        self.listeners.iter().map(|l| l.local_addr().clone()).collect()
+        self.listeners
+            .iter()
+            .map(|l| l.local_addr().clone())
+            .collect()
     }
 
     /// A handle to stop or reload this server.
@@ -406,10 +446,18 @@ impl<S: Service> Server<S> {
 
     /// Accept and serve until [`ServerControl::shutdown`], then drain gracefully.
     pub async fn run(self) -> Result<(), RunError> {
-        let Server { service, listeners, limits, control } = self;
+        let Server {
+            service,
+            listeners,
+            limits,
+            control,
+        } = self;
         let shared = Arc::new(Shared {
             permits: Arc::new(Semaphore::new(limits.max_connections)),
-            peers: Arc::new(PeerCounts { max: limits.max_per_ip, counts: Mutex::default() }),
+            peers: Arc::new(PeerCounts {
+                max: limits.max_per_ip,
+                counts: Mutex::default(),
+            }),
             service,
             limits,
             next_id: AtomicU64::new(1),
@@ -444,10 +492,19 @@ impl<S: Service> Server<S> {
         let open = shared.tracker.len();
         shared.tracker.close();
         if open > 0 {
-            info!("waiting up to {:?} for {open} connection(s) to finish", shared.limits.shutdown_timeout);
+            info!(
+                "waiting up to {:?} for {open} connection(s) to finish",
+                shared.limits.shutdown_timeout
+            );
         }
-        if tokio::time::timeout(shared.limits.shutdown_timeout, shared.tracker.wait()).await.is_err() {
-            warn!("closing {} connection(s) still open after the shutdown timeout", shared.tracker.len());
+        if tokio::time::timeout(shared.limits.shutdown_timeout, shared.tracker.wait())
+            .await
+            .is_err()
+        {
+            warn!(
+                "closing {} connection(s) still open after the shutdown timeout",
+                shared.tracker.len()
+            );
             shared.hard_stop.cancel();
             shared.tracker.wait().await;
         }
@@ -473,7 +530,12 @@ async fn accept_loop<S: Service>(listener: Listener, shared: Arc<Shared<S>>) {
     }
 }
 
-fn start_connection<S: Service>(listener: &Listener, shared: &Arc<Shared<S>>, stream: Stream, peer: Address) {
+fn start_connection<S: Service>(
+    listener: &Listener,
+    shared: &Arc<Shared<S>>,
+    stream: Stream,
+    peer: Address,
+) {
     let id = shared.next_id.fetch_add(1, Ordering::Relaxed);
     let span = tracing::info_span!("conn", id, peer = %peer, proto = shared.service.protocol());
     let local = listener.local_addr().clone();
@@ -482,7 +544,11 @@ fn start_connection<S: Service>(listener: &Listener, shared: &Arc<Shared<S>>, st
         max_write_buffer: shared.limits.max_write_buffer,
         ..ConnectionOptions::default()
     };
-    let permit = shared.permits.clone().try_acquire_owned().map_err(|_| Refusal::TooManyConnections);
+    let permit = shared
+        .permits
+        .clone()
+        .try_acquire_owned()
+        .map_err(|_| Refusal::TooManyConnections);
     let slot = permit.and_then(|permit| shared.peers.acquire(&peer).map(|slot| (permit, slot)));
     let acceptor = listener.tls().map(|t| t.acceptor());
     let shared2 = shared.clone();
@@ -493,7 +559,8 @@ fn start_connection<S: Service>(listener: &Listener, shared: &Arc<Shared<S>>, st
                 None => stream,
                 Some(acceptor) => {
                     let handshake = acceptor.accept(stream);
-                    match tokio::time::timeout(shared.limits.tls_handshake_timeout, handshake).await {
+                    match tokio::time::timeout(shared.limits.tls_handshake_timeout, handshake).await
+                    {
                         Ok(Ok(tls)) => Stream::TlsServer(Box::new(tls)),
                         Ok(Err(e)) => {
                             debug!("TLS handshake failed: {e}");

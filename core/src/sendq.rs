@@ -38,7 +38,14 @@ pub struct SendQueueReceiver {
 pub fn send_queue(limit_bytes: usize) -> (SendQueue, SendQueueReceiver) {
     let (tx, rx) = mpsc::unbounded_channel();
     let queued = Arc::new(AtomicUsize::new(0));
-    (SendQueue { tx, queued: queued.clone(), limit: limit_bytes }, SendQueueReceiver { rx, queued })
+    (
+        SendQueue {
+            tx,
+            queued: queued.clone(),
+            limit: limit_bytes,
+        },
+        SendQueueReceiver { rx, queued },
+    )
 }
 
 impl SendQueue {
@@ -91,21 +98,31 @@ mod tests {
     async fn bounded_by_bytes() {
         let (tx, mut rx) = send_queue(10);
         tx.try_send(Bytes::from_static(b"123456")).unwrap();
-        assert_eq!(tx.try_send(Bytes::from_static(b"123456")), Err(SendQueueError::Full));
+        assert_eq!(
+            tx.try_send(Bytes::from_static(b"123456")),
+            Err(SendQueueError::Full)
+        );
         assert_eq!(tx.queued_bytes(), 6);
         assert_eq!(rx.recv().await.unwrap(), &b"123456"[..]);
         tx.try_send(Bytes::from_static(b"1234567890")).unwrap();
         assert_eq!(rx.try_recv().unwrap().len(), 10);
         assert!(rx.try_recv().is_none());
         drop(rx);
-        assert_eq!(tx.try_send(Bytes::from_static(b"x")), Err(SendQueueError::Closed));
+        assert_eq!(
+            tx.try_send(Bytes::from_static(b"x")),
+            Err(SendQueueError::Closed)
+        );
     }
 
     #[tokio::test]
     async fn a_single_oversized_message_still_goes_when_empty() {
         let (tx, mut rx) = send_queue(4);
-        tx.try_send(Bytes::from_static(b"longer than four")).unwrap();
-        assert_eq!(tx.try_send(Bytes::from_static(b"x")), Err(SendQueueError::Full));
+        tx.try_send(Bytes::from_static(b"longer than four"))
+            .unwrap();
+        assert_eq!(
+            tx.try_send(Bytes::from_static(b"x")),
+            Err(SendQueueError::Full)
+        );
         assert!(rx.recv().await.is_some());
         assert_eq!(tx.queued_bytes(), 0);
     }

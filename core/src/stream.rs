@@ -37,7 +37,10 @@ impl Stream {
         let (version, sni) = match self {
             Stream::TlsServer(s) => {
                 let conn = s.get_ref().1;
-                (conn.protocol_version(), conn.server_name().map(str::to_owned))
+                (
+                    conn.protocol_version(),
+                    conn.server_name().map(str::to_owned),
+                )
             }
             Stream::TlsClient(s) => (s.get_ref().1.protocol_version(), None),
             _ => return None,
@@ -50,7 +53,10 @@ impl Stream {
     }
 
     fn detached() -> io::Error {
-        io::Error::new(io::ErrorKind::NotConnected, "stream detached after a failed TLS upgrade")
+        io::Error::new(
+            io::ErrorKind::NotConnected,
+            "stream detached after a failed TLS upgrade",
+        )
     }
 }
 

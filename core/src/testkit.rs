@@ -69,7 +69,13 @@ pub struct TestPeer {
 impl TestPeer {
     /// Wrap a connected stream.
     pub fn new(stream: Stream) -> Self {
-        TestPeer { stream, buf: BytesMut::new(), timeout: DEFAULT_TIMEOUT, eof: false, task: None }
+        TestPeer {
+            stream,
+            buf: BytesMut::new(),
+            timeout: DEFAULT_TIMEOUT,
+            eof: false,
+            task: None,
+        }
     }
 
     /// Run `service` on a fresh in-memory connection, returning the client end.
@@ -78,7 +84,10 @@ impl TestPeer {
     }
 
     /// As [`serve`](Self::serve), letting the test adjust the connection first (idle timeout…).
-    pub fn serve_with<S: Service>(service: Arc<S>, setup: impl FnOnce(Connection) -> Connection) -> Self {
+    pub fn serve_with<S: Service>(
+        service: Arc<S>,
+        setup: impl FnOnce(Connection) -> Connection,
+    ) -> Self {
         let (conn, mut peer) = memory_pair();
         let conn = setup(conn);
         peer.task = Some(tokio::spawn(service.handle(conn)));
@@ -107,7 +116,10 @@ impl TestPeer {
         match tokio::time::timeout(self.timeout, write).await {
             Ok(Ok(())) => {}
             Ok(Err(e)) => panic!("send failed: {e}"),
-            Err(_) => panic!("send timed out after {:?} (is the server reading?)", self.timeout),
+            Err(_) => panic!(
+                "send timed out after {:?} (is the server reading?)",
+                self.timeout
+            ),
         }
     }
 
@@ -204,7 +216,11 @@ impl TestPeer {
         if let Some(line) = self.read_line().await {
             panic!("expected the connection to close, got {line:?}");
         }
-        assert!(self.buf.is_empty(), "trailing bytes before close: {:?}", self.buf);
+        assert!(
+            self.buf.is_empty(),
+            "trailing bytes before close: {:?}",
+            self.buf
+        );
     }
 
     /// Read everything until the server closes; returns it as text.
@@ -237,7 +253,10 @@ impl TestPeer {
                     self.expect_line(text).await;
                 }
             } else {
-                panic!("transcript line {}: {raw:?} starts with neither 'C:' nor 'S:'", i + 1);
+                panic!(
+                    "transcript line {}: {raw:?} starts with neither 'C:' nor 'S:'",
+                    i + 1
+                );
             }
         }
     }
@@ -284,7 +303,11 @@ impl RunningServer {
     }
 
     /// Start with explicit limits.
-    pub async fn start_with_limits<S: Service>(service: Arc<S>, endpoints: &[&str], limits: Limits) -> Self {
+    pub async fn start_with_limits<S: Service>(
+        service: Arc<S>,
+        endpoints: &[&str],
+        limits: Limits,
+    ) -> Self {
         let endpoints: Vec<ServerEndpoint> = endpoints
             .iter()
             .map(|e| ServerEndpoint::parse(e).unwrap_or_else(|err| panic!("{err}")))
@@ -296,7 +319,11 @@ impl RunningServer {
         let addrs = server.local_addrs();
         let control = server.control();
         let task = tokio::spawn(server.run());
-        RunningServer { addrs, control, task }
+        RunningServer {
+            addrs,
+            control,
+            task,
+        }
     }
 
     /// The bound address of the `i`th endpoint.
@@ -315,7 +342,11 @@ impl RunningServer {
     /// A plain TCP client endpoint for the first IP endpoint.
     pub fn client_endpoint(&self) -> ClientEndpoint {
         let addr = self.addr();
-        ClientEndpoint::Tcp { host: addr.ip().to_string(), port: addr.port(), timeout: None }
+        ClientEndpoint::Tcp {
+            host: addr.ip().to_string(),
+            port: addr.port(),
+            timeout: None,
+        }
     }
 
     /// Connect a [`TestPeer`] over plain TCP to the first IP endpoint.
@@ -352,7 +383,8 @@ impl TempDir {
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.subsec_nanos());
         let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-        let path = std::env::temp_dir().join(format!("{prefix}-{}-{n}-{nanos}", std::process::id()));
+        let path =
+            std::env::temp_dir().join(format!("{prefix}-{}-{n}-{nanos}", std::process::id()));
         std::fs::create_dir_all(&path)?;
         Ok(TempDir { path })
     }
@@ -391,7 +423,9 @@ impl TestTls {
         use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, DnType, IsCa, KeyPair};
         let mut ca_params = CertificateParams::new(Vec::<String>::new())?;
         ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-        ca_params.distinguished_name.push(DnType::CommonName, "Torsion test CA");
+        ca_params
+            .distinguished_name
+            .push(DnType::CommonName, "Torsion test CA");
         let ca = CertifiedIssuer::self_signed(ca_params, KeyPair::generate()?)?;
         let key = KeyPair::generate()?;
         let mut params = CertificateParams::new(vec![
@@ -399,12 +433,17 @@ impl TestTls {
             "127.0.0.1".to_owned(),
             "::1".to_owned(),
         ])?;
-        params.distinguished_name.push(DnType::CommonName, "localhost");
+        params
+            .distinguished_name
+            .push(DnType::CommonName, "localhost");
         let cert = params.signed_by(&key, &ca)?;
         let dir = TempDir::new("torsion-tls")?;
         let ca_pem = ca.pem();
         std::fs::write(dir.path().join("ca.pem"), &ca_pem)?;
-        std::fs::write(dir.path().join("server.pem"), format!("{}{}", cert.pem(), ca_pem))?;
+        std::fs::write(
+            dir.path().join("server.pem"),
+            format!("{}{}", cert.pem(), ca_pem),
+        )?;
         std::fs::write(dir.path().join("server.key"), key.serialize_pem())?;
         Ok(TestTls { dir, ca_pem })
     }

@@ -41,7 +41,11 @@ impl LoopingCall {
         Fut: Future<Output = ()> + Send + 'static,
     {
         let period = period.max(Duration::from_millis(1));
-        let start = if now { Instant::now() } else { Instant::now() + period };
+        let start = if now {
+            Instant::now()
+        } else {
+            Instant::now() + period
+        };
         let mut interval = tokio::time::interval_at(start, period);
         interval.set_missed_tick_behavior(match missed {
             MissedTicks::Burst => MissedTickBehavior::Burst,
@@ -127,7 +131,11 @@ where
         fired2.store(true, Ordering::Release);
         work.await;
     });
-    DelayedCall { deadline: tx, fired, task }
+    DelayedCall {
+        deadline: tx,
+        fired,
+        task,
+    }
 }
 
 impl DelayedCall {
@@ -173,7 +181,9 @@ where
     F: FnOnce() -> T + Send + 'static,
     T: Send + 'static,
 {
-    tokio::task::spawn_blocking(f).await.map_err(|e| DeferError(e.to_string()))
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| DeferError(e.to_string()))
 }
 
 #[cfg(test)]
@@ -186,12 +196,17 @@ mod tests {
     async fn looping_call_runs_every_period_until_stopped() {
         let count = Arc::new(AtomicU64::new(0));
         let c = count.clone();
-        let lc = LoopingCall::start(Duration::from_secs(10), MissedTicks::Skip, false, move |_| {
-            let c = c.clone();
-            async move {
-                c.fetch_add(1, Ordering::SeqCst);
-            }
-        });
+        let lc = LoopingCall::start(
+            Duration::from_secs(10),
+            MissedTicks::Skip,
+            false,
+            move |_| {
+                let c = c.clone();
+                async move {
+                    c.fetch_add(1, Ordering::SeqCst);
+                }
+            },
+        );
         tokio::time::sleep(Duration::from_secs(35)).await;
         assert_eq!(count.load(Ordering::SeqCst), 3);
         lc.stop();
@@ -205,16 +220,21 @@ mod tests {
     async fn skip_policy_reports_missed_periods() {
         let seen = Arc::new(Mutex::new(Vec::new()));
         let s = seen.clone();
-        let _lc = LoopingCall::start(Duration::from_secs(1), MissedTicks::Skip, true, move |ticks| {
-            let s = s.clone();
-            async move {
-                s.lock().unwrap().push(ticks);
-                // The first call overruns three periods.
-                if s.lock().unwrap().len() == 1 {
-                    tokio::time::sleep(Duration::from_millis(3500)).await;
+        let _lc = LoopingCall::start(
+            Duration::from_secs(1),
+            MissedTicks::Skip,
+            true,
+            move |ticks| {
+                let s = s.clone();
+                async move {
+                    s.lock().unwrap().push(ticks);
+                    // The first call overruns three periods.
+                    if s.lock().unwrap().len() == 1 {
+                        tokio::time::sleep(Duration::from_millis(3500)).await;
+                    }
                 }
-            }
-        });
+            },
+        );
         tokio::time::sleep(Duration::from_millis(5200)).await;
         let seen = seen.lock().unwrap().clone();
         // The call at 3.5s stands for the boundaries at 1s, 2s and 3s; then 4s and 5s.
@@ -225,14 +245,19 @@ mod tests {
     async fn burst_policy_catches_up() {
         let count = Arc::new(AtomicU64::new(0));
         let c = count.clone();
-        let _lc = LoopingCall::start(Duration::from_secs(1), MissedTicks::Burst, true, move |_| {
-            let c = c.clone();
-            async move {
-                if c.fetch_add(1, Ordering::SeqCst) == 0 {
-                    tokio::time::sleep(Duration::from_millis(3500)).await;
+        let _lc = LoopingCall::start(
+            Duration::from_secs(1),
+            MissedTicks::Burst,
+            true,
+            move |_| {
+                let c = c.clone();
+                async move {
+                    if c.fetch_add(1, Ordering::SeqCst) == 0 {
+                        tokio::time::sleep(Duration::from_millis(3500)).await;
+                    }
                 }
-            }
-        });
+            },
+        );
         tokio::time::sleep(Duration::from_millis(3600)).await;
         // 0s (slow, ends at 3.5s), then 1s, 2s, 3s back to back.
         assert_eq!(count.load(Ordering::SeqCst), 4);
@@ -278,7 +303,9 @@ mod tests {
     #[tokio::test]
     async fn defer_to_thread_returns_value_and_reports_panics() {
         assert_eq!(defer_to_thread(|| 6 * 7).await.unwrap(), 42);
-        let err = defer_to_thread(|| -> u8 { panic!("boom") }).await.unwrap_err();
+        let err = defer_to_thread(|| -> u8 { panic!("boom") })
+            .await
+            .unwrap_err();
         assert!(err.to_string().contains("panic"), "{err}");
     }
 }

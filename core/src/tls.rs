@@ -29,7 +29,10 @@ pub enum TlsError {
 }
 
 fn pem_err(path: &Path, reason: impl ToString) -> TlsError {
-    TlsError::Pem { path: path.to_owned(), reason: reason.to_string() }
+    TlsError::Pem {
+        path: path.to_owned(),
+        reason: reason.to_string(),
+    }
 }
 
 fn provider() -> Arc<rustls::crypto::CryptoProvider> {
@@ -50,7 +53,8 @@ pub fn load_certs(path: &Path) -> Result<Vec<CertificateDer<'static>>, TlsError>
 
 /// Load a private key (PKCS#8, PKCS#1 or SEC1) from a PEM file.
 pub fn load_key(path: &Path) -> Result<PrivateKeyDer<'static>, TlsError> {
-    PrivateKeyDer::from_pem_file(path).map_err(|e| pem_err(path, format!("no usable private key: {e}")))
+    PrivateKeyDer::from_pem_file(path)
+        .map_err(|e| pem_err(path, format!("no usable private key: {e}")))
 }
 
 /// A server configuration from a key file and a certificate file (they may be the same file,

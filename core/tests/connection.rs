@@ -12,8 +12,16 @@ use torsion_core::{Address, Connection, ConnectionOptions, ReadError, Stream};
 fn pair_of_connections() -> (Connection, Connection) {
     let (a, b) = tokio::io::duplex(16 * 1024);
     (
-        Connection::new(Stream::Memory(a), Address::Memory("client".into()), Address::Memory("server".into())),
-        Connection::new(Stream::Memory(b), Address::Memory("server".into()), Address::Memory("client".into())),
+        Connection::new(
+            Stream::Memory(a),
+            Address::Memory("client".into()),
+            Address::Memory("server".into()),
+        ),
+        Connection::new(
+            Stream::Memory(b),
+            Address::Memory("server".into()),
+            Address::Memory("client".into()),
+        ),
     )
 }
 
@@ -22,9 +30,13 @@ async fn framing_switches_mid_stream_without_losing_bytes() {
     let (mut conn, mut peer) = memory_pair();
     // An IMAP-style command announcing a literal, the literal, and the rest of the line,
     // all arriving in one write.
-    peer.send("A1 APPEND INBOX {11}\r\nHello\r\nWorld FLAGS\r\nA2 NOOP\r\n").await;
+    peer.send("A1 APPEND INBOX {11}\r\nHello\r\nWorld FLAGS\r\nA2 NOOP\r\n")
+        .await;
     let mut lines = LineCodec::crlf(1000);
-    assert_eq!(conn.read_frame(&mut lines).await.unwrap().unwrap(), &b"A1 APPEND INBOX {11}"[..]);
+    assert_eq!(
+        conn.read_frame(&mut lines).await.unwrap().unwrap(),
+        &b"A1 APPEND INBOX {11}"[..]
+    );
     let mut literal = CountedCodec::new(11, 4);
     let mut body = Vec::new();
     while let Some(chunk) = conn.read_frame(&mut literal).await.unwrap() {
@@ -35,8 +47,14 @@ async fn framing_switches_mid_stream_without_losing_bytes() {
         }
     }
     assert_eq!(body, b"Hello\r\nWorl");
-    assert_eq!(conn.read_frame(&mut lines).await.unwrap().unwrap(), &b"d FLAGS"[..]);
-    assert_eq!(conn.read_frame(&mut lines).await.unwrap().unwrap(), &b"A2 NOOP"[..]);
+    assert_eq!(
+        conn.read_frame(&mut lines).await.unwrap().unwrap(),
+        &b"d FLAGS"[..]
+    );
+    assert_eq!(
+        conn.read_frame(&mut lines).await.unwrap().unwrap(),
+        &b"A2 NOOP"[..]
+    );
 }
 
 #[tokio::test(start_paused = true)]
@@ -45,7 +63,10 @@ async fn clean_eof_and_truncated_frame_are_distinguished() {
     peer.send("whole\r\nhalf a li").await;
     peer.shutdown_write().await;
     let mut lines = LineCodec::crlf(100);
-    assert_eq!(conn.read_frame(&mut lines).await.unwrap().unwrap(), &b"whole"[..]);
+    assert_eq!(
+        conn.read_frame(&mut lines).await.unwrap().unwrap(),
+        &b"whole"[..]
+    );
     match conn.read_frame(&mut lines).await {
         Err(ReadError::Truncated { pending: 9 }) => {}
         other => panic!("expected Truncated, got {other:?}"),
@@ -64,16 +85,25 @@ async fn over_long_line_is_recoverable() {
     let mut lines = LineCodec::crlf(10);
     peer.send(vec![b'x'; 50_000]).await;
     let err = conn.read_frame(&mut lines).await.unwrap_err();
-    assert!(matches!(err, ReadError::Frame(FrameError::LineTooLong { limit: 10 })));
+    assert!(matches!(
+        err,
+        ReadError::Frame(FrameError::LineTooLong { limit: 10 })
+    ));
     assert!(err.is_recoverable_frame());
     peer.send("\r\nshort\r\n").await;
-    assert_eq!(conn.read_frame(&mut lines).await.unwrap().unwrap(), &b"short"[..]);
+    assert_eq!(
+        conn.read_frame(&mut lines).await.unwrap().unwrap(),
+        &b"short"[..]
+    );
 }
 
 #[tokio::test(start_paused = true)]
 async fn slow_reader_applies_backpressure_and_memory_stays_bounded() {
     let (conn, mut peer) = memory_pair_with_capacity(1024);
-    let mut conn = conn.with_options(ConnectionOptions { max_write_buffer: 4096, ..Default::default() });
+    let mut conn = conn.with_options(ConnectionOptions {
+        max_write_buffer: 4096,
+        ..Default::default()
+    });
     let writer = tokio::spawn(async move {
         let mut max_seen = 0;
         for _ in 0..1000 {
@@ -131,7 +161,11 @@ async fn shutdown_interrupts_idle_reads_unless_deferred() {
 
     // Mid-transaction, the session asks not to be interrupted and still gets its data.
     conn.set_shutdown_interrupts(false);
-    let reader = tokio::spawn(async move { conn.read_frame(&mut LineCodec::crlf(10)).await.map(|f| f.map(|b| b.to_vec())) });
+    let reader = tokio::spawn(async move {
+        conn.read_frame(&mut LineCodec::crlf(10))
+            .await
+            .map(|f| f.map(|b| b.to_vec()))
+    });
     tokio::time::sleep(Duration::from_secs(30)).await;
     assert!(!reader.is_finished());
     peer.send("end\r\n").await;
@@ -160,18 +194,37 @@ async fn starttls_discards_pipelined_plaintext_and_upgrades_both_sides() {
     });
 
     // A malicious client pipelines a command behind STARTTLS in the same packet.
-    client.send(b"STARTTLS\r\nRCPT TO:<evil@example>\r\n").await.unwrap();
-    assert_eq!(client.read_frame(&mut lines).await.unwrap().unwrap(), &b"220 Ready to start TLS"[..]);
+    client
+        .send(b"STARTTLS\r\nRCPT TO:<evil@example>\r\n")
+        .await
+        .unwrap();
+    assert_eq!(
+        client.read_frame(&mut lines).await.unwrap().unwrap(),
+        &b"220 Ready to start TLS"[..]
+    );
     let name = ServerName::try_from("localhost").unwrap();
-    assert_eq!(client.upgrade_client_tls(&connector, name).await.unwrap(), 0);
+    assert_eq!(
+        client.upgrade_client_tls(&connector, name).await.unwrap(),
+        0
+    );
     assert!(client.tls_summary().unwrap().contains("TLS"));
-    assert_eq!(client.read_frame(&mut lines).await.unwrap().unwrap(), &b"250 secure"[..]);
+    assert_eq!(
+        client.read_frame(&mut lines).await.unwrap().unwrap(),
+        &b"250 secure"[..]
+    );
     client.send(b"EHLO again\r\n").await.unwrap();
-    assert_eq!(client.read_frame(&mut lines).await.unwrap().unwrap(), &b"250 got it"[..]);
+    assert_eq!(
+        client.read_frame(&mut lines).await.unwrap().unwrap(),
+        &b"250 got it"[..]
+    );
 
     let (discarded, next) = server_task.await.unwrap();
     assert_eq!(discarded, "RCPT TO:<evil@example>\r\n".len());
-    assert_eq!(next, &b"EHLO again"[..], "the injected command was never processed");
+    assert_eq!(
+        next,
+        &b"EHLO again"[..],
+        "the injected command was never processed"
+    );
 }
 
 #[tokio::test]
@@ -181,7 +234,10 @@ async fn tls_handshake_garbage_is_an_error_not_a_panic() {
     let acceptor = tls.acceptor();
     let task = tokio::spawn(async move { server.upgrade_server_tls(&acceptor).await });
     let (mut stream, _) = client.into_parts();
-    stream.write_all(b"this is not a TLS ClientHello\r\n\r\n").await.unwrap();
+    stream
+        .write_all(b"this is not a TLS ClientHello\r\n\r\n")
+        .await
+        .unwrap();
     stream.shutdown().await.unwrap();
     assert!(task.await.unwrap().is_err());
 }
@@ -195,12 +251,18 @@ async fn idle_tcp_connection_holds_no_buffers() {
     let mut conn = Connection::new(Stream::Tcp(sock), Address::Tcp(peer), Address::Tcp(addr));
     client.write_all(b"one\r\n").await.unwrap();
     let mut lines = LineCodec::crlf(100);
-    assert_eq!(conn.read_frame(&mut lines).await.unwrap().unwrap(), &b"one"[..]);
+    assert_eq!(
+        conn.read_frame(&mut lines).await.unwrap().unwrap(),
+        &b"one"[..]
+    );
     conn.queue(b"reply\r\n");
     // Wait for a line that never comes within 100 ms: meanwhile both buffers are released.
     let read = tokio::time::timeout(Duration::from_millis(100), conn.read_frame(&mut lines)).await;
     assert!(read.is_err());
     assert_eq!(conn.buffer_capacity(), (0, 0));
     client.write_all(b"two\r\n").await.unwrap();
-    assert_eq!(conn.read_frame(&mut lines).await.unwrap().unwrap(), &b"two"[..]);
+    assert_eq!(
+        conn.read_frame(&mut lines).await.unwrap().unwrap(),
+        &b"two"[..]
+    );
 }

@@ -50,7 +50,10 @@ impl Service for Greeter {
 }
 
 fn limits() -> Limits {
-    Limits { shutdown_timeout: Duration::from_secs(2), ..Limits::default() }
+    Limits {
+        shutdown_timeout: Duration::from_secs(2),
+        ..Limits::default()
+    }
 }
 
 #[tokio::test]
@@ -58,7 +61,10 @@ async fn max_connections_refuses_with_the_service_reply() {
     let server = RunningServer::start_with_limits(
         Arc::new(Greeter::default()),
         &["tcp:0:interface=127.0.0.1"],
-        Limits { max_connections: 2, ..limits() },
+        Limits {
+            max_connections: 2,
+            ..limits()
+        },
     )
     .await;
     let mut a = server.connect().await;
@@ -89,14 +95,20 @@ async fn max_per_ip_counts_each_address_separately() {
     let server = RunningServer::start_with_limits(
         Arc::new(Greeter::default()),
         &["tcp:0:interface=0.0.0.0"],
-        Limits { max_per_ip: 1, ..limits() },
+        Limits {
+            max_per_ip: 1,
+            ..limits()
+        },
     )
     .await;
     let port = server.addr().port();
     let connect_from = |src: &'static str| async move {
         let socket = tokio::net::TcpSocket::new_v4().unwrap();
         socket.bind(format!("{src}:0").parse().unwrap()).unwrap();
-        let stream = socket.connect(format!("127.0.0.1:{port}").parse().unwrap()).await.unwrap();
+        let stream = socket
+            .connect(format!("127.0.0.1:{port}").parse().unwrap())
+            .await
+            .unwrap();
         TestPeer::new(torsion_core::Stream::Tcp(stream))
     };
     let mut first = connect_from("127.0.0.1").await;
@@ -111,9 +123,15 @@ async fn max_per_ip_counts_each_address_separately() {
 #[tokio::test]
 async fn shutdown_lets_sessions_finish_then_cuts_them_at_the_deadline() {
     let server = RunningServer::start_with_limits(
-        Arc::new(Greeter { stubborn: true, ..Greeter::default() }),
+        Arc::new(Greeter {
+            stubborn: true,
+            ..Greeter::default()
+        }),
         &["tcp:0:interface=127.0.0.1"],
-        Limits { shutdown_timeout: Duration::from_millis(500), ..limits() },
+        Limits {
+            shutdown_timeout: Duration::from_millis(500),
+            ..limits()
+        },
     )
     .await;
     let endpoint = server.client_endpoint();
@@ -169,7 +187,8 @@ async fn reload_swaps_the_tls_certificate_and_calls_the_service() {
 #[tokio::test]
 async fn a_broken_certificate_on_reload_keeps_the_old_one() {
     let tls = TestTls::generate();
-    let server = RunningServer::start(Arc::new(Greeter::default()), &[&tls.server_endpoint(0)]).await;
+    let server =
+        RunningServer::start(Arc::new(Greeter::default()), &[&tls.server_endpoint(0)]).await;
     let port = server.addr().port();
     std::fs::write(tls.cert_path(), "not a certificate").unwrap();
     server.control().reload();
@@ -182,7 +201,8 @@ async fn a_broken_certificate_on_reload_keeps_the_old_one() {
 #[tokio::test]
 async fn tls_garbage_and_plaintext_on_a_tls_port_do_not_disturb_the_server() {
     let tls = TestTls::generate();
-    let server = RunningServer::start(Arc::new(Greeter::default()), &[&tls.server_endpoint(0)]).await;
+    let server =
+        RunningServer::start(Arc::new(Greeter::default()), &[&tls.server_endpoint(0)]).await;
     let port = server.addr().port();
     let plain = ClientEndpoint::parse(&format!("127.0.0.1:{port}")).unwrap();
     let mut garbage = TestPeer::connect(&plain).await;
@@ -198,12 +218,20 @@ async fn bind_errors_are_runtime_failures_naming_the_endpoint() {
     let holder = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = holder.local_addr().unwrap().port();
     let endpoint = ServerEndpoint::parse(&format!("tcp:{port}:interface=127.0.0.1")).unwrap();
-    let err = Server::bind(Arc::new(Greeter::default()), &[endpoint], limits()).await.unwrap_err();
+    let err = Server::bind(Arc::new(Greeter::default()), &[endpoint], limits())
+        .await
+        .unwrap_err();
     assert_eq!(err.exit_code(), 1);
-    assert_eq!(err.to_string(), format!("tcp:127.0.0.1:{port}: address already in use"));
+    assert_eq!(
+        err.to_string(),
+        format!("tcp:127.0.0.1:{port}: address already in use")
+    );
 
-    let missing = ServerEndpoint::parse("tls:0:privateKey=/nonexistent/key.pem:interface=127.0.0.1").unwrap();
-    let err = Server::bind(Arc::new(Greeter::default()), &[missing], limits()).await.unwrap_err();
+    let missing =
+        ServerEndpoint::parse("tls:0:privateKey=/nonexistent/key.pem:interface=127.0.0.1").unwrap();
+    let err = Server::bind(Arc::new(Greeter::default()), &[missing], limits())
+        .await
+        .unwrap_err();
     assert_eq!(err.exit_code(), 2, "{err}");
     assert!(err.to_string().contains("/nonexistent/key.pem"), "{err}");
 }
@@ -212,8 +240,14 @@ async fn bind_errors_are_runtime_failures_naming_the_endpoint() {
 fn run_maps_results_to_exit_codes() {
     use std::process::ExitCode;
     assert_eq!(runner::run("t", async { Ok(()) }), ExitCode::SUCCESS);
-    assert_eq!(runner::run("t", async { Err(RunError::Config("bad".into())) }), ExitCode::from(2));
-    assert_eq!(runner::run("t", async { Err(RunError::Runtime("boom".into())) }), ExitCode::from(1));
+    assert_eq!(
+        runner::run("t", async { Err(RunError::Config("bad".into())) }),
+        ExitCode::from(2)
+    );
+    assert_eq!(
+        runner::run("t", async { Err(RunError::Runtime("boom".into())) }),
+        ExitCode::from(1)
+    );
 }
 
 #[test]
@@ -240,10 +274,15 @@ fn service_args_parse_and_validate() {
     let limits = cli.service.limits();
     assert_eq!(limits.max_per_ip, 0);
     assert_eq!(limits.idle_timeout, None);
-    let err = Cli::try_parse_from(["x", "--listen", "tcp:notaport"]).err().unwrap();
+    let err = Cli::try_parse_from(["x", "--listen", "tcp:notaport"])
+        .err()
+        .unwrap();
     assert_eq!(err.exit_code(), 2);
     assert!(err.to_string().contains("\"notaport\""), "{err}");
     let defaults = ServiceArgs::defaults();
-    assert_eq!(defaults.endpoints_or(&["tcp:25"]).unwrap()[0].to_string(), "tcp:0.0.0.0:25");
+    assert_eq!(
+        defaults.endpoints_or(&["tcp:25"]).unwrap()[0].to_string(),
+        "tcp:0.0.0.0:25"
+    );
     assert!(runner::init_logging("info,[[[", runner::LogFormat::Text).is_err());
 }

@@ -50,40 +50,71 @@ impl ClientEndpoint {
         let timeout = self.timeout();
         match tokio::time::timeout(timeout, self.connect_inner()).await {
             Ok(result) => result,
-            Err(_) => Err(ConnectError::Timeout { endpoint: self.to_string(), timeout }),
+            Err(_) => Err(ConnectError::Timeout {
+                endpoint: self.to_string(),
+                timeout,
+            }),
         }
     }
 
     async fn connect_inner(&self) -> Result<Connection, ConnectError> {
         let endpoint = self.to_string();
-        let io_err = |source| ConnectError::Io { endpoint: endpoint.clone(), source };
+        let io_err = |source| ConnectError::Io {
+            endpoint: endpoint.clone(),
+            source,
+        };
         match self {
             ClientEndpoint::Tcp { host, port, .. } => {
                 let tcp = connect_tcp(host, *port).await.map_err(io_err)?;
                 let (peer, local) = tcp_addrs(&tcp).map_err(io_err)?;
                 Ok(Connection::new(Stream::Tcp(tcp), peer, local))
             }
-            ClientEndpoint::Tls { host, port, trust_roots, .. } => {
-                let tls_err = |source| ConnectError::Tls { endpoint: endpoint.clone(), source };
+            ClientEndpoint::Tls {
+                host,
+                port,
+                trust_roots,
+                ..
+            } => {
+                let tls_err = |source| ConnectError::Tls {
+                    endpoint: endpoint.clone(),
+                    source,
+                };
                 let connector = tls::connector(trust_roots.as_deref()).map_err(tls_err)?;
                 let name = ServerName::try_from(host.clone()).map_err(|e| {
-                    tls_err(TlsError::Pem { path: host.into(), reason: format!("not a TLS server name: {e}") })
+                    tls_err(TlsError::Pem {
+                        path: host.into(),
+                        reason: format!("not a TLS server name: {e}"),
+                    })
                 })?;
                 let tcp = connect_tcp(host, *port).await.map_err(io_err)?;
                 let (peer, local) = tcp_addrs(&tcp).map_err(io_err)?;
-                let stream = connector.connect(name, Stream::Tcp(tcp)).await.map_err(io_err)?;
-                Ok(Connection::new(Stream::TlsClient(Box::new(stream)), peer, local))
+                let stream = connector
+                    .connect(name, Stream::Tcp(tcp))
+                    .await
+                    .map_err(io_err)?;
+                Ok(Connection::new(
+                    Stream::TlsClient(Box::new(stream)),
+                    peer,
+                    local,
+                ))
             }
             ClientEndpoint::Unix { path, .. } => {
                 let s = UnixStream::connect(path).await.map_err(io_err)?;
-                Ok(Connection::new(Stream::Unix(s), Address::Unix(Some(path.clone())), Address::Unix(None)))
+                Ok(Connection::new(
+                    Stream::Unix(s),
+                    Address::Unix(Some(path.clone())),
+                    Address::Unix(None),
+                ))
             }
         }
     }
 }
 
 fn tcp_addrs(tcp: &TcpStream) -> io::Result<(Address, Address)> {
-    Ok((Address::Tcp(tcp.peer_addr()?), Address::Tcp(tcp.local_addr()?)))
+    Ok((
+        Address::Tcp(tcp.peer_addr()?),
+        Address::Tcp(tcp.local_addr()?),
+    ))
 }
 
 /// Resolve `host` and try each address in turn (IPv6 and IPv4 as the resolver orders them).
@@ -98,5 +129,7 @@ async fn connect_tcp(host: &str, port: u16) -> io::Result<TcpStream> {
             Err(e) => last = Some(e),
         }
     }
-    Err(last.unwrap_or_else(|| io::Error::new(io::ErrorKind::NotFound, format!("{host}: no addresses"))))
+    Err(last.unwrap_or_else(|| {
+        io::Error::new(io::ErrorKind::NotFound, format!("{host}: no addresses"))
+    }))
 }

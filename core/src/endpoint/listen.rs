@@ -80,7 +80,10 @@ impl Listener {
             }
             Inner::Unix(l, _) => {
                 let (s, peer) = l.accept().await?;
-                Ok((Stream::Unix(s), Address::Unix(peer.as_pathname().map(PathBuf::from))))
+                Ok((
+                    Stream::Unix(s),
+                    Address::Unix(peer.as_pathname().map(PathBuf::from)),
+                ))
             }
         }
     }
@@ -128,24 +131,42 @@ impl ServerEndpoint {
     /// Bind a stream endpoint (tcp, tls, unix).
     pub async fn listen(&self) -> Result<Listener, ListenError> {
         let endpoint = self.to_string();
-        let bind_err = |source| ListenError::Bind { endpoint: endpoint.clone(), source };
+        let bind_err = |source| ListenError::Bind {
+            endpoint: endpoint.clone(),
+            source,
+        };
         match self {
             ServerEndpoint::Tcp { addr, backlog } | ServerEndpoint::Tls { addr, backlog, .. } => {
                 let tls = match self {
-                    ServerEndpoint::Tls { private_key, cert, .. } => Some(
-                        ReloadableServerConfig::load(private_key, cert)
-                            .map_err(|source| ListenError::Tls { endpoint: endpoint.clone(), source })?,
-                    ),
+                    ServerEndpoint::Tls {
+                        private_key, cert, ..
+                    } => Some(ReloadableServerConfig::load(private_key, cert).map_err(
+                        |source| ListenError::Tls {
+                            endpoint: endpoint.clone(),
+                            source,
+                        },
+                    )?),
                     _ => None,
                 };
                 let socket = tcp_socket(*addr).map_err(bind_err)?;
                 socket.bind(&SockAddr::from(*addr)).map_err(bind_err)?;
-                socket.listen(i32::try_from(*backlog).unwrap_or(i32::MAX)).map_err(bind_err)?;
+                socket
+                    .listen(i32::try_from(*backlog).unwrap_or(i32::MAX))
+                    .map_err(bind_err)?;
                 let listener = TcpListener::from_std(socket.into()).map_err(bind_err)?;
                 let local = Address::Tcp(listener.local_addr().map_err(bind_err)?);
-                Ok(Listener { inner: Inner::Tcp(listener), local, scheme: self.scheme(), tls })
+                Ok(Listener {
+                    inner: Inner::Tcp(listener),
+                    local,
+                    scheme: self.scheme(),
+                    tls,
+                })
             }
-            ServerEndpoint::Unix { path, mode, backlog } => {
+            ServerEndpoint::Unix {
+                path,
+                mode,
+                backlog,
+            } => {
                 if path.exists() {
                     // A live server answers; a stale socket file from a crash does not.
                     if std::os::unix::net::UnixStream::connect(path).is_ok() {
@@ -163,12 +184,16 @@ impl ServerEndpoint {
                 }
                 let socket = Socket::new(Domain::UNIX, Type::STREAM, None).map_err(bind_err)?;
                 socket.set_nonblocking(true).map_err(bind_err)?;
-                socket.bind(&SockAddr::unix(path).map_err(bind_err)?).map_err(bind_err)?;
+                socket
+                    .bind(&SockAddr::unix(path).map_err(bind_err)?)
+                    .map_err(bind_err)?;
                 if let Some(mode) = mode {
                     std::fs::set_permissions(path, std::fs::Permissions::from_mode(*mode))
                         .map_err(bind_err)?;
                 }
-                socket.listen(i32::try_from(*backlog).unwrap_or(i32::MAX)).map_err(bind_err)?;
+                socket
+                    .listen(i32::try_from(*backlog).unwrap_or(i32::MAX))
+                    .map_err(bind_err)?;
                 let std_listener: std::os::unix::net::UnixListener = socket.into();
                 let listener = UnixListener::from_std(std_listener).map_err(bind_err)?;
                 Ok(Listener {
@@ -190,9 +215,15 @@ impl ServerEndpoint {
     /// first socket picks the port and the others join it.
     pub fn bind_udp(&self, count: usize) -> Result<Vec<UdpSocket>, ListenError> {
         let endpoint = self.to_string();
-        let bind_err = |source| ListenError::Bind { endpoint: endpoint.clone(), source };
+        let bind_err = |source| ListenError::Bind {
+            endpoint: endpoint.clone(),
+            source,
+        };
         let ServerEndpoint::Udp { addr } = self else {
-            return Err(ListenError::WrongKind { endpoint, reason: "not a udp: endpoint" });
+            return Err(ListenError::WrongKind {
+                endpoint,
+                reason: "not a udp: endpoint",
+            });
         };
         let mut addr = *addr;
         let mut sockets = Vec::with_capacity(count.max(1));

@@ -27,8 +27,8 @@ use std::time::Duration;
 
 pub use connect::ConnectError;
 pub use listen::{ListenError, Listener};
-pub use parse::{EndpointError, DEFAULT_BACKLOG};
 use parse::{parse_ip, Spec};
+pub use parse::{EndpointError, DEFAULT_BACKLOG};
 
 /// Where a server listens.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -78,7 +78,10 @@ impl ServerEndpoint {
                 let backlog = s.take(2, &["backlog"])?;
                 s.finish("port, interface, backlog")?;
                 let addr = SocketAddr::new(s.interface(interface)?, s.port(port)?);
-                Ok(ServerEndpoint::Tcp { addr, backlog: s.backlog(backlog)? })
+                Ok(ServerEndpoint::Tcp {
+                    addr,
+                    backlog: s.backlog(backlog)?,
+                })
             }
             "tls" | "ssl" => {
                 let port = s.take(0, &["port"])?;
@@ -96,7 +99,12 @@ impl ServerEndpoint {
                     Some(c) if !c.is_empty() => c.into(),
                     _ => private_key.clone(),
                 };
-                Ok(ServerEndpoint::Tls { addr, backlog: s.backlog(backlog)?, private_key, cert })
+                Ok(ServerEndpoint::Tls {
+                    addr,
+                    backlog: s.backlog(backlog)?,
+                    private_key,
+                    cert,
+                })
             }
             "unix" => {
                 let path = s.take(0, &["address", "path"])?;
@@ -114,10 +122,18 @@ impl ServerEndpoint {
                     None => None,
                     Some(m) => match u32::from_str_radix(&m, 8) {
                         Ok(bits) if bits <= 0o777 => Some(bits),
-                        _ => return Err(s.error(format!("mode {m:?} is not octal permissions like 0660"))),
+                        _ => {
+                            return Err(
+                                s.error(format!("mode {m:?} is not octal permissions like 0660"))
+                            )
+                        }
                     },
                 };
-                Ok(ServerEndpoint::Unix { path, mode, backlog: s.backlog(backlog)? })
+                Ok(ServerEndpoint::Unix {
+                    path,
+                    mode,
+                    backlog: s.backlog(backlog)?,
+                })
             }
             "udp" => {
                 let port = s.take(0, &["port"])?;
@@ -214,9 +230,14 @@ impl ClientEndpoint {
 
     /// As [`parse`](Self::parse), also accepting a bare `HOST` (or `[V6]`) when a default port
     /// is given (e.g. 25 for SMTP).
-    pub fn parse_with_default_port(input: &str, default_port: Option<u16>) -> Result<Self, EndpointError> {
+    pub fn parse_with_default_port(
+        input: &str,
+        default_port: Option<u16>,
+    ) -> Result<Self, EndpointError> {
         let lower = input.to_ascii_lowercase();
-        let is_spec = ["tcp:", "tls:", "ssl:", "unix:"].iter().any(|p| lower.starts_with(p))
+        let is_spec = ["tcp:", "tls:", "ssl:", "unix:"]
+            .iter()
+            .any(|p| lower.starts_with(p))
             && (input.contains('=') || lower.starts_with("unix:"));
         if !is_spec {
             return Self::parse_short(input, default_port);
@@ -236,7 +257,11 @@ impl ClientEndpoint {
                 let port = s.port(port)?;
                 if kind == "tcp" {
                     s.finish("host, port, timeout")?;
-                    Ok(ClientEndpoint::Tcp { host, port, timeout })
+                    Ok(ClientEndpoint::Tcp {
+                        host,
+                        port,
+                        timeout,
+                    })
                 } else {
                     let roots = s.take(99, &["trustRoots", "caCertsDir"])?;
                     s.finish("host, port, trustRoots, timeout")?;
@@ -254,7 +279,10 @@ impl ClientEndpoint {
                 let timeout = s.timeout(timeout)?;
                 s.finish("path, timeout")?;
                 match path {
-                    Some(p) if !p.is_empty() => Ok(ClientEndpoint::Unix { path: p.into(), timeout }),
+                    Some(p) if !p.is_empty() => Ok(ClientEndpoint::Unix {
+                        path: p.into(),
+                        timeout,
+                    }),
                     _ => Err(s.error("missing path=")),
                 }
             }
@@ -263,13 +291,17 @@ impl ClientEndpoint {
     }
 
     fn parse_short(input: &str, default_port: Option<u16>) -> Result<Self, EndpointError> {
-        let err = |reason: String| EndpointError { input: input.to_owned(), reason };
+        let err = |reason: String| EndpointError {
+            input: input.to_owned(),
+            reason,
+        };
         if input.is_empty() {
             return Err(err("empty server address".into()));
         }
         let (host, port) = if let Some(rest) = input.strip_prefix('[') {
-            let (host, after) =
-                rest.split_once(']').ok_or_else(|| err("'[' without ']'".into()))?;
+            let (host, after) = rest
+                .split_once(']')
+                .ok_or_else(|| err("'[' without ']'".into()))?;
             match after.strip_prefix(':') {
                 Some(p) => (host, Some(p)),
                 None if after.is_empty() => (host, None),
@@ -299,7 +331,11 @@ impl ClientEndpoint {
             (None, Some(d)) => d,
             (None, None) => return Err(err("missing port (HOST:PORT)".into())),
         };
-        Ok(ClientEndpoint::Tcp { host: host.to_owned(), port, timeout: None })
+        Ok(ClientEndpoint::Tcp {
+            host: host.to_owned(),
+            port,
+            timeout: None,
+        })
     }
 
     /// The host (or socket path) being connected to, for TLS names and messages.
@@ -324,7 +360,9 @@ impl ClientEndpoint {
 
 fn strip_brackets(s: &str) -> &str {
     if parse_ip(s).is_some() {
-        s.strip_prefix('[').and_then(|r| r.strip_suffix(']')).unwrap_or(s)
+        s.strip_prefix('[')
+            .and_then(|r| r.strip_suffix(']'))
+            .unwrap_or(s)
     } else {
         s
     }
@@ -366,18 +404,28 @@ mod tests {
     fn server_forms() {
         assert_eq!(
             ServerEndpoint::parse("tcp:6667").unwrap(),
-            ServerEndpoint::Tcp { addr: sa("0.0.0.0:6667"), backlog: DEFAULT_BACKLOG }
+            ServerEndpoint::Tcp {
+                addr: sa("0.0.0.0:6667"),
+                backlog: DEFAULT_BACKLOG
+            }
         );
         assert_eq!(
             ServerEndpoint::parse("tcp:0:interface=127.0.0.1:backlog=7").unwrap(),
-            ServerEndpoint::Tcp { addr: sa("127.0.0.1:0"), backlog: 7 }
+            ServerEndpoint::Tcp {
+                addr: sa("127.0.0.1:0"),
+                backlog: 7
+            }
         );
         assert_eq!(
-            ServerEndpoint::parse(r"tcp:53:interface=\:\:1").unwrap().socket_addr(),
+            ServerEndpoint::parse(r"tcp:53:interface=\:\:1")
+                .unwrap()
+                .socket_addr(),
             Some(sa("[::1]:53"))
         );
         assert_eq!(
-            ServerEndpoint::parse("tcp:port=53:interface=[::1]").unwrap().socket_addr(),
+            ServerEndpoint::parse("tcp:port=53:interface=[::1]")
+                .unwrap()
+                .socket_addr(),
             Some(sa("[::1]:53"))
         );
         assert_eq!(
@@ -395,11 +443,17 @@ mod tests {
         ));
         assert_eq!(
             ServerEndpoint::parse("unix:/run/t.sock:mode=0660").unwrap(),
-            ServerEndpoint::Unix { path: "/run/t.sock".into(), mode: Some(0o660), backlog: DEFAULT_BACKLOG }
+            ServerEndpoint::Unix {
+                path: "/run/t.sock".into(),
+                mode: Some(0o660),
+                backlog: DEFAULT_BACKLOG
+            }
         );
         assert_eq!(
             ServerEndpoint::parse("udp:5353:interface=127.0.0.1").unwrap(),
-            ServerEndpoint::Udp { addr: sa("127.0.0.1:5353") }
+            ServerEndpoint::Udp {
+                addr: sa("127.0.0.1:5353")
+            }
         );
         assert_eq!(
             ServerEndpoint::parse("tcp:0:interface=::1".replace("::", r"\:\:").as_str())
@@ -452,30 +506,49 @@ mod tests {
         );
         assert_eq!(
             ClientEndpoint::parse("unix:path=/run/x.sock").unwrap(),
-            ClientEndpoint::Unix { path: "/run/x.sock".into(), timeout: None }
+            ClientEndpoint::Unix {
+                path: "/run/x.sock".into(),
+                timeout: None
+            }
         );
         assert_eq!(
             ClientEndpoint::parse("127.0.0.1:2525").unwrap(),
-            ClientEndpoint::Tcp { host: "127.0.0.1".into(), port: 2525, timeout: None }
+            ClientEndpoint::Tcp {
+                host: "127.0.0.1".into(),
+                port: 2525,
+                timeout: None
+            }
         );
         assert_eq!(
             ClientEndpoint::parse("[::1]:53").unwrap(),
-            ClientEndpoint::Tcp { host: "::1".into(), port: 53, timeout: None }
+            ClientEndpoint::Tcp {
+                host: "::1".into(),
+                port: 53,
+                timeout: None
+            }
         );
         assert_eq!(
-            ClientEndpoint::parse(r"tcp:host=\:\:1:port=53").unwrap().host(),
+            ClientEndpoint::parse(r"tcp:host=\:\:1:port=53")
+                .unwrap()
+                .host(),
             "::1"
         );
         assert_eq!(
-            ClientEndpoint::parse("tcp:host=[::1]:port=53").unwrap().to_string(),
+            ClientEndpoint::parse("tcp:host=[::1]:port=53")
+                .unwrap()
+                .to_string(),
             "tcp:[::1]:53"
         );
         assert_eq!(
-            ClientEndpoint::parse_with_default_port("mx.example", Some(25)).unwrap().to_string(),
+            ClientEndpoint::parse_with_default_port("mx.example", Some(25))
+                .unwrap()
+                .to_string(),
             "tcp:mx.example:25"
         );
         assert_eq!(
-            ClientEndpoint::parse_with_default_port("::1", Some(53)).unwrap().to_string(),
+            ClientEndpoint::parse_with_default_port("::1", Some(53))
+                .unwrap()
+                .to_string(),
             "tcp:[::1]:53"
         );
     }

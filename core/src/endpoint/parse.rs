@@ -29,12 +29,18 @@ pub(crate) struct Spec {
 
 impl Spec {
     pub fn error(&self, reason: impl Into<String>) -> EndpointError {
-        EndpointError { input: self.input.clone(), reason: reason.into() }
+        EndpointError {
+            input: self.input.clone(),
+            reason: reason.into(),
+        }
     }
 
     /// Tokenise. Fails on an empty kind, a dangling escape, unbalanced brackets or an empty key.
     pub fn tokenize(input: &str) -> Result<Spec, EndpointError> {
-        let err = |reason: &str| EndpointError { input: input.to_owned(), reason: reason.to_owned() };
+        let err = |reason: &str| EndpointError {
+            input: input.to_owned(),
+            reason: reason.to_owned(),
+        };
         if input.len() > MAX_ENDPOINT_LEN {
             return Err(err("longer than 4096 bytes"));
         }
@@ -80,7 +86,12 @@ impl Spec {
             Some((k, None)) if !k.is_empty() => k.to_ascii_lowercase(),
             _ => return Err(err("missing endpoint type (tcp, tls, unix, udp)")),
         };
-        let mut spec = Spec { input: input.to_owned(), kind, args: Vec::new(), kwargs: Vec::new() };
+        let mut spec = Spec {
+            input: input.to_owned(),
+            kind,
+            args: Vec::new(),
+            kwargs: Vec::new(),
+        };
         for (text, eq) in parts {
             match eq {
                 Some(i) => {
@@ -108,7 +119,10 @@ impl Spec {
 
     /// Take an option given either as positional argument `pos` or as `key=` (any of `keys`).
     pub fn take(&mut self, pos: usize, keys: &[&str]) -> Result<Option<String>, EndpointError> {
-        let kw = self.kwargs.iter().position(|(k, _)| keys.contains(&k.as_str()));
+        let kw = self
+            .kwargs
+            .iter()
+            .position(|(k, _)| keys.contains(&k.as_str()));
         let positional = self.args.get_mut(pos).map(mem_take);
         match (positional, kw) {
             (Some(_), Some(_)) => Err(self.error(format!("{} given twice", keys[0]))),
@@ -165,8 +179,12 @@ impl Spec {
         match value {
             None => Ok(None),
             Some(v) => match v.parse::<f64>() {
-                Ok(secs) if secs > 0.0 && secs <= 86400.0 => Ok(Some(Duration::from_secs_f64(secs))),
-                _ => Err(self.error(format!("timeout {v:?} is not a number of seconds (0-86400]"))),
+                Ok(secs) if secs > 0.0 && secs <= 86400.0 => {
+                    Ok(Some(Duration::from_secs_f64(secs)))
+                }
+                _ => Err(self.error(format!(
+                    "timeout {v:?} is not a number of seconds (0-86400]"
+                ))),
             },
         }
     }
@@ -181,7 +199,10 @@ fn mem_take(s: &mut String) -> String {
 
 /// An IP literal, with or without brackets.
 pub(crate) fn parse_ip(s: &str) -> Option<IpAddr> {
-    let inner = s.strip_prefix('[').and_then(|r| r.strip_suffix(']')).unwrap_or(s);
+    let inner = s
+        .strip_prefix('[')
+        .and_then(|r| r.strip_suffix(']'))
+        .unwrap_or(s);
     inner.parse().ok()
 }
 
@@ -196,7 +217,10 @@ mod tests {
         assert_eq!(s.args, vec!["80"]);
         assert_eq!(
             s.kwargs,
-            vec![("interface".into(), "::1".into()), ("backlog".into(), "5".into())]
+            vec![
+                ("interface".into(), "::1".into()),
+                ("backlog".into(), "5".into())
+            ]
         );
         let s = Spec::tokenize("tcp:80:interface=[::1]").unwrap();
         assert_eq!(s.kwargs, vec![("interface".into(), "[::1]".into())]);
@@ -206,7 +230,16 @@ mod tests {
 
     #[test]
     fn tokenizer_errors() {
-        for bad in ["", ":80", "tcp:80\\", "tcp:[::1", "tcp:]", "tcp:=x", "tcp:a=1:a=2", "tcp:a=1:80"] {
+        for bad in [
+            "",
+            ":80",
+            "tcp:80\\",
+            "tcp:[::1",
+            "tcp:]",
+            "tcp:=x",
+            "tcp:a=1:a=2",
+            "tcp:a=1:80",
+        ] {
             assert!(Spec::tokenize(bad).is_err(), "{bad}");
         }
     }

@@ -18,7 +18,10 @@ pub struct CountedCodec {
 impl CountedCodec {
     /// Expect `total` bytes, handed out in chunks of at most `max_chunk` (at least 1).
     pub fn new(total: u64, max_chunk: usize) -> Self {
-        CountedCodec { remaining: total, max_chunk: max_chunk.max(1) }
+        CountedCodec {
+            remaining: total,
+            max_chunk: max_chunk.max(1),
+        }
     }
 
     /// Bytes still to come.
@@ -40,7 +43,9 @@ impl Decoder for CountedCodec {
         if self.remaining == 0 || buf.is_empty() {
             return Ok(None);
         }
-        let want = usize::try_from(self.remaining).unwrap_or(usize::MAX).min(self.max_chunk);
+        let want = usize::try_from(self.remaining)
+            .unwrap_or(usize::MAX)
+            .min(self.max_chunk);
         let take = want.min(buf.len());
         self.remaining -= take as u64;
         Ok(Some(buf.split_to(take).freeze()))
@@ -57,7 +62,9 @@ pub struct RawCodec {
 impl RawCodec {
     /// Chunks of at most `max_chunk` bytes (at least 1).
     pub fn new(max_chunk: usize) -> Self {
-        RawCodec { max_chunk: max_chunk.max(1) }
+        RawCodec {
+            max_chunk: max_chunk.max(1),
+        }
     }
 }
 

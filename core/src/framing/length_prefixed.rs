@@ -60,9 +60,14 @@ impl Decoder for LengthPrefixedCodec {
         if buf.len() < w {
             return Ok(None);
         }
-        let len = buf[..w].iter().fold(0u64, |acc, b| (acc << 8) | u64::from(*b));
+        let len = buf[..w]
+            .iter()
+            .fold(0u64, |acc, b| (acc << 8) | u64::from(*b));
         if len > self.max_length as u64 {
-            return Err(FrameError::FrameTooLong { length: len, limit: self.max_length });
+            return Err(FrameError::FrameTooLong {
+                length: len,
+                limit: self.max_length,
+            });
         }
         // Bounded by max_length, which is a usize.
         let len = len as usize;
@@ -129,7 +134,13 @@ mod tests {
     fn oversize_is_rejected_on_both_sides() {
         let mut c = LengthPrefixedCodec::new(PrefixWidth::U32, 10);
         let mut buf = BytesMut::from(&[0xff, 0xff, 0xff, 0xff][..]);
-        assert!(matches!(c.decode(&mut buf), Err(FrameError::FrameTooLong { length: 4294967295, .. })));
+        assert!(matches!(
+            c.decode(&mut buf),
+            Err(FrameError::FrameTooLong {
+                length: 4294967295,
+                ..
+            })
+        ));
         assert!(c.encode([0u8; 11], &mut BytesMut::new()).is_err());
         let mut c = LengthPrefixedCodec::new(PrefixWidth::U8, 1000);
         assert!(c.encode([0u8; 256], &mut BytesMut::new()).is_err());

@@ -122,7 +122,9 @@ impl Decoder for LineCodec {
                     }
                     if end > self.max_length {
                         let _ = buf.split_to(pos + dlen);
-                        return Err(FrameError::LineTooLong { limit: self.max_length });
+                        return Err(FrameError::LineTooLong {
+                            limit: self.max_length,
+                        });
                     }
                     let mut line = buf.split_to(pos + dlen);
                     line.truncate(end);
@@ -145,7 +147,9 @@ impl Decoder for LineCodec {
                         self.searched = 0;
                         let keep = (dlen - 1).min(buf.len());
                         let _ = buf.split_to(buf.len() - keep);
-                        return Err(FrameError::LineTooLong { limit: self.max_length });
+                        return Err(FrameError::LineTooLong {
+                            limit: self.max_length,
+                        });
                     }
                     self.searched = buf.len();
                     return Ok(None);
@@ -161,7 +165,9 @@ impl<T: AsRef<[u8]>> Encoder<T> for LineCodec {
     fn encode(&mut self, line: T, dst: &mut BytesMut) -> Result<(), FrameError> {
         let line = line.as_ref();
         if line.len() > self.max_length {
-            return Err(FrameError::LineTooLong { limit: self.max_length });
+            return Err(FrameError::LineTooLong {
+                limit: self.max_length,
+            });
         }
         dst.reserve(line.len() + self.encode_delimiter.len());
         dst.put_slice(line);
@@ -198,7 +204,10 @@ mod tests {
         let got = decode_all(&mut c, &mut buf);
         assert_eq!(
             got,
-            vec![Ok(Bytes::from_static(b"HELO a")), Ok(Bytes::from_static(b"DATA\nx"))]
+            vec![
+                Ok(Bytes::from_static(b"HELO a")),
+                Ok(Bytes::from_static(b"DATA\nx"))
+            ]
         );
         assert_eq!(&buf[..], b"partial");
     }
@@ -242,7 +251,10 @@ mod tests {
     fn overlong_line_is_discarded_as_it_streams() {
         let mut c = LineCodec::crlf(8);
         let mut buf = BytesMut::from(&b"0123456789ab"[..]);
-        assert!(matches!(c.decode(&mut buf), Err(FrameError::LineTooLong { .. })));
+        assert!(matches!(
+            c.decode(&mut buf),
+            Err(FrameError::LineTooLong { .. })
+        ));
         assert!(buf.len() <= 1, "discarded bytes must not be kept");
         for _ in 0..1000 {
             buf.extend_from_slice(b"xxxxxxxxxxxxxxxx");

@@ -20,12 +20,17 @@ pub struct NetstringCodec {
 impl NetstringCodec {
     /// Netstrings of at most `max_length` payload bytes.
     pub fn new(max_length: usize) -> Self {
-        NetstringCodec { max_length, pending: None }
+        NetstringCodec {
+            max_length,
+            pending: None,
+        }
     }
 
     fn digits_max(&self) -> usize {
         // Number of decimal digits of max_length.
-        self.max_length.checked_ilog10().map_or(1, |d| d as usize + 1)
+        self.max_length
+            .checked_ilog10()
+            .map_or(1, |d| d as usize + 1)
     }
 }
 
@@ -63,9 +68,14 @@ impl Decoder for NetstringCodec {
                 if digits.len() > 1 && digits[0] == b'0' {
                     return Err(FrameError::BadNetstring("length has a leading zero"));
                 }
-                let len = digits.iter().fold(0u64, |acc, d| acc * 10 + u64::from(d - b'0'));
+                let len = digits
+                    .iter()
+                    .fold(0u64, |acc, d| acc * 10 + u64::from(d - b'0'));
                 if len > self.max_length as u64 {
-                    return Err(FrameError::FrameTooLong { length: len, limit: self.max_length });
+                    return Err(FrameError::FrameTooLong {
+                        length: len,
+                        limit: self.max_length,
+                    });
                 }
                 buf.advance(colon + 1);
                 // Bounded by max_length above, so the conversion cannot truncate.
@@ -129,7 +139,11 @@ mod tests {
         for bad in [&b"x:"[..], b"05:hello,", b":", b"3:abcd", b"-1:"] {
             let mut c = NetstringCodec::new(100);
             let mut buf = BytesMut::from(bad);
-            assert!(c.decode(&mut buf).is_err(), "{:?}", String::from_utf8_lossy(bad));
+            assert!(
+                c.decode(&mut buf).is_err(),
+                "{:?}",
+                String::from_utf8_lossy(bad)
+            );
         }
     }
 
@@ -137,9 +151,15 @@ mod tests {
     fn rejects_too_long_before_buffering() {
         let mut c = NetstringCodec::new(100);
         let mut buf = BytesMut::from(&b"101:"[..]);
-        assert!(matches!(c.decode(&mut buf), Err(FrameError::FrameTooLong { length: 101, .. })));
+        assert!(matches!(
+            c.decode(&mut buf),
+            Err(FrameError::FrameTooLong { length: 101, .. })
+        ));
         let mut buf = BytesMut::from(&b"99999999"[..]);
-        assert!(matches!(c.decode(&mut buf), Err(FrameError::FrameTooLong { .. })));
+        assert!(matches!(
+            c.decode(&mut buf),
+            Err(FrameError::FrameTooLong { .. })
+        ));
     }
 
     #[test]

@@ -1,0 +1,54 @@
+//! Every framing codec over arbitrary bytes, cut into reads of fuzzer-chosen sizes: no panic,
+//! frames within their limits, and the line codec's buffer bounded by its limit.
+#![no_main]
+
+use bytes::BytesMut;
+use libfuzzer_sys::fuzz_target;
+use tokio_util::codec::Decoder;
+use torsion_core::framing::{
+    CountedCodec, FrameError, LengthPrefixedCodec, LineCodec, NetstringCodec, PrefixWidth, RawCodec,
+};
+
+const LIMIT: usize = 100;
+
+fn drive<D: Decoder<Item = bytes::Bytes, Error = FrameError>>(codec: &mut D, cuts: &[u8], data: &[u8], line: bool) {
+    let mut buf = BytesMut::new();
+    let mut pos = 0;
+    let mut i = 0;
+    while pos < data.len() {
+        let n = usize::from(cuts.get(i % cuts.len().max(1)).copied().unwrap_or(255)).max(1).min(data.len() - pos);
+        i += 1;
+        buf.extend_from_slice(&data[pos..pos + n]);
+        pos += n;
+        loop {
+            match codec.decode(&mut buf) {
+                Ok(Some(frame)) => assert!(frame.len() <= LIMIT.max(255)),
+                Ok(None) => break,
+                Err(e) if e.is_recoverable() => {}
+                Err(_) => return,
+            }
+        }
+        if line {
+            assert!(buf.len() <= LIMIT + 2 + n);
+        }
+    }
+}
+
+fuzz_target!(|input: &[u8]| {
+    let Some((&selector, rest)) = input.split_first() else { return };
+    let split = rest.len().min(8);
+    let (cuts, data) = rest.split_at(split);
+    match selector % 8 {
+        0 => drive(&mut LineCodec::crlf(LIMIT), cuts, data, true),
+        1 => drive(&mut LineCodec::any_eol(LIMIT), cuts, data, true),
+        2 => drive(&mut LineCodec::new(&b"\r\n.\r\n"[..], LIMIT), cuts, data, true),
+        3 => drive(&mut NetstringCodec::new(LIMIT), cuts, data, false),
+        4 => drive(&mut LengthPrefixedCodec::new(PrefixWidth::U8, LIMIT), cuts, data, false),
+        5 => drive(&mut LengthPrefixedCodec::new(PrefixWidth::U16, LIMIT), cuts, data, false),
+        6 => drive(&mut LengthPrefixedCodec::new(PrefixWidth::U32, LIMIT), cuts, data, false),
+        _ => {
+            drive(&mut CountedCodec::new(u64::from(selector), 7), cuts, data, false);
+            drive(&mut RawCodec::new(LIMIT), cuts, data, false);
+        }
+    }
+});
