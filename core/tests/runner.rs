@@ -286,3 +286,122 @@ fn service_args_parse_and_validate() {
     );
     assert!(runner::init_logging("info,[[[", runner::LogFormat::Text).is_err());
 }
+
+#[tokio::test]
+async fn ipv6_loopback_with_twisted_escaping_and_brackets() {
+    if std::net::TcpListener::bind("[::1]:0").is_err() {
+        eprintln!("no IPv6 loopback on this machine; nothing to test");
+        return;
+    }
+    let server = RunningServer::start(
+        Arc::new(Greeter::default()),
+        &[r"tcp:0:interface=\:\:1", "tcp:0:interface=[::1]"],
+    )
+    .await;
+    for i in 0..2 {
+        let addr = server.address(i).socket_addr().unwrap();
+        assert!(addr.is_ipv6());
+        let endpoint = ClientEndpoint::parse(&format!("[::1]:{}", addr.port())).unwrap();
+        let mut peer = TestPeer::connect(&endpoint).await;
+        peer.expect_line("hello").await;
+        let endpoint =
+            ClientEndpoint::parse(&format!(r"tcp:host=\:\:1:port={}", addr.port())).unwrap();
+        let mut peer = TestPeer::connect(&endpoint).await;
+        peer.expect_line("hello").await;
+    }
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn abort_resets_and_close_finishes_cleanly() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let endpoint = ClientEndpoint::parse(&format!(
+        "127.0.0.1:{}",
+        listener.local_addr().unwrap().port()
+    ))
+    .unwrap();
+    let client = endpoint.connect().await.unwrap();
+    let (mut server_side, _) = listener.accept().await.unwrap();
+    client.abort();
+    let mut buf = [0u8; 16];
+    let err = tokio::io::AsyncReadExt::read(&mut server_side, &mut buf)
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), std::io::ErrorKind::ConnectionReset);
+
+    let mut client = endpoint.connect().await.unwrap();
+    let (mut server_side, _) = listener.accept().await.unwrap();
+    client.queue(b"last words");
+    client.close().await.unwrap();
+    let mut got = Vec::new();
+    tokio::io::AsyncReadExt::read_to_end(&mut server_side, &mut got)
+        .await
+        .unwrap();
+    assert_eq!(got, b"last words");
+}
+
+#[tokio::test]
+async fn connect_timeout_and_refusal_name_the_endpoint() {
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = closed.local_addr().unwrap().port();
+    drop(closed);
+    let err = ClientEndpoint::parse(&format!("tcp:host=127.0.0.1:port={port}:timeout=2"))
+        .unwrap()
+        .connect()
+        .await
+        .unwrap_err();
+    assert!(
+        err.to_string()
+            .starts_with(&format!("tcp:127.0.0.1:{port}: ")),
+        "{err}"
+    );
+    let err = ClientEndpoint::parse("tls:host=localhost:port=1:trustRoots=/nonexistent.pem")
+        .unwrap()
+        .connect()
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("/nonexistent.pem"), "{err}");
+}
+
+#[tokio::test]
+async fn unix_listener_mode_stale_socket_and_live_socket() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = torsion_core::testkit::TempDir::new("unix-listen").unwrap();
+    let path = dir.path().join("s.sock");
+    // A stale socket file left by a crashed server is replaced.
+    drop(std::os::unix::net::UnixListener::bind(&path).unwrap());
+    assert!(path.exists());
+    let endpoint = ServerEndpoint::parse(&format!("unix:{}:mode=0600", path.display())).unwrap();
+    let listener = endpoint.listen().await.unwrap();
+    let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600);
+    // A live one is not stolen.
+    let err = endpoint.listen().await.unwrap_err();
+    assert!(err.to_string().ends_with("address already in use"), "{err}");
+    drop(listener);
+    assert!(!path.exists(), "removed when the listener closes");
+    // A regular file in the way is not deleted.
+    std::fs::write(&path, "data").unwrap();
+    assert!(endpoint.listen().await.is_err());
+    assert_eq!(std::fs::read(&path).unwrap(), b"data");
+}
+
+#[tokio::test]
+async fn udp_endpoints_bind_several_sockets_on_one_port() {
+    let endpoint = ServerEndpoint::parse("udp:0:interface=127.0.0.1").unwrap();
+    let sockets = endpoint.bind_udp(2).unwrap();
+    let a = sockets[0].local_addr().unwrap();
+    assert_eq!(a, sockets[1].local_addr().unwrap());
+    let client = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    client.send_to(b"ping", a).await.unwrap();
+    let (mut b0, mut b1) = ([0u8; 8], [0u8; 8]);
+    let got = tokio::select! {
+        r = sockets[0].recv_from(&mut b0) => b0[..r.unwrap().0].to_vec(),
+        r = sockets[1].recv_from(&mut b1) => b1[..r.unwrap().0].to_vec(),
+    };
+    assert_eq!(got, b"ping");
+    assert!(
+        endpoint.listen().await.is_err(),
+        "UDP endpoints do not accept streams"
+    );
+}
