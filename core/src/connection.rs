@@ -346,14 +346,11 @@ impl Connection {
         if self.wbuf.is_empty() {
             return Ok(());
         }
-        let idle = self.options.idle_timeout;
-        let io = flush_buf(&mut self.stream, &mut self.wbuf);
-        match idle {
-            Some(d) => tokio::time::timeout(d, io)
-                .await
-                .map_err(|_| Wait::Idle)??,
-            None => io.await?,
-        }
+        within(
+            self.options.idle_timeout,
+            flush_buf(&mut self.stream, &mut self.wbuf),
+        )
+        .await?;
         if self.wbuf.capacity() > 2 * self.options.max_write_buffer {
             self.wbuf = BytesMut::new();
         }
@@ -361,11 +358,7 @@ impl Connection {
     }
 
     async fn timed_write(&mut self, data: &[u8]) -> io::Result<()> {
-        let io = self.stream.write_all(data);
-        match self.options.idle_timeout {
-            Some(d) => tokio::time::timeout(d, io).await.map_err(|_| Wait::Idle)?,
-            None => io.await,
-        }
+        within(self.options.idle_timeout, self.stream.write_all(data)).await
     }
 
     /// Upgrade to TLS as a server (STARTTLS, STLS). Queued output (the "ready to start TLS"
@@ -377,13 +370,7 @@ impl Connection {
         self.flush().await?;
         let discarded = self.discard_input();
         let plain = mem::replace(&mut self.stream, Stream::Detached);
-        let handshake = acceptor.accept(plain);
-        let tls = match self.options.idle_timeout {
-            Some(d) => tokio::time::timeout(d, handshake)
-                .await
-                .map_err(|_| Wait::Idle)??,
-            None => handshake.await?,
-        };
+        let tls = within(self.options.idle_timeout, acceptor.accept(plain)).await?;
         self.stream = Stream::TlsServer(Box::new(tls));
         Ok(discarded)
     }
@@ -398,13 +385,11 @@ impl Connection {
         self.flush().await?;
         let discarded = self.discard_input();
         let plain = mem::replace(&mut self.stream, Stream::Detached);
-        let handshake = connector.connect(server_name, plain);
-        let tls = match self.options.idle_timeout {
-            Some(d) => tokio::time::timeout(d, handshake)
-                .await
-                .map_err(|_| Wait::Idle)??,
-            None => handshake.await?,
-        };
+        let tls = within(
+            self.options.idle_timeout,
+            connector.connect(server_name, plain),
+        )
+        .await?;
         self.stream = Stream::TlsClient(Box::new(tls));
         Ok(discarded)
     }
@@ -439,6 +424,19 @@ impl Connection {
     /// to something else, e.g. a proxy).
     pub fn into_parts(self) -> (Stream, BytesMut) {
         (self.stream, self.rbuf)
+    }
+}
+
+/// Run `io`, failing with `TimedOut` if it does not finish within `idle`.
+async fn within<T>(
+    idle: Option<Duration>,
+    io: impl std::future::Future<Output = io::Result<T>>,
+) -> io::Result<T> {
+    match idle {
+        Some(d) => tokio::time::timeout(d, io)
+            .await
+            .map_err(|_| io::Error::from(Wait::Idle))?,
+        None => io.await,
     }
 }
 
