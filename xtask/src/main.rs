@@ -1,1 +1,66 @@
-fn main() {}
+//! `cargo xtask …`: run the suite, benchmark it against reference servers, and check it with
+//! real third-party clients. Developer tooling, so it reports on stdout.
+#![allow(clippy::print_stdout)]
+
+mod bench;
+mod interop;
+mod up;
+mod util;
+
+use std::process::ExitCode;
+
+const USAGE: &str = "\
+usage: cargo xtask <command>
+
+commands:
+  up [--for SECONDS]          build and start every server with a demo configuration on 127.0.0.1;
+                              Ctrl-C stops them (or after SECONDS: a smoke test, non-zero exit if
+                              any server failed)
+  bench NAME [--seconds N]    benchmark against a reference server (NAME: core; dns, irc, smtp
+                              later); N seconds per measurement, default 5
+  interop [SUITE]             real third-party clients against our servers (SUITE: core; default:
+                              every suite)
+  help                        this text";
+
+/// A bad command line: one line on stderr, exit 2.
+pub fn usage_error(message: &str) -> ExitCode {
+    eprintln!("xtask: {message} (try `cargo xtask help`)");
+    ExitCode::from(2)
+}
+
+/// The value after a flag, parsed as a whole number within `range`.
+pub fn parse_number(
+    flag: &str,
+    value: Option<&String>,
+    range: std::ops::RangeInclusive<u64>,
+) -> Result<u64, String> {
+    let value = value.ok_or_else(|| format!("{flag} needs a value"))?;
+    match value.parse::<u64>() {
+        Ok(n) if range.contains(&n) => Ok(n),
+        _ => Err(format!(
+            "{flag} {value:?}: expected a whole number from {} to {}",
+            range.start(),
+            range.end()
+        )),
+    }
+}
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let Some(command) = args.first() else {
+        return usage_error("missing command: up, bench or interop");
+    };
+    let rest = &args[1..];
+    match command.as_str() {
+        "up" => up::main(rest),
+        "bench" => bench::main(rest),
+        "interop" => interop::main(rest),
+        "help" | "-h" | "--help" => {
+            println!("{USAGE}");
+            ExitCode::SUCCESS
+        }
+        other => usage_error(&format!(
+            "unknown command {other:?}: expected up, bench or interop"
+        )),
+    }
+}

@@ -1,0 +1,374 @@
+//! `cargo xtask up [--for SECONDS]`: build and start every server of the suite with a demo
+//! configuration on fixed unprivileged ports of 127.0.0.1, print where each listens, and stop
+//! them all on Ctrl-C (or after SECONDS, the CI smoke test).
+//!
+//! Adding a server is one entry in [`SERVERS`]; entries whose crate directory is not in the
+//! workspace yet are skipped. Logs go to `var/log/NAME.log`, data to `var/data/NAME/`.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use crate::util::{self, ServerProcess};
+
+/// How long each server gets to log its `listening on` lines.
+const START_TIMEOUT: Duration = Duration::from_secs(10);
+/// Longest `--for`.
+const MAX_FOR_SECONDS: u64 = 7 * 24 * 3600;
+
+/// Which cargo target a server is.
+#[derive(Debug, Clone, Copy)]
+enum Target {
+    /// `cargo build --example NAME`, in `target/release/examples/NAME`.
+    Example(&'static str),
+    /// `cargo build --bin NAME`, in `target/release/NAME`.
+    Bin(&'static str),
+}
+
+/// One server of the demo suite.
+#[derive(Debug)]
+struct Server {
+    /// Name in the table and the log file name.
+    name: &'static str,
+    /// Crate directory below the workspace root; the entry is skipped while it does not exist.
+    dir: &'static str,
+    /// Cargo package.
+    package: &'static str,
+    target: Target,
+    /// Arguments before the `--listen` flags (a subcommand such as `serve`).
+    command: &'static [&'static str],
+    /// `--listen` endpoints. Fixed TCP/TLS/UDP ports are checked before anything starts.
+    listen: &'static [&'static str],
+    /// More arguments; `{data}` becomes this server's data directory (`var/data/NAME`).
+    extra: &'static [&'static str],
+}
+
+/// The demo suite. Protocol binaries follow the GUIDE's `torsion-X serve --listen …` shape;
+/// when a crate lands, give its entry the flags for its data (`{data}`) if it needs any.
+const SERVERS: &[Server] = &[
+    Server {
+        name: "echo",
+        dir: "core",
+        package: "torsion-core",
+        target: Target::Example("echo"),
+        command: &[],
+        listen: &["tcp:8000:interface=127.0.0.1"],
+        extra: &[],
+    },
+    Server {
+        name: "upper",
+        dir: "core",
+        package: "torsion-core",
+        target: Target::Example("upper"),
+        command: &[],
+        listen: &["tcp:8001:interface=127.0.0.1"],
+        extra: &[],
+    },
+    Server {
+        name: "counting",
+        dir: "core",
+        package: "torsion-core",
+        target: Target::Example("counting"),
+        command: &[],
+        listen: &["tcp:8002:interface=127.0.0.1"],
+        extra: &[],
+    },
+    Server {
+        name: "chat",
+        dir: "core",
+        package: "torsion-core",
+        target: Target::Example("chat"),
+        command: &[],
+        listen: &["tcp:8003:interface=127.0.0.1"],
+        extra: &["--banner", "Welcome to the Torsion demo chat."],
+    },
+    Server {
+        name: "dns",
+        dir: "dns",
+        package: "torsion-dns",
+        target: Target::Bin("torsion-dns"),
+        command: &["serve"],
+        listen: &[
+            "udp:5353:interface=127.0.0.1",
+            "tcp:5353:interface=127.0.0.1",
+        ],
+        extra: &[],
+    },
+    Server {
+        name: "irc",
+        dir: "irc",
+        package: "torsion-irc",
+        target: Target::Bin("torsion-irc"),
+        command: &["serve"],
+        listen: &["tcp:6667:interface=127.0.0.1"],
+        extra: &[],
+    },
+    Server {
+        name: "smtp",
+        dir: "smtp",
+        package: "torsion-smtp",
+        target: Target::Bin("torsion-smtp"),
+        command: &["serve"],
+        listen: &["tcp:2525:interface=127.0.0.1"],
+        extra: &[],
+    },
+    Server {
+        name: "imap",
+        dir: "imap",
+        package: "torsion-imap",
+        target: Target::Bin("torsion-imap"),
+        command: &["serve"],
+        listen: &["tcp:1143:interface=127.0.0.1"],
+        extra: &[],
+    },
+    Server {
+        name: "pop3",
+        dir: "pop3",
+        package: "torsion-pop3",
+        target: Target::Bin("torsion-pop3"),
+        command: &["serve"],
+        listen: &["tcp:1110:interface=127.0.0.1"],
+        extra: &[],
+    },
+    Server {
+        name: "web",
+        dir: "web",
+        package: "torsion-web",
+        target: Target::Bin("torsion-web"),
+        command: &["serve"],
+        listen: &["tcp:8080:interface=127.0.0.1"],
+        extra: &[],
+    },
+];
+
+impl Server {
+    fn present(&self) -> bool {
+        util::workspace_root()
+            .join(self.dir)
+            .join("Cargo.toml")
+            .is_file()
+    }
+
+    fn binary(&self) -> PathBuf {
+        match self.target {
+            Target::Example(name) => util::release_dir().join("examples").join(name),
+            Target::Bin(name) => util::release_dir().join(name),
+        }
+    }
+
+    fn args(&self, data: &str) -> Vec<String> {
+        let mut args: Vec<String> = self.command.iter().map(|s| (*s).to_owned()).collect();
+        for endpoint in self.listen {
+            args.push("--listen".into());
+            args.push((*endpoint).to_owned());
+        }
+        args.extend(self.extra.iter().map(|s| s.replace("{data}", data)));
+        args
+    }
+
+    /// Fixed ports as (port, is_udp), from `tcp:PORT…`, `tls:PORT…`, `udp:PORT…` endpoints.
+    fn ports(&self) -> Vec<(u16, bool)> {
+        self.listen
+            .iter()
+            .filter_map(|endpoint| {
+                let mut parts = endpoint.split(':');
+                let kind = parts.next()?;
+                let port = parts.next()?.parse::<u16>().ok().filter(|p| *p != 0)?;
+                matches!(kind, "tcp" | "tls" | "ssl" | "udp").then_some((port, kind == "udp"))
+            })
+            .collect()
+    }
+}
+
+/// Entry point: `args` are the words after `up`.
+pub fn main(args: &[String]) -> ExitCode {
+    let mut run_for = None;
+    let mut i = 0;
+    while i < args.len() {
+        match args[i].as_str() {
+            "--for" => match crate::parse_number("--for", args.get(i + 1), 1..=MAX_FOR_SECONDS) {
+                Ok(n) => {
+                    run_for = Some(Duration::from_secs(n));
+                    i += 2;
+                }
+                Err(e) => return crate::usage_error(&e),
+            },
+            other => return crate::usage_error(&format!("up: unexpected argument {other:?}")),
+        }
+    }
+    match up(run_for) {
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => ExitCode::FAILURE,
+        Err(e) => {
+            println!("up: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Returns whether every server started, ran and stopped cleanly.
+fn up(run_for: Option<Duration>) -> Result<bool, String> {
+    let (servers, skipped): (Vec<&Server>, Vec<&Server>) =
+        SERVERS.iter().partition(|s| s.present());
+    for s in &skipped {
+        println!(
+            "skipping {}: {}/ is not in the workspace yet",
+            s.name, s.dir
+        );
+    }
+
+    // A busy fixed port: say which, before building anything.
+    let busy: Vec<String> = servers
+        .iter()
+        .flat_map(|s| s.ports().into_iter().map(move |p| (s.name, p)))
+        .filter(|(_, (port, udp))| !util::port_is_free(*port, *udp))
+        .map(|(name, (port, udp))| {
+            format!(
+                "127.0.0.1:{port}/{} ({name})",
+                if udp { "udp" } else { "tcp" }
+            )
+        })
+        .collect();
+    if !busy.is_empty() {
+        return Err(format!("port busy: {}", busy.join(", ")));
+    }
+
+    build(&servers)?;
+
+    let root = util::workspace_root();
+    let var = root.join("var");
+    let mut running: Vec<(&Server, ServerProcess, Vec<String>)> = Vec::new();
+    let mut ok = true;
+    for server in &servers {
+        let data = var.join("data").join(server.name);
+        std::fs::create_dir_all(&data)
+            .map_err(|e| format!("cannot create {}: {e}", data.display()))?;
+        let log = var.join("log").join(format!("{}.log", server.name));
+        let mut process = ServerProcess::spawn(
+            server.name,
+            &server.binary(),
+            &server.args(&data.to_string_lossy()),
+            &root,
+            &log,
+        )?;
+        match process.wait_listening(server.listen.len(), START_TIMEOUT) {
+            Ok(addresses) => running.push((server, process, addresses)),
+            Err(e) => {
+                println!("FAILED {e}");
+                ok = false;
+            }
+        }
+    }
+    if !ok {
+        // Dropping the processes stops the ones that did start.
+        println!("not every server started; stopping the others");
+        drop(running);
+        return Ok(false);
+    }
+
+    println!();
+    println!("{:<10} {:>7}  {:<32} log", "server", "pid", "listening on");
+    for (server, process, addresses) in &running {
+        let log = process.log.strip_prefix(&root).unwrap_or(&process.log);
+        println!(
+            "{:<10} {:>7}  {:<32} {}",
+            server.name,
+            process.pid(),
+            addresses.join(" "),
+            log.display()
+        );
+    }
+    println!();
+    match run_for {
+        Some(d) => println!("running for {} s", d.as_secs()),
+        None => println!("running; Ctrl-C stops every server"),
+    }
+
+    let mut processes: Vec<ServerProcess> = running.into_iter().map(|(_, p, _)| p).collect();
+    let early_exit = wait_for_stop(&mut processes, run_for)?;
+    ok &= !early_exit;
+
+    // Graceful stop: SIGTERM to every child by PID at once, then collect exit codes.
+    for p in &mut processes {
+        p.terminate();
+    }
+    for p in &mut processes {
+        match p.wait_timeout(util::STOP_TIMEOUT) {
+            Some(status) => {
+                let good = status.success();
+                ok &= good;
+                println!(
+                    "{:<10} {}{}",
+                    p.name,
+                    util::describe_status(status),
+                    if good { "" } else { "  FAILED" }
+                );
+            }
+            None => {
+                p.kill();
+                ok = false;
+                println!(
+                    "{:<10} still running {} s after SIGTERM: killed  FAILED",
+                    p.name,
+                    util::STOP_TIMEOUT.as_secs()
+                );
+            }
+        }
+    }
+    Ok(ok)
+}
+
+fn build(servers: &[&Server]) -> Result<(), String> {
+    // One cargo invocation per package, naming every target it needs.
+    let mut packages: Vec<&str> = servers.iter().map(|s| s.package).collect();
+    packages.sort_unstable();
+    packages.dedup();
+    for package in packages {
+        let mut args = vec!["-p", package];
+        for server in servers.iter().filter(|s| s.package == package) {
+            match server.target {
+                Target::Example(name) => args.extend(["--example", name]),
+                Target::Bin(name) => args.extend(["--bin", name]),
+            }
+        }
+        util::cargo_build(&args)?;
+    }
+    Ok(())
+}
+
+/// Wait for Ctrl-C, SIGTERM or the end of `run_for`, reporting servers that exit on their own.
+/// Returns whether any did.
+fn wait_for_stop(
+    processes: &mut [ServerProcess],
+    run_for: Option<Duration>,
+) -> Result<bool, String> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| format!("cannot start the runtime: {e}"))?;
+    runtime.block_on(async {
+        let mut int = signal(SignalKind::interrupt()).map_err(|e| format!("SIGINT handler: {e}"))?;
+        let mut term = signal(SignalKind::terminate()).map_err(|e| format!("SIGTERM handler: {e}"))?;
+        let deadline = tokio::time::sleep(run_for.unwrap_or(Duration::from_secs(MAX_FOR_SECONDS)));
+        tokio::pin!(deadline);
+        let mut poll = tokio::time::interval(Duration::from_millis(250));
+        let mut exited = vec![false; processes.len()];
+        loop {
+            tokio::select! {
+                _ = int.recv() => { println!("\nSIGINT: stopping every server"); break; }
+                _ = term.recv() => { println!("SIGTERM: stopping every server"); break; }
+                () = &mut deadline => { println!("{} s elapsed: stopping every server", run_for.unwrap_or_default().as_secs()); break; }
+                _ = poll.tick() => {
+                    for (p, seen) in processes.iter_mut().zip(exited.iter_mut()) {
+                        if let (Some(status), false) = (p.try_status(), *seen) {
+                            *seen = true;
+                            println!("FAILED {} exited on its own ({}): {}", p.name, util::describe_status(status), util::last_line(&p.log));
+                        }
+                    }
+                }
+            }
+        }
+        Ok(exited.contains(&true))
+    })
+}
