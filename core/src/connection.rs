@@ -272,13 +272,28 @@ impl Connection {
 
     /// Flush pending output, then read more input into the buffer (waiting for it).
     async fn fill(&mut self) -> Result<(), Wait> {
+        let chunk = self.options.read_chunk;
+        // Fast path for plain TCP: when the write goes out and input is already there, no
+        // idle timer or shutdown watch needs arming (the busy case, where those costs show).
+        if let Stream::Tcp(tcp) = &self.stream {
+            if let Some(n) =
+                tcp_io_now(tcp, &mut self.rbuf, &mut self.wbuf, chunk).map_err(Wait::Io)?
+            {
+                // `try_read` bypasses tokio's cooperative budget; pay into it so a connection
+                // that always has input cannot starve the other tasks on this worker.
+                tokio::task::consume_budget().await;
+                if n == 0 {
+                    self.eof = true;
+                }
+                return Ok(());
+            }
+        }
         let interruptible = self.shutdown_interrupts && self.rbuf.is_empty();
         let shutdown = match &self.shutdown {
             Some(token) if interruptible => Some(token.clone()),
             _ => None,
         };
         let idle = self.options.idle_timeout;
-        let chunk = self.options.read_chunk;
         let io = async {
             flush_buf(&mut self.stream, &mut self.wbuf).await?;
             fill_buf(&mut self.stream, &mut self.rbuf, &mut self.wbuf, chunk).await
@@ -451,6 +466,32 @@ async fn flush_buf(stream: &mut Stream, wbuf: &mut BytesMut) -> io::Result<()> {
         wbuf.advance(n);
     }
     stream.flush().await
+}
+
+/// Without waiting: write out `wbuf`, then read what is available. `Ok(None)` when either
+/// would block (the caller then waits properly, with timeouts).
+fn tcp_io_now(
+    tcp: &tokio::net::TcpStream,
+    rbuf: &mut BytesMut,
+    wbuf: &mut BytesMut,
+    chunk: usize,
+) -> io::Result<Option<usize>> {
+    while !wbuf.is_empty() {
+        match tcp.try_write(wbuf) {
+            Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+            Ok(n) => wbuf.advance(n),
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(None),
+            Err(e) => return Err(e),
+        }
+    }
+    if rbuf.capacity() - rbuf.len() < chunk / 4 {
+        rbuf.reserve(chunk);
+    }
+    match tcp.try_read_buf(rbuf) {
+        Ok(n) => Ok(Some(n)),
+        Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(None),
+        Err(e) => Err(e),
+    }
 }
 
 async fn fill_buf(

@@ -42,8 +42,17 @@
 //! }
 //!
 //! fn main() -> std::process::ExitCode {
-//!     torsion_core::runner::main("echo", |args: torsion_core::runner::ServiceArgs| async move {
-//!         torsion_core::runner::serve(Arc::new(Echo), &args, &["tcp:8000"]).await
+//!     use clap::Parser;
+//!     #[derive(Parser)]
+//!     struct Args {
+//!         #[command(flatten)]
+//!         service: torsion_core::runner::ServiceArgs,
+//!     }
+//!     let args = Args::parse();
+//!     torsion_core::runner::run("echo", async move {
+//!         let service = &args.service;
+//!         torsion_core::runner::init_logging(&service.log_level, service.log_format)?;
+//!         torsion_core::runner::serve(Arc::new(Echo), service, &["tcp:8000"]).await
 //!     })
 //! }
 //! ```
