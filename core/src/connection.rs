@@ -20,15 +20,19 @@
 //! While a plain TCP connection waits for input with nothing buffered, it holds no read or write
 //! buffer at all: a server with 10,000 idle clients spends kilobytes on them, not 10,000 × 8 KiB.
 
+use std::future::Future;
 use std::io;
 use std::mem;
+use std::pin::Pin;
+use std::task::Poll;
 use std::time::Duration;
 
 use bytes::{Buf, BytesMut};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::time::{Instant, Sleep};
 use tokio_rustls::{TlsAcceptor, TlsConnector};
 use tokio_util::codec::{Decoder, Encoder};
-use tokio_util::sync::CancellationToken;
+use tokio_util::sync::{CancellationToken, WaitForCancellationFutureOwned};
 
 use crate::address::Address;
 use crate::framing::FrameError;
@@ -115,6 +119,11 @@ pub struct Connection {
     shutdown: Option<CancellationToken>,
     shutdown_interrupts: bool,
     eof: bool,
+    /// Kept across waits so the busy path re-arms it (a cheap deadline extension) instead of
+    /// inserting and removing a timer-wheel entry for every read.
+    idle_timer: Option<Pin<Box<Sleep>>>,
+    /// Registered once with the shutdown token, for the same reason.
+    shutdown_wait: Option<Pin<Box<WaitForCancellationFutureOwned>>>,
 }
 
 /// Internal reason a wait for the network ended early.
@@ -158,6 +167,8 @@ impl Connection {
             shutdown: None,
             shutdown_interrupts: true,
             eof: false,
+            idle_timer: None,
+            shutdown_wait: None,
         }
     }
 
@@ -275,43 +286,73 @@ impl Connection {
         let chunk = self.options.read_chunk;
         // Fast path for plain TCP: when the write goes out and input is already there, no
         // idle timer or shutdown watch needs arming (the busy case, where those costs show).
+        let mut read_would_block = false;
         if let Stream::Tcp(tcp) = &self.stream {
-            if let Some(n) =
-                tcp_io_now(tcp, &mut self.rbuf, &mut self.wbuf, chunk).map_err(Wait::Io)?
-            {
-                // `try_read` bypasses tokio's cooperative budget; pay into it so a connection
-                // that always has input cannot starve the other tasks on this worker.
-                tokio::task::consume_budget().await;
-                if n == 0 {
-                    self.eof = true;
+            match tcp_io_now(tcp, &mut self.rbuf, &mut self.wbuf, chunk).map_err(Wait::Io)? {
+                NowIo::Read(n) => {
+                    // `try_read` bypasses tokio's cooperative budget; pay into it so a
+                    // connection that always has input cannot starve other tasks.
+                    tokio::task::consume_budget().await;
+                    if n == 0 {
+                        self.eof = true;
+                    }
+                    return Ok(());
                 }
-                return Ok(());
+                NowIo::ReadBlocked => read_would_block = true,
+                NowIo::WriteBlocked => {}
             }
         }
         let interruptible = self.shutdown_interrupts && self.rbuf.is_empty();
-        let shutdown = match &self.shutdown {
-            Some(token) if interruptible => Some(token.clone()),
+        if interruptible && self.shutdown_requested() {
+            return Err(Wait::Shutdown);
+        }
+        let Connection {
+            stream,
+            rbuf,
+            wbuf,
+            options,
+            shutdown,
+            idle_timer,
+            shutdown_wait,
+            ..
+        } = self;
+        let mut shutdown_wait = match shutdown {
+            Some(token) if interruptible => Some(
+                shutdown_wait
+                    .get_or_insert_with(|| Box::pin(token.clone().cancelled_owned()))
+                    .as_mut(),
+            ),
             _ => None,
         };
-        let idle = self.options.idle_timeout;
+        let mut idle_timer = options.idle_timeout.map(|idle| {
+            let deadline = Instant::now() + idle;
+            let timer =
+                idle_timer.get_or_insert_with(|| Box::pin(tokio::time::sleep_until(deadline)));
+            timer.as_mut().reset(deadline);
+            timer.as_mut()
+        });
         let io = async {
-            flush_buf(&mut self.stream, &mut self.wbuf).await?;
-            fill_buf(&mut self.stream, &mut self.rbuf, &mut self.wbuf, chunk).await
+            flush_buf(stream, wbuf).await?;
+            fill_buf(stream, rbuf, wbuf, chunk, read_would_block).await
         };
-        let timed = async {
-            match idle {
-                Some(d) => tokio::time::timeout(d, io).await.map_err(|_| Wait::Idle)?,
-                None => io.await,
+        let mut io = std::pin::pin!(io);
+        let n = std::future::poll_fn(|cx| {
+            if let Poll::Ready(r) = io.as_mut().poll(cx) {
+                return Poll::Ready(r.map_err(Wait::Io));
             }
-            .map_err(Wait::Io)
-        };
-        let n = match shutdown {
-            Some(token) => tokio::select! {
-                r = timed => r?,
-                () = token.cancelled() => return Err(Wait::Shutdown),
-            },
-            None => timed.await?,
-        };
+            if let Some(wait) = shutdown_wait.as_mut() {
+                if wait.as_mut().poll(cx).is_ready() {
+                    return Poll::Ready(Err(Wait::Shutdown));
+                }
+            }
+            if let Some(timer) = idle_timer.as_mut() {
+                if timer.as_mut().poll(cx).is_ready() {
+                    return Poll::Ready(Err(Wait::Idle));
+                }
+            }
+            Poll::Pending
+        })
+        .await?;
         if n == 0 {
             self.eof = true;
         }
@@ -417,6 +458,12 @@ impl Connection {
 
     /// Graceful close: flush, send FIN (and TLS close_notify), bounded by a short timeout.
     pub async fn close(mut self) -> io::Result<()> {
+        if self.wbuf.is_empty() {
+            if let Stream::Tcp(tcp) = &self.stream {
+                // Nothing to wait for: a plain TCP shutdown is one system call.
+                return socket2::SockRef::from(tcp).shutdown(std::net::Shutdown::Write);
+            }
+        }
         let io = async {
             flush_buf(&mut self.stream, &mut self.wbuf).await?;
             self.stream.shutdown().await
@@ -468,19 +515,28 @@ async fn flush_buf(stream: &mut Stream, wbuf: &mut BytesMut) -> io::Result<()> {
     stream.flush().await
 }
 
-/// Without waiting: write out `wbuf`, then read what is available. `Ok(None)` when either
-/// would block (the caller then waits properly, with timeouts).
+/// What [`tcp_io_now`] managed without waiting.
+enum NowIo {
+    /// Output flushed and this many bytes read (0: end of stream).
+    Read(usize),
+    /// The socket's send buffer is full.
+    WriteBlocked,
+    /// Output flushed; no input yet.
+    ReadBlocked,
+}
+
+/// Without waiting: write out `wbuf`, then read what is available.
 fn tcp_io_now(
     tcp: &tokio::net::TcpStream,
     rbuf: &mut BytesMut,
     wbuf: &mut BytesMut,
     chunk: usize,
-) -> io::Result<Option<usize>> {
+) -> io::Result<NowIo> {
     while !wbuf.is_empty() {
         match tcp.try_write(wbuf) {
             Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
             Ok(n) => wbuf.advance(n),
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(None),
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(NowIo::WriteBlocked),
             Err(e) => return Err(e),
         }
     }
@@ -488,8 +544,8 @@ fn tcp_io_now(
         rbuf.reserve(chunk);
     }
     match tcp.try_read_buf(rbuf) {
-        Ok(n) => Ok(Some(n)),
-        Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(None),
+        Ok(n) => Ok(NowIo::Read(n)),
+        Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(NowIo::ReadBlocked),
         Err(e) => Err(e),
     }
 }
@@ -499,25 +555,28 @@ async fn fill_buf(
     rbuf: &mut BytesMut,
     wbuf: &mut BytesMut,
     chunk: usize,
+    known_empty: bool,
 ) -> io::Result<usize> {
     if let Stream::Tcp(tcp) = stream {
         // Only hold buffers while there is data: when the socket would block with nothing
         // pending, release both buffers and wait for readiness with no memory attached.
+        let mut would_block = known_empty;
         loop {
+            if would_block {
+                if rbuf.is_empty() {
+                    *rbuf = BytesMut::new();
+                }
+                if wbuf.is_empty() {
+                    *wbuf = BytesMut::new();
+                }
+                tcp.readable().await?;
+            }
             if rbuf.capacity() - rbuf.len() < chunk / 4 {
                 rbuf.reserve(chunk);
             }
             match tcp.try_read_buf(rbuf) {
                 Ok(n) => return Ok(n),
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                    if rbuf.is_empty() {
-                        *rbuf = BytesMut::new();
-                    }
-                    if wbuf.is_empty() {
-                        *wbuf = BytesMut::new();
-                    }
-                    tcp.readable().await?;
-                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => would_block = true,
                 Err(e) => return Err(e),
             }
         }

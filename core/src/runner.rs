@@ -576,7 +576,7 @@ fn start_connection<S: Service>(
             let conn = Connection::new(stream, peer, local)
                 .with_id(id)
                 .with_options(options)
-                .with_shutdown(shared.shutdown.child_token());
+                .with_shutdown(shared.shutdown.clone());
             match slot {
                 Err(reason) => {
                     warn!("refused: {reason:?}");
