@@ -38,6 +38,10 @@ pub fn run(report: &mut Report) {
         "openssl-echo-tls (openssl s_client to echo over TLS)",
         || openssl_echo_tls(&root),
     );
+    report.check(
+        "sighup-reload (new TLS certificate after SIGHUP, server keeps running)",
+        || sighup_reload(&root),
+    );
     report.check("python-chat (two Python socket clients chat)", || {
         python_chat(&root)
     });
@@ -177,12 +181,10 @@ fn socat_echo_unix(root: &Path) -> Result<(), String> {
     Ok(())
 }
 
-fn openssl_echo_tls(root: &Path) -> Result<(), String> {
-    let openssl = require("openssl", "openssl")?;
-    let key = "var/interop/tls-key.pem";
-    let cert = "var/interop/tls-cert.pem";
+/// A throwaway self-signed certificate for localhost / 127.0.0.1, made by openssl.
+fn make_certificate(openssl: &Path, root: &Path, key: &str, cert: &str) -> Result<(), String> {
     let mut req = Client::spawn(
-        &openssl,
+        openssl,
         &[
             "req",
             "-x509",
@@ -212,14 +214,16 @@ fn openssl_echo_tls(root: &Path) -> Result<(), String> {
             shorten(&req.stderr())
         ));
     }
-    let endpoint = format!("tls:0:privateKey={key}:certKey={cert}:interface=127.0.0.1");
-    let (server, addresses) = start(root, "echo", "openssl-echo-tls", &["--listen", &endpoint])?;
-    let port = port(&addresses)?;
+    Ok(())
+}
+
+/// `openssl s_client` to 127.0.0.1:`port` trusting `ca`: a line must come back.
+fn s_client_echo(openssl: &Path, root: &Path, port: &str, ca: &str) -> Result<(), String> {
     let connect = format!("127.0.0.1:{port}");
     // -no_ign_eof: close the connection when stdin closes (after the echo has been seen);
     // -verify_return_error with our certificate as the CA: the handshake must verify.
     let mut client = Client::spawn(
-        &openssl,
+        openssl,
         &[
             "s_client",
             "-connect",
@@ -229,7 +233,7 @@ fn openssl_echo_tls(root: &Path) -> Result<(), String> {
             "-servername",
             "localhost",
             "-CAfile",
-            cert,
+            ca,
             "-verify_return_error",
         ],
         root,
@@ -244,6 +248,18 @@ fn openssl_echo_tls(root: &Path) -> Result<(), String> {
             client.transcript()
         ));
     }
+    Ok(())
+}
+
+fn openssl_echo_tls(root: &Path) -> Result<(), String> {
+    let openssl = require("openssl", "openssl")?;
+    let key = "var/interop/tls-key.pem";
+    let cert = "var/interop/tls-cert.pem";
+    make_certificate(&openssl, root, key, cert)?;
+    let endpoint = format!("tls:0:privateKey={key}:certKey={cert}:interface=127.0.0.1");
+    let (server, addresses) = start(root, "echo", "openssl-echo-tls", &["--listen", &endpoint])?;
+    let port = port(&addresses)?;
+    s_client_echo(&openssl, root, &port, cert)?;
     stop_cleanly(server)
 }
 
@@ -443,4 +459,45 @@ fn port_in_use(root: &Path) -> Result<(), String> {
             shorten(&stderr)
         )),
     }
+}
+
+fn sighup_reload(root: &Path) -> Result<(), String> {
+    let openssl = require("openssl", "openssl")?;
+    let (key, cert) = ("var/interop/hup-key.pem", "var/interop/hup-cert.pem");
+    let (key2, cert2) = ("var/interop/hup-key2.pem", "var/interop/hup-cert2.pem");
+    make_certificate(&openssl, root, key, cert)?;
+    make_certificate(&openssl, root, key2, cert2)?;
+    let old_ca = "var/interop/hup-old-ca.pem";
+    std::fs::copy(root.join(cert), root.join(old_ca)).map_err(|e| e.to_string())?;
+    let endpoint = format!("tls:0:privateKey={key}:certKey={cert}:interface=127.0.0.1");
+    let (server, addresses) = start(root, "echo", "sighup-reload", &["--listen", &endpoint])?;
+    let port = port(&addresses)?;
+    s_client_echo(&openssl, root, &port, old_ca)?;
+    // Install the second certificate in place and ask for a reload.
+    for (from, to) in [(key2, key), (cert2, cert)] {
+        std::fs::copy(root.join(from), root.join(to))
+            .map_err(|e| format!("{from} -> {to}: {e}"))?;
+    }
+    util::send_signal(server.pid(), libc::SIGHUP)
+        .map_err(|e| format!("SIGHUP to {}: {e}", server.pid()))?;
+    let deadline = std::time::Instant::now() + EXCHANGE;
+    loop {
+        let log = std::fs::read_to_string(&server.log).unwrap_or_default();
+        if log.contains("reloaded TLS certificate") {
+            break;
+        }
+        if std::time::Instant::now() > deadline {
+            return Err(format!(
+                "no \"reloaded TLS certificate\" in {}",
+                server.log.display()
+            ));
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // New handshakes present the new certificate: trusted with it, refused with the old one.
+    s_client_echo(&openssl, root, &port, cert2)?;
+    if s_client_echo(&openssl, root, &port, old_ca).is_ok() {
+        return Err("the old certificate is still served after SIGHUP".into());
+    }
+    stop_cleanly(server)
 }
