@@ -13,7 +13,6 @@ use std::process::ExitCode;
 use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
-use clap::Parser;
 use torsion_core::framing::LineCodec;
 use torsion_core::runner::{self, ServiceArgs};
 use torsion_core::sendq::{send_queue, SendQueue};
@@ -139,7 +138,7 @@ impl Service for ChatRoom {
     }
 }
 
-#[derive(Debug, Parser)]
+#[derive(Debug, clap::Parser)]
 #[command(version, about = "Line-based chat for netcat and telnet clients")]
 struct Args {
     /// Text sent to each client on connect.
@@ -150,7 +149,7 @@ struct Args {
 }
 
 fn main() -> ExitCode {
-    let args = Args::parse();
+    let args: Args = runner::parse_args();
     runner::run("chat", async move {
         runner::init_logging(&args.service.log_level, args.service.log_format)?;
         runner::serve(

@@ -7,7 +7,6 @@ use std::process::ExitCode;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
-use clap::Parser;
 use torsion_core::framing::RawCodec;
 use torsion_core::runner::{self, ServiceArgs};
 use torsion_core::{Connection, Service};
@@ -46,7 +45,7 @@ impl Service for Counting {
     }
 }
 
-#[derive(Debug, Parser)]
+#[derive(Debug, clap::Parser)]
 #[command(
     version,
     about = "Greets each client with the number of open connections"
@@ -57,7 +56,7 @@ struct Args {
 }
 
 fn main() -> ExitCode {
-    let args = Args::parse();
+    let args: Args = runner::parse_args();
     runner::run("counting", async move {
         runner::init_logging(&args.service.log_level, args.service.log_format)?;
         runner::serve(Arc::new(Counting::default()), &args.service, &["tcp:8002"]).await

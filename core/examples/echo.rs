@@ -5,7 +5,6 @@
 use std::process::ExitCode;
 use std::sync::Arc;
 
-use clap::Parser;
 use torsion_core::framing::RawCodec;
 use torsion_core::runner::{self, ServiceArgs};
 use torsion_core::{Connection, Service};
@@ -34,7 +33,7 @@ impl Service for Echo {
     }
 }
 
-#[derive(Debug, Parser)]
+#[derive(Debug, clap::Parser)]
 #[command(version, about = "Echo server (Twisted's echoserv)")]
 struct Args {
     #[command(flatten)]
@@ -42,7 +41,7 @@ struct Args {
 }
 
 fn main() -> ExitCode {
-    let args = Args::parse();
+    let args: Args = runner::parse_args();
     runner::run("echo", async move {
         runner::init_logging(&args.service.log_level, args.service.log_format)?;
         runner::serve(Arc::new(Echo), &args.service, &["tcp:8000"]).await

@@ -5,7 +5,6 @@
 use std::process::ExitCode;
 use std::sync::Arc;
 
-use clap::Parser;
 use torsion_core::framing::LineCodec;
 use torsion_core::runner::{self, ServiceArgs};
 use torsion_core::{Connection, ReadError, Service};
@@ -46,7 +45,7 @@ impl Service for Upper {
     }
 }
 
-#[derive(Debug, Parser)]
+#[derive(Debug, clap::Parser)]
 #[command(version, about = "Replies with each line upper-cased")]
 struct Args {
     #[command(flatten)]
@@ -54,7 +53,7 @@ struct Args {
 }
 
 fn main() -> ExitCode {
-    let args = Args::parse();
+    let args: Args = runner::parse_args();
     runner::run("upper", async move {
         runner::init_logging(&args.service.log_level, args.service.log_format)?;
         runner::serve(Arc::new(Upper), &args.service, &["tcp:8001"]).await

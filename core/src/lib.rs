@@ -42,13 +42,12 @@
 //! }
 //!
 //! fn main() -> std::process::ExitCode {
-//!     use clap::Parser;
-//!     #[derive(Parser)]
+//!     #[derive(clap::Parser)]
 //!     struct Args {
 //!         #[command(flatten)]
 //!         service: torsion_core::runner::ServiceArgs,
 //!     }
-//!     let args = Args::parse();
+//!     let args: Args = torsion_core::runner::parse_args();
 //!     torsion_core::runner::run("echo", async move {
 //!         let service = &args.service;
 //!         torsion_core::runner::init_logging(&service.log_level, service.log_format)?;

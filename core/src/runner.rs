@@ -228,6 +228,48 @@ impl Default for Limits {
     }
 }
 
+/// Parse the command line into `A` (a clap parser). `--help` and `--version` print and exit 0;
+/// anything wrong prints one line — `NAME: error: …` — and exits 2, the convention every
+/// Torsion binary follows (clap's own rendering adds usage lines).
+pub fn parse_args<A: clap::Parser>() -> A {
+    parse_args_from(std::env::args_os())
+}
+
+/// [`parse_args`] over explicit arguments (the first is the program name).
+pub fn parse_args_from<A: clap::Parser, I, T>(args: I) -> A
+where
+    I: IntoIterator<Item = T>,
+    T: Into<std::ffi::OsString> + Clone,
+{
+    match A::try_parse_from(args) {
+        Ok(parsed) => parsed,
+        Err(e) => {
+            use clap::error::ErrorKind;
+            if matches!(
+                e.kind(),
+                ErrorKind::DisplayHelp
+                    | ErrorKind::DisplayVersion
+                    | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
+            ) {
+                e.exit();
+            }
+            eprintln!("{}: {}", A::command().get_name(), one_line_error(&e));
+            std::process::exit(2);
+        }
+    }
+}
+
+/// The first line of a clap error (`error: invalid value … for '--listen <ENDPOINT>': …`).
+pub fn one_line_error(e: &clap::Error) -> String {
+    let rendered = e.to_string();
+    rendered
+        .lines()
+        .find(|l| !l.trim().is_empty())
+        .unwrap_or("bad arguments")
+        .trim()
+        .to_owned()
+}
+
 /// Set up tracing to stderr. A bad `--log-level` is a configuration error.
 pub fn init_logging(level: &str, format: LogFormat) -> Result<(), RunError> {
     use tracing_subscriber::EnvFilter;

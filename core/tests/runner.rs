@@ -405,3 +405,21 @@ async fn udp_endpoints_bind_several_sockets_on_one_port() {
         "UDP endpoints do not accept streams"
     );
 }
+
+#[test]
+fn clap_errors_render_as_one_line() {
+    use clap::Parser;
+    #[derive(Debug, Parser)]
+    #[command(name = "torsion-x")]
+    struct Cli {
+        #[command(flatten)]
+        service: ServiceArgs,
+    }
+    let err = Cli::try_parse_from(["torsion-x", "--listen", "bogus:1"]).unwrap_err();
+    let line = runner::one_line_error(&err);
+    assert!(!line.contains('\n'));
+    assert!(line.starts_with("error: invalid value 'bogus:1'"), "{line}");
+    assert!(line.contains("unknown endpoint type \"bogus\""), "{line}");
+    let ok: Cli = runner::parse_args_from(["torsion-x", "--listen", "tcp:0"]);
+    assert_eq!(ok.service.listen.len(), 1);
+}

@@ -180,7 +180,7 @@ impl CredentialStore {
             ));
         }
         let fields: Vec<&str> = rest.split(':').collect();
-        if fields.len() % 2 != 0 {
+        if !fields.len().is_multiple_of(2) {
             // The odd field out is always a user name (fields alternate name, password), so naming
             // it leaks no password.
             let last = fields.last().copied().unwrap_or_default();
