@@ -334,7 +334,9 @@ pub async fn serve<S: Service>(
     result
 }
 
-async fn watch_signals(control: ServerControl) {
+/// Map SIGINT/SIGTERM to [`ServerControl::shutdown`] and SIGHUP to [`ServerControl::reload`],
+/// forever (spawn it; abort it when done). [`serve`] does this itself.
+pub async fn watch_signals(control: ServerControl) {
     use tokio::signal::unix::{signal, SignalKind};
     let (Ok(mut term), Ok(mut int), Ok(mut hup)) = (
         signal(SignalKind::terminate()),
@@ -360,7 +362,31 @@ pub struct ServerControl {
     reload: Arc<Notify>,
 }
 
+impl Default for ServerControl {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 impl ServerControl {
+    /// A control not yet tied to a server (for services with their own loops, e.g. UDP).
+    pub fn new() -> Self {
+        ServerControl {
+            shutdown: CancellationToken::new(),
+            reload: Arc::new(Notify::new()),
+        }
+    }
+
+    /// The shutdown token, for loops the runner does not own.
+    pub fn shutdown_token(&self) -> CancellationToken {
+        self.shutdown.clone()
+    }
+
+    /// Resolves at the next reload request.
+    pub async fn reload_requested(&self) {
+        self.reload.notified().await;
+    }
+
     /// Begin a graceful shutdown.
     pub fn shutdown(&self) {
         self.shutdown.cancel();
@@ -448,6 +474,17 @@ impl<S: Service> Server<S> {
         endpoints: &[ServerEndpoint],
         limits: Limits,
     ) -> Result<Self, RunError> {
+        Self::bind_with_control(service, endpoints, limits, ServerControl::new()).await
+    }
+
+    /// As [`bind`](Self::bind), controlled by an existing [`ServerControl`] (so one signal
+    /// handler stops this server and the service's other loops together).
+    pub async fn bind_with_control(
+        service: Arc<S>,
+        endpoints: &[ServerEndpoint],
+        limits: Limits,
+        control: ServerControl,
+    ) -> Result<Self, RunError> {
         if endpoints.is_empty() {
             return Err(RunError::Config("no --listen endpoint".into()));
         }
@@ -461,10 +498,6 @@ impl<S: Service> Server<S> {
             );
             listeners.push(listener);
         }
-        let control = ServerControl {
-            shutdown: CancellationToken::new(),
-            reload: Arc::new(Notify::new()),
-        };
         Ok(Server {
             service,
             listeners,

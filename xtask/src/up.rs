@@ -92,7 +92,7 @@ const SERVERS: &[Server] = &[
             "udp:5353:interface=127.0.0.1",
             "tcp:5353:interface=127.0.0.1",
         ],
-        extra: &[],
+        extra: &["--zone", "dns/demo/demo.test.zone"],
     },
     Server {
         name: "irc",

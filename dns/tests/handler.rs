@@ -1,0 +1,352 @@
+//! The query handler without sockets: parsing, validation, routing, limits.
+
+#![allow(clippy::unwrap_used)] // test helpers outside #[test] functions
+
+use std::net::IpAddr;
+use std::str::FromStr;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+
+use hickory_proto::op::{Edns, Message, MessageType, OpCode, Query, ResponseCode};
+use hickory_proto::rr::rdata::A;
+use hickory_proto::rr::{DNSClass, Name, RData, Record, RecordType};
+use proptest::prelude::*;
+use torsion_dns::server::handler::ResolveFuture;
+use torsion_dns::server::{Acl, Answer, Catalog, Outcome, QueryHandler, Resolve, Transport};
+use torsion_dns::zone::hosts::HostsFile;
+use torsion_dns::zone::parser::parse_zone_str;
+use torsion_dns::zone::Zone;
+
+fn n(s: &str) -> Name {
+    Name::from_str(s).unwrap()
+}
+
+fn zone() -> Zone {
+    let mut text = String::from(
+        "$TTL 300\n@ IN SOA ns hm 1 7200 900 1209600 60\n@ IN NS ns\nns IN A 192.0.2.53\nwww IN A 192.0.2.80\n",
+    );
+    for i in 0..60 {
+        text.push_str(&format!(
+            "big IN TXT \"{i:03} padding padding padding padding padding\"\n"
+        ));
+    }
+    let parsed = parse_zone_str(&text, &n("example.test."), "t").unwrap();
+    Zone::from_records(parsed.origin, parsed.records).unwrap()
+}
+
+fn handler() -> QueryHandler {
+    QueryHandler::new(Catalog::new(vec![zone()]))
+}
+
+fn query(name: &str, rtype: RecordType, edns: Option<u16>, rd: bool) -> Vec<u8> {
+    let mut m = Message::new(4242, MessageType::Query, OpCode::Query);
+    m.metadata.recursion_desired = rd;
+    m.queries.push(Query::query(n(name), rtype));
+    if let Some(size) = edns {
+        let mut e = Edns::new();
+        e.set_max_payload(size);
+        m.edns = Some(e);
+    }
+    m.to_vec().unwrap()
+}
+
+const LOCAL: &str = "127.0.0.1";
+const REMOTE: &str = "203.0.113.7";
+
+fn ip(s: &str) -> IpAddr {
+    s.parse().unwrap()
+}
+
+async fn ask(h: &QueryHandler, bytes: &[u8], from: &str, t: Transport) -> Message {
+    match h.handle(bytes, ip(from), t).await {
+        Outcome::Reply(r) => Message::from_vec(&r).unwrap(),
+        other => panic!("expected one reply, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn authoritative_answer_echoes_id_question_and_edns() {
+    let r = ask(
+        &handler(),
+        &query("www.example.test.", RecordType::A, Some(4096), true),
+        REMOTE,
+        Transport::Udp,
+    )
+    .await;
+    assert_eq!(r.metadata.id, 4242);
+    assert_eq!(r.metadata.message_type, MessageType::Response);
+    assert!(r.metadata.authoritative);
+    assert!(r.metadata.recursion_desired);
+    assert!(!r.metadata.recursion_available);
+    assert_eq!(r.metadata.response_code, ResponseCode::NoError);
+    assert_eq!(r.queries.len(), 1);
+    assert_eq!(r.answers.len(), 1);
+    assert_eq!(r.edns.as_ref().unwrap().max_payload(), 1232);
+}
+
+#[tokio::test]
+async fn malformed_queries_get_formerr_or_silence() {
+    let h = handler();
+    // Shorter than a header: dropped.
+    assert!(matches!(
+        h.handle(&[1, 2, 3], ip(REMOTE), Transport::Udp).await,
+        Outcome::Drop
+    ));
+    // A response: dropped (no reflection loops).
+    let mut resp = Message::response(7, OpCode::Query);
+    resp.queries
+        .push(Query::query(n("www.example.test."), RecordType::A));
+    assert!(matches!(
+        h.handle(&resp.to_vec().unwrap(), ip(REMOTE), Transport::Udp)
+            .await,
+        Outcome::Drop
+    ));
+    // No question, two questions, a claimed 65535 questions, garbage after the header.
+    let mut none = Message::new(1, MessageType::Query, OpCode::Query)
+        .to_vec()
+        .unwrap();
+    let mut huge = none.clone();
+    huge[4] = 0xff;
+    huge[5] = 0xff;
+    let mut two = Message::new(1, MessageType::Query, OpCode::Query);
+    two.queries
+        .push(Query::query(n("a.example.test."), RecordType::A));
+    two.queries
+        .push(Query::query(n("b.example.test."), RecordType::A));
+    let mut garbage = query("www.example.test.", RecordType::A, None, false);
+    garbage.truncate(20);
+    for bytes in [
+        std::mem::take(&mut none),
+        huge,
+        two.to_vec().unwrap(),
+        garbage,
+    ] {
+        let r = ask(&h, &bytes, REMOTE, Transport::Udp).await;
+        assert_eq!(r.metadata.response_code, ResponseCode::FormErr);
+    }
+}
+
+#[tokio::test]
+async fn unsupported_opcode_class_version() {
+    let h = handler();
+    let mut update = Message::new(9, MessageType::Query, OpCode::Update);
+    update
+        .queries
+        .push(Query::query(n("example.test."), RecordType::SOA));
+    let r = ask(&h, &update.to_vec().unwrap(), REMOTE, Transport::Udp).await;
+    assert_eq!(r.metadata.response_code, ResponseCode::NotImp);
+
+    let mut chaos = Message::new(9, MessageType::Query, OpCode::Query);
+    let mut q = Query::query(n("version.bind."), RecordType::TXT);
+    q.query_class = DNSClass::CH;
+    chaos.queries.push(q);
+    let r = ask(&h, &chaos.to_vec().unwrap(), REMOTE, Transport::Udp).await;
+    assert_eq!(r.metadata.response_code, ResponseCode::Refused);
+
+    let mut v1 = Message::new(9, MessageType::Query, OpCode::Query);
+    v1.queries
+        .push(Query::query(n("www.example.test."), RecordType::A));
+    let mut e = Edns::new();
+    e.set_version(1);
+    v1.edns = Some(e);
+    let r = ask(&h, &v1.to_vec().unwrap(), REMOTE, Transport::Udp).await;
+    // 16 is BADVERS in an OPT context (hickory decodes the shared code as BADSIG).
+    assert_eq!(u16::from(r.metadata.response_code), 16);
+}
+
+#[tokio::test]
+async fn not_our_zone_and_no_recursion_is_refused() {
+    let r = ask(
+        &handler(),
+        &query("www.other.test.", RecordType::A, None, true),
+        LOCAL,
+        Transport::Udp,
+    )
+    .await;
+    assert_eq!(r.metadata.response_code, ResponseCode::Refused);
+    assert!(r.answers.is_empty());
+}
+
+#[tokio::test]
+async fn large_answers_are_truncated_over_udp_and_whole_over_tcp() {
+    let h = handler();
+    let r = ask(
+        &h,
+        &query("big.example.test.", RecordType::TXT, None, false),
+        REMOTE,
+        Transport::Udp,
+    )
+    .await;
+    assert!(r.metadata.truncation);
+    assert!(r.answers.is_empty());
+    assert_eq!(r.queries.len(), 1);
+    let bytes = query("big.example.test.", RecordType::TXT, Some(1232), false);
+    let r = ask(&h, &bytes, REMOTE, Transport::Udp).await;
+    assert!(r.metadata.truncation, "60 × 50 bytes is over 1232 too");
+    let r = ask(&h, &bytes, REMOTE, Transport::Tcp).await;
+    assert!(!r.metadata.truncation);
+    assert_eq!(r.answers.len(), 60);
+}
+
+#[tokio::test]
+async fn axfr_only_over_tcp_to_allowed_clients() {
+    let bytes = query("example.test.", RecordType::AXFR, None, false);
+    let h = handler().with_transfers(Acl::new(vec!["127.0.0.0/8".parse().unwrap()]));
+    let r = ask(&h, &bytes, LOCAL, Transport::Udp).await;
+    assert_eq!(r.metadata.response_code, ResponseCode::Refused);
+    let r = ask(&h, &bytes, REMOTE, Transport::Tcp).await;
+    assert_eq!(r.metadata.response_code, ResponseCode::Refused);
+    let Outcome::Stream(messages) = h.handle(&bytes, ip(LOCAL), Transport::Tcp).await else {
+        panic!("expected a transfer")
+    };
+    let records: Vec<Record> = messages
+        .iter()
+        .flat_map(|m| Message::from_vec(m).unwrap().answers)
+        .collect();
+    assert_eq!(records.first().unwrap().record_type(), RecordType::SOA);
+    assert_eq!(records.last().unwrap().record_type(), RecordType::SOA);
+    assert_eq!(records.len(), 1 + 1 + 1 + 1 + 60 + 1);
+    assert!(!messages.is_empty());
+}
+
+#[tokio::test]
+async fn hosts_file_answers() {
+    let hosts = HostsFile::parse("192.0.2.9 printer.lan printer\n");
+    let h = handler().with_hosts(hosts);
+    let r = ask(
+        &h,
+        &query("printer.lan.", RecordType::A, None, true),
+        LOCAL,
+        Transport::Udp,
+    )
+    .await;
+    assert_eq!(r.answers.len(), 1);
+    assert!(matches!(r.answers[0].data, RData::A(A(a)) if a.to_string() == "192.0.2.9"));
+}
+
+/// A fake recursive side: one cached name, one resolvable name, the rest fail.
+#[derive(Default)]
+struct Fake {
+    resolutions: AtomicUsize,
+}
+
+impl Resolve for Fake {
+    fn cached(&self, name: &Name, _: RecordType) -> Option<Answer> {
+        (name == &n("cached.test.")).then(|| Answer {
+            rcode: ResponseCode::NoError,
+            answers: vec![Record::from_rdata(
+                name.clone(),
+                30,
+                RData::A(A::new(192, 0, 2, 1)),
+            )],
+            authorities: vec![],
+        })
+    }
+    fn resolve<'a>(&'a self, name: &'a Name, _: RecordType) -> ResolveFuture<'a> {
+        self.resolutions.fetch_add(1, Ordering::SeqCst);
+        Box::pin(async move {
+            if name == &n("resolvable.test.") {
+                Ok(Answer {
+                    rcode: ResponseCode::NoError,
+                    answers: vec![Record::from_rdata(
+                        name.clone(),
+                        60,
+                        RData::A(A::new(192, 0, 2, 2)),
+                    )],
+                    authorities: vec![],
+                })
+            } else {
+                Err("all name servers timed out".into())
+            }
+        })
+    }
+}
+
+#[tokio::test]
+async fn recursion_is_offered_only_to_allowed_clients_that_ask() {
+    let fake = Arc::new(Fake::default());
+    let h = handler().with_recursion(fake.clone(), Acl::local_networks());
+    // Cache hit: answered without the slow path.
+    assert!(matches!(
+        h.handle_fast(
+            &query("cached.test.", RecordType::A, None, true),
+            ip(LOCAL),
+            Transport::Udp
+        ),
+        Outcome::Reply(_)
+    ));
+    // Miss: the slow path, then the answer with RA.
+    let slow = h.handle_fast(
+        &query("resolvable.test.", RecordType::A, None, true),
+        ip(LOCAL),
+        Transport::Udp,
+    );
+    let Outcome::Resolve(pending) = slow else {
+        panic!("expected recursion")
+    };
+    let r = Message::from_vec(&h.resolve(pending).await.unwrap()).unwrap();
+    assert!(r.metadata.recursion_available);
+    assert_eq!(r.answers.len(), 1);
+    // Failure: SERVFAIL.
+    let r = ask(
+        &h,
+        &query("broken.test.", RecordType::A, None, true),
+        LOCAL,
+        Transport::Udp,
+    )
+    .await;
+    assert_eq!(r.metadata.response_code, ResponseCode::ServFail);
+    // Not an allowed client, or RD=0: REFUSED, and no upstream work.
+    let before = fake.resolutions.load(Ordering::SeqCst);
+    let r = ask(
+        &h,
+        &query("resolvable.test.", RecordType::A, None, true),
+        REMOTE,
+        Transport::Udp,
+    )
+    .await;
+    assert_eq!(r.metadata.response_code, ResponseCode::Refused);
+    assert!(!r.metadata.recursion_available);
+    let r = ask(
+        &h,
+        &query("resolvable.test.", RecordType::A, None, false),
+        LOCAL,
+        Transport::Udp,
+    )
+    .await;
+    assert_eq!(r.metadata.response_code, ResponseCode::Refused);
+    assert_eq!(fake.resolutions.load(Ordering::SeqCst), before);
+    // Our own zone still answers authoritatively, with RA for allowed clients.
+    let r = ask(
+        &h,
+        &query("www.example.test.", RecordType::A, None, true),
+        LOCAL,
+        Transport::Udp,
+    )
+    .await;
+    assert!(r.metadata.authoritative && r.metadata.recursion_available);
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(2000))]
+
+    #[test]
+    fn arbitrary_bytes_never_panic(bytes in prop::collection::vec(any::<u8>(), 0..600)) {
+        let h = handler();
+        let out = h.handle_fast(&bytes, ip(REMOTE), Transport::Udp);
+        if let Outcome::Reply(r) = out {
+            prop_assert!(r.len() <= 1232);
+        }
+    }
+
+    #[test]
+    fn mutated_queries_never_panic(pos in 0usize..40, byte in any::<u8>(), qtype in any::<u16>()) {
+        let h = handler();
+        let mut bytes = query("www.example.test.", RecordType::from(qtype), Some(1232), true);
+        if pos < bytes.len() {
+            bytes[pos] = byte;
+        }
+        let _ = h.handle_fast(&bytes, ip(REMOTE), Transport::Udp);
+        let _ = h.handle_fast(&bytes, ip(LOCAL), Transport::Tcp);
+    }
+}
