@@ -19,7 +19,8 @@ use hickory_proto::op::{Message, Query, ResponseCode};
 use hickory_proto::rr::{Name, RecordType};
 use tracing::debug;
 
-use crate::cache::{classify_response, find_soa, follow_chain, DnsCache};
+use crate::cache::{classify_response, DnsCache};
+use crate::recursor::chain::{find_soa, follow_chain};
 use crate::recursor::{
     is_resolvable, InFlight, NetworkUpstream, RecursionError, Resolution, Upstream,
 };

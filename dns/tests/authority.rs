@@ -62,7 +62,7 @@ fn names(records: &[Record]) -> Vec<(String, RecordType)> {
 #[test]
 fn exact_answer_is_authoritative_with_additional_addresses() {
     let z = zone();
-    let a = z.lookup(&n("example.test."), RecordType::MX, false);
+    let a = z.lookup(&n("example.test."), RecordType::MX);
     assert_eq!(a.rcode, ResponseCode::NoError);
     assert!(a.authoritative);
     assert_eq!(
@@ -73,24 +73,25 @@ fn exact_answer_is_authoritative_with_additional_addresses() {
         names(&a.additionals),
         vec![
             ("mail.example.test.".into(), RecordType::A),
-            ("mail.example.test.".into(), RecordType::AAAA)
+            ("mail.example.test.".into(), RecordType::AAAA),
+            ("ns1.example.test.".into(), RecordType::A)
         ]
     );
-    let srv = z.lookup(&n("_sip._tcp.example.test."), RecordType::SRV, false);
+    let srv = z.lookup(&n("_sip._tcp.example.test."), RecordType::SRV);
     assert_eq!(srv.answers.len(), 1);
-    assert_eq!(srv.additionals.len(), 2);
+    assert_eq!(srv.additionals.len(), 3);
 }
 
 #[test]
 fn names_match_case_insensitively() {
-    let a = zone().lookup(&n("WwW.ExAmple.TEST."), RecordType::A, false);
+    let a = zone().lookup(&n("WwW.ExAmple.TEST."), RecordType::A);
     assert_eq!(a.answers.len(), 2);
 }
 
 #[test]
 fn cname_chains_are_followed_inside_the_zone() {
     let z = zone();
-    let a = z.lookup(&n("chain1.example.test."), RecordType::A, false);
+    let a = z.lookup(&n("chain1.example.test."), RecordType::A);
     assert_eq!(
         names(&a.answers),
         vec![
@@ -101,20 +102,20 @@ fn cname_chains_are_followed_inside_the_zone() {
         ]
     );
     // Asking for the CNAME itself does not follow it.
-    let c = z.lookup(&n("www.example.test."), RecordType::CNAME, false);
+    let c = z.lookup(&n("www.example.test."), RecordType::CNAME);
     assert_eq!(
         names(&c.answers),
         vec![("www.example.test.".into(), RecordType::CNAME)]
     );
     // Out of zone: the CNAME only; the resolver follows it.
-    let o = z.lookup(&n("outside.example.test."), RecordType::A, false);
+    let o = z.lookup(&n("outside.example.test."), RecordType::A);
     assert_eq!(o.answers.len(), 1);
     assert_eq!(o.rcode, ResponseCode::NoError);
     // A loop ends without spinning.
-    let l = z.lookup(&n("loop1.example.test."), RecordType::A, false);
+    let l = z.lookup(&n("loop1.example.test."), RecordType::A);
     assert_eq!(l.answers.len(), 2);
     // Dangling: the CNAME, then NXDOMAIN for the target (RFC 6604).
-    let d = z.lookup(&n("dangling.example.test."), RecordType::A, false);
+    let d = z.lookup(&n("dangling.example.test."), RecordType::A);
     assert_eq!(d.rcode, ResponseCode::NXDomain);
     assert_eq!(d.answers.len(), 1);
     assert_eq!(d.authorities[0].record_type(), RecordType::SOA);
@@ -123,13 +124,13 @@ fn cname_chains_are_followed_inside_the_zone() {
 #[test]
 fn nodata_and_nxdomain_carry_the_negative_soa_ttl() {
     let z = zone();
-    let nodata = z.lookup(&n("web.example.test."), RecordType::AAAA, false);
+    let nodata = z.lookup(&n("web.example.test."), RecordType::AAAA);
     assert_eq!(nodata.rcode, ResponseCode::NoError);
     assert!(nodata.answers.is_empty());
     assert_eq!(nodata.authorities.len(), 1);
     // min(SOA TTL 3600, MINIMUM 300)
     assert_eq!(nodata.authorities[0].ttl, 300);
-    let nx = z.lookup(&n("nope.example.test."), RecordType::A, false);
+    let nx = z.lookup(&n("nope.example.test."), RecordType::A);
     assert_eq!(nx.rcode, ResponseCode::NXDomain);
     assert!(nx.authoritative);
     assert_eq!(nx.authorities[0].ttl, 300);
@@ -139,29 +140,29 @@ fn nodata_and_nxdomain_carry_the_negative_soa_ttl() {
 fn wildcards_follow_rfc4592() {
     let z = zone();
     // Synthesised with the query name as owner.
-    let w = z.lookup(&n("host.wild.example.test."), RecordType::A, false);
+    let w = z.lookup(&n("host.wild.example.test."), RecordType::A);
     assert_eq!(
         names(&w.answers),
         vec![("host.wild.example.test.".into(), RecordType::A)]
     );
-    let deeper = z.lookup(&n("x.y.wild.example.test."), RecordType::TXT, false);
+    let deeper = z.lookup(&n("x.y.wild.example.test."), RecordType::TXT);
     assert_eq!(deeper.answers.len(), 1);
     // The wildcard owner's other types: NODATA.
-    let nodata = z.lookup(&n("host.wild.example.test."), RecordType::MX, false);
+    let nodata = z.lookup(&n("host.wild.example.test."), RecordType::MX);
     assert!(nodata.answers.is_empty());
     assert_eq!(nodata.rcode, ResponseCode::NoError);
     // "wild" itself exists as an empty non-terminal: NODATA, not the wildcard.
-    let ent = z.lookup(&n("wild.example.test."), RecordType::A, false);
+    let ent = z.lookup(&n("wild.example.test."), RecordType::A);
     assert_eq!(ent.rcode, ResponseCode::NoError);
     assert!(ent.answers.is_empty());
     // b.deep exists (ENT above a.b.deep), so *.deep does not cover names under it:
     // x.b.deep's closest encloser is b.deep, which has no wildcard child.
-    let blocked = z.lookup(&n("x.b.deep.example.test."), RecordType::A, false);
+    let blocked = z.lookup(&n("x.b.deep.example.test."), RecordType::A);
     assert_eq!(blocked.rcode, ResponseCode::NXDomain);
-    let covered = z.lookup(&n("other.deep.example.test."), RecordType::A, false);
+    let covered = z.lookup(&n("other.deep.example.test."), RecordType::A);
     assert_eq!(covered.answers.len(), 1);
     // A wildcard CNAME is synthesised and followed.
-    let cw = z.lookup(&n("any.cwild.example.test."), RecordType::A, false);
+    let cw = z.lookup(&n("any.cwild.example.test."), RecordType::A);
     assert_eq!(
         names(&cw.answers),
         vec![
@@ -179,7 +180,7 @@ fn delegations_are_referrals_with_glue() {
         "www.sub.example.test.",
         "a.b.sub.example.test.",
     ] {
-        let r = z.lookup(&n(q), RecordType::A, false);
+        let r = z.lookup(&n(q), RecordType::A);
         assert!(!r.authoritative, "{q}");
         assert_eq!(r.rcode, ResponseCode::NoError);
         assert!(r.answers.is_empty());
@@ -195,20 +196,30 @@ fn delegations_are_referrals_with_glue() {
         );
     }
     // DS is answered by the parent side.
-    let ds = z.lookup(&n("sub.example.test."), RecordType::DS, false);
+    let ds = z.lookup(&n("sub.example.test."), RecordType::DS);
     assert!(ds.authoritative);
     assert_eq!(ds.authorities[0].record_type(), RecordType::SOA);
 }
 
 #[test]
-fn any_is_one_rrset_over_udp_and_everything_over_tcp() {
+fn any_is_one_rrset_and_nothing_else() {
     let z = zone();
-    let udp = z.lookup(&n("example.test."), RecordType::ANY, false);
-    let types: std::collections::HashSet<_> = udp.answers.iter().map(Record::record_type).collect();
+    let any = z.lookup(&n("example.test."), RecordType::ANY);
+    let types: std::collections::HashSet<_> = any.answers.iter().map(Record::record_type).collect();
     assert_eq!(types.len(), 1);
-    let tcp = z.lookup(&n("example.test."), RecordType::ANY, true);
-    let types: std::collections::HashSet<_> = tcp.answers.iter().map(Record::record_type).collect();
-    assert_eq!(types.len(), 4, "SOA NS MX A");
+    assert!(any.authorities.is_empty() && any.additionals.is_empty());
+}
+
+#[test]
+fn positive_answers_carry_the_apex_ns_and_their_addresses() {
+    let z = zone();
+    let a = z.lookup(&n("web.example.test."), RecordType::A);
+    assert_eq!(names(&a.authorities), vec![("example.test.".into(), RecordType::NS); 2]);
+    assert_eq!(names(&a.additionals), vec![("ns1.example.test.".into(), RecordType::A)]);
+    // Not repeated when the answer is the apex NS itself.
+    let ns = z.lookup(&n("example.test."), RecordType::NS);
+    assert!(ns.authorities.is_empty());
+    assert_eq!(names(&ns.additionals), vec![("ns1.example.test.".into(), RecordType::A)]);
 }
 
 #[test]

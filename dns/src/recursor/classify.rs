@@ -17,7 +17,8 @@
 use hickory_proto::op::{Message, ResponseCode};
 use hickory_proto::rr::{DNSClass, Name, RData, Record, RecordType};
 
-use crate::cache::{find_soa, follow_chain, NegativeKind};
+use super::chain::{find_soa, follow_chain};
+use crate::cache::NegativeKind;
 
 /// What a response says.
 #[derive(Debug, Clone)]

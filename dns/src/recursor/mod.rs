@@ -17,6 +17,7 @@
 //! A failed resolution is a [`RecursionError`] saying why; the server logs it and answers
 //! SERVFAIL.
 
+pub(crate) mod chain;
 mod classify;
 pub mod hints;
 mod inflight;

@@ -238,7 +238,7 @@ impl QueryHandler {
         let catalog = self.catalog();
         let recursion_ok = self.recursion.is_some() && self.allow_recursion.allows(client);
         if let Some(zone) = catalog.find(&query.name) {
-            let answer = zone.lookup(&query.name, query.query_type, transport == Transport::Tcp);
+            let answer = zone.lookup(&query.name, query.query_type);
             return self.reply(&request, answer.rcode, limit, |m| {
                 m.metadata.authoritative = answer.authoritative;
                 m.metadata.recursion_available = recursion_ok;

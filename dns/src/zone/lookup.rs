@@ -37,8 +37,11 @@ enum Step<'a> {
 
 impl Zone {
     /// Answer `qname`/`qtype` from this zone. `qname` must be at or below the origin.
-    /// `tcp`: ANY returns every RRset over TCP and one over UDP (RFC 8482 §4.2).
-    pub fn lookup(&self, qname: &Name, qtype: RecordType, tcp: bool) -> AuthorityAnswer {
+    ///
+    /// Positive answers carry the apex NS RRset in the authority section and the addresses of
+    /// those name servers in the additional section, as NSD and BIND do by default. ANY gets
+    /// one RRset and nothing else, over any transport (RFC 8482 §4.1, as NSD answers it).
+    pub fn lookup(&self, qname: &Name, qtype: RecordType) -> AuthorityAnswer {
         let mut out = AuthorityAnswer {
             rcode: ResponseCode::NoError,
             authoritative: true,
@@ -49,7 +52,7 @@ impl Zone {
         let mut current = qname.clone();
         let mut seen: Vec<LowerName> = Vec::new();
         loop {
-            match self.step(&current, qtype, tcp) {
+            match self.step(&current, qtype) {
                 Step::Delegation(cut) => {
                     // A referral (AA=0) — or, after CNAMEs, the CNAMEs plus the referral for the
                     // target, as BIND and NSD do.
@@ -65,8 +68,11 @@ impl Zone {
                     return out;
                 }
                 Step::Answer(records) => {
-                    for record in &records {
-                        self.additional_for(record, &mut out.additionals);
+                    if qtype != RecordType::ANY {
+                        for record in &records {
+                            self.additional_for(record, &mut out.additionals);
+                        }
+                        self.add_apex_ns(&records, &mut out);
                     }
                     out.answers.extend(records);
                     return out;
@@ -96,7 +102,7 @@ impl Zone {
         }
     }
 
-    fn step(&self, name: &Name, qtype: RecordType, tcp: bool) -> Step<'_> {
+    fn step(&self, name: &Name, qtype: RecordType) -> Step<'_> {
         let labels = label_count(name);
         // Zone cuts between the apex and the name (the apex's own NS is not a cut).
         for n in (self.origin_labels + 1)..=labels {
@@ -110,7 +116,7 @@ impl Zone {
             }
         }
         if let Some(node) = self.node(name) {
-            return answer_from(node, qtype, tcp, None);
+            return answer_from(node, qtype, None);
         }
         // RFC 4592 §3.3.1: the closest encloser is the longest existing ancestor; a wildcard
         // directly below it is the source of synthesis.
@@ -121,7 +127,7 @@ impl Zone {
                     return Step::NxDomain;
                 };
                 return match self.node(&wildcard) {
-                    Some(source) => answer_from(source, qtype, tcp, Some(name)),
+                    Some(source) => answer_from(source, qtype, Some(name)),
                     None => Step::NxDomain,
                 };
             }
@@ -149,6 +155,23 @@ impl Zone {
         }
     }
 
+    /// The apex NS RRset in the authority section (unless the answer is that RRset) and the
+    /// name servers' addresses in the additional section.
+    fn add_apex_ns(&self, answers: &[Record], out: &mut AuthorityAnswer) {
+        let Some(ns) = self.node(&self.origin).and_then(|apex| apex.get(RecordType::NS)) else {
+            return;
+        };
+        if answers.first().is_some_and(|r| r.record_type() == RecordType::NS && r.name == self.origin) {
+            return;
+        }
+        out.authorities.extend(ns.records.iter().cloned());
+        for record in &ns.records {
+            if let RData::NS(target) = &record.data {
+                self.add_addresses(&target.0, &mut out.additionals);
+            }
+        }
+    }
+
     /// RFC 1035 §3.3.9, §3.3.11, RFC 2782: additional section processing.
     fn additional_for(&self, record: &Record, out: &mut Vec<Record>) {
         let target = match &record.data {
@@ -158,7 +181,7 @@ impl Zone {
             _ => return,
         };
         // A target inside a delegated child is not ours to vouch for.
-        if let Step::Delegation(_) = self.step(target, RecordType::A, true) {
+        if let Step::Delegation(_) = self.step(target, RecordType::A) {
             return;
         }
         self.add_addresses(target, out);
@@ -169,7 +192,6 @@ impl Zone {
 fn answer_from<'a>(
     node: &'a Node,
     qtype: RecordType,
-    tcp: bool,
     synthesize: Option<&Name>,
 ) -> Step<'a> {
     let owned = |records: &[Record]| -> Vec<Record> {
@@ -198,17 +220,9 @@ fn answer_from<'a>(
         }
     }
     if qtype == RecordType::ANY {
-        let mut sets = node.rrsets().iter();
-        return match (tcp, sets.next()) {
-            (_, None) => Step::NoData,
-            (false, Some(first)) => Step::Answer(owned(&first.records)),
-            (true, Some(first)) => {
-                let mut all = owned(&first.records);
-                for set in sets {
-                    all.extend(owned(&set.records));
-                }
-                Step::Answer(all)
-            }
+        return match node.rrsets().first() {
+            Some(first) => Step::Answer(owned(&first.records)),
+            None => Step::NoData,
         };
     }
     match node.get(qtype) {
