@@ -420,7 +420,11 @@ impl DnsCache {
         let slot = shard.map.get(&key)?;
         let answer = if now < slot.expires {
             slot.answer(now, None)
-        } else if now < slot.expires + self.max_stale {
+        } else if slot
+            .expires
+            .checked_add(self.max_stale)
+            .is_none_or(|kept_until| now < kept_until)
+        {
             if !stale {
                 return None;
             }

@@ -28,6 +28,10 @@ use crate::recursor::{
 /// Default wall-clock limit of one forwarded question, all upstreams included.
 pub const DEFAULT_FORWARD_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// Default time to wait for one upstream resolver: longer than for an authoritative server,
+/// since the upstream may have to resolve the name itself first.
+pub const DEFAULT_UPSTREAM_TIMEOUT: Duration = Duration::from_secs(3);
+
 /// A caching forwarder. Share it (`Arc`) between the server's sessions.
 pub struct Forwarder<U: Upstream = NetworkUpstream> {
     upstream: U,
@@ -46,6 +50,18 @@ impl<U: Upstream> std::fmt::Debug for Forwarder<U> {
             .field("preferred", &self.preferred_upstream())
             .field("cache_entries", &self.cache.len())
             .finish_non_exhaustive()
+    }
+}
+
+impl Forwarder<NetworkUpstream> {
+    /// Forwards over the network to `upstreams` (addresses with their ports), waiting
+    /// [`DEFAULT_UPSTREAM_TIMEOUT`] for each.
+    pub fn over_network(upstreams: Vec<SocketAddr>, cache: Arc<DnsCache>) -> Self {
+        Self::new(
+            NetworkUpstream::new(DEFAULT_UPSTREAM_TIMEOUT),
+            upstreams,
+            cache,
+        )
     }
 }
 
@@ -88,6 +104,11 @@ impl<U: Upstream> Forwarder<U> {
     /// Distinct questions being forwarded right now.
     pub fn in_flight(&self) -> usize {
         self.inflight.len()
+    }
+
+    /// The answer the cache alone can give. No upstream query.
+    pub fn cached_answer(&self, name: &Name, rtype: RecordType) -> Option<Resolution> {
+        self.cache.get(name, rtype).map(Resolution::from)
     }
 
     /// Answers `name`/`rtype` (class IN) from the cache or the upstreams.

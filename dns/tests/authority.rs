@@ -214,12 +214,21 @@ fn any_is_one_rrset_and_nothing_else() {
 fn positive_answers_carry_the_apex_ns_and_their_addresses() {
     let z = zone();
     let a = z.lookup(&n("web.example.test."), RecordType::A);
-    assert_eq!(names(&a.authorities), vec![("example.test.".into(), RecordType::NS); 2]);
-    assert_eq!(names(&a.additionals), vec![("ns1.example.test.".into(), RecordType::A)]);
+    assert_eq!(
+        names(&a.authorities),
+        vec![("example.test.".into(), RecordType::NS); 2]
+    );
+    assert_eq!(
+        names(&a.additionals),
+        vec![("ns1.example.test.".into(), RecordType::A)]
+    );
     // Not repeated when the answer is the apex NS itself.
     let ns = z.lookup(&n("example.test."), RecordType::NS);
     assert!(ns.authorities.is_empty());
-    assert_eq!(names(&ns.additionals), vec![("ns1.example.test.".into(), RecordType::A)]);
+    assert_eq!(
+        names(&ns.additionals),
+        vec![("ns1.example.test.".into(), RecordType::A)]
+    );
 }
 
 #[test]

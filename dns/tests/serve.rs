@@ -3,12 +3,10 @@
 
 #![allow(clippy::unwrap_used)] // test helpers outside #[test] functions
 
-use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::str::FromStr;
-use std::sync::mpsc;
 use std::time::Duration;
 
 use hickory_proto::op::ResponseCode;
@@ -16,99 +14,14 @@ use hickory_proto::rr::{Name, RData, RecordType};
 use torsion_core::testkit::TempDir;
 use torsion_dns::client::exchange::{exchange, ExchangeOptions};
 
-const BIN: &str = env!("CARGO_BIN_EXE_torsion-dns");
+mod common;
+
+use common::{Running, BIN};
 
 fn zone_text(serial: u32, www: &str) -> String {
     format!(
         "$ORIGIN example.test.\n$TTL 300\n@ IN SOA ns hm {serial} 7200 900 1209600 60\n@ IN NS ns\nns IN A 127.0.0.1\nwww IN A {www}\n"
     )
-}
-
-/// A running server: its UDP and TCP addresses, and its log lines as they arrive.
-struct Running {
-    child: Child,
-    udp: SocketAddr,
-    tcp: SocketAddr,
-    log: mpsc::Receiver<String>,
-}
-
-impl Running {
-    fn start(args: &[&str]) -> Running {
-        let mut child = Command::new(BIN)
-            .arg("serve")
-            .args([
-                "--listen",
-                "udp:0:interface=127.0.0.1",
-                "--listen",
-                "tcp:0:interface=127.0.0.1",
-            ])
-            .args(args)
-            .stderr(Stdio::piped())
-            .stdout(Stdio::null())
-            .spawn()
-            .unwrap();
-        let stderr = child.stderr.take().unwrap();
-        let (tx, rx) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                if tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
-        let (mut udp, mut tcp) = (None, None);
-        while udp.is_none() || tcp.is_none() {
-            let line = rx
-                .recv_timeout(Duration::from_secs(20))
-                .expect("server did not start");
-            if let Some(rest) = line.split("listening on ").nth(1) {
-                let addr = rest.split_whitespace().next().unwrap();
-                if let Some(a) = addr.strip_prefix("udp:") {
-                    udp = Some(a.parse().unwrap());
-                } else if let Some(a) = addr.strip_prefix("tcp:") {
-                    tcp = Some(a.parse().unwrap());
-                }
-            }
-        }
-        Running {
-            child,
-            udp: udp.unwrap(),
-            tcp: tcp.unwrap(),
-            log: rx,
-        }
-    }
-
-    fn wait_for_log(&self, needle: &str) -> String {
-        let deadline = std::time::Instant::now() + Duration::from_secs(20);
-        while std::time::Instant::now() < deadline {
-            if let Ok(line) = self.log.recv_timeout(Duration::from_millis(200)) {
-                if line.contains(needle) {
-                    return line;
-                }
-            }
-        }
-        panic!("no log line containing {needle:?}");
-    }
-
-    fn signal(&self, sig: &str) {
-        let status = Command::new("kill")
-            .args(["-s", sig, &self.child.id().to_string()])
-            .status()
-            .unwrap();
-        assert!(status.success());
-    }
-
-    fn stop(mut self) -> i32 {
-        self.signal("TERM");
-        for _ in 0..200 {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                return status.code().unwrap_or(-1);
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        self.child.kill().unwrap();
-        panic!("server did not stop on SIGTERM");
-    }
 }
 
 async fn www(server: SocketAddr, tcp: bool) -> String {
@@ -142,7 +55,14 @@ async fn serves_zones_over_udp_and_tcp_and_reloads_on_sighup() {
     let dir = TempDir::new("dns-serve").unwrap();
     let zone = dir.path().join("example.test.zone");
     write(&zone, &zone_text(1, "192.0.2.1"));
-    let server = Running::start(&["--zone", zone.to_str().unwrap()]);
+    let server = Running::start(&[
+        "--listen",
+        "udp:0:interface=127.0.0.1",
+        "--listen",
+        "tcp:0:interface=127.0.0.1",
+        "--zone",
+        zone.to_str().unwrap(),
+    ]);
     assert_eq!(www(server.udp, false).await, "192.0.2.1");
     assert_eq!(www(server.tcp, true).await, "192.0.2.1");
 
@@ -184,7 +104,14 @@ fn query_subcommand_prints_answers_and_exits_by_rcode() {
     let dir = TempDir::new("dns-query").unwrap();
     let zone = dir.path().join("z");
     write(&zone, &zone_text(1, "192.0.2.7"));
-    let server = Running::start(&["--zone", &format!("example.test={}", zone.display())]);
+    let server = Running::start(&[
+        "--listen",
+        "udp:0:interface=127.0.0.1",
+        "--listen",
+        "tcp:0:interface=127.0.0.1",
+        "--zone",
+        &format!("example.test={}", zone.display()),
+    ]);
     let run = |args: &[&str]| {
         let out = Command::new(BIN).arg("query").args(args).output().unwrap();
         (

@@ -419,4 +419,60 @@ mod tests {
         );
         assert!(matches!(outcome, Outcome::Lame(_)));
     }
+
+    fn arbitrary_record() -> impl proptest::strategy::Strategy<Value = Record> {
+        use proptest::prelude::*;
+        let names = prop::sample::select(vec![
+            ".",
+            "tld.",
+            "example.tld.",
+            "www.example.tld.",
+            "a.example.tld.",
+            "ns.other.",
+            "bank.tld.",
+        ]);
+        (names.clone(), names, 0u8..5, any::<u32>()).prop_map(|(owner, target, kind, ttl)| {
+            let data = match kind {
+                0 => RData::A(A::from_str("192.0.2.1").unwrap()),
+                1 => RData::NS(NS(name(target))),
+                2 => RData::CNAME(CNAME(name(target))),
+                3 => RData::SOA(SOA::new(name(target), name(target), 1, 1, 1, 1, ttl)),
+                _ => RData::AAAA(
+                    "2001:db8::1"
+                        .parse()
+                        .map(hickory_proto::rr::rdata::AAAA)
+                        .unwrap(),
+                ),
+            };
+            Record::from_rdata(name(owner), ttl, data)
+        })
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn arbitrary_responses_never_panic_and_answers_stay_in_bailiwick(
+            sections in proptest::collection::vec(
+                proptest::collection::vec(arbitrary_record(), 0..6), 3),
+            rcode in 0u8..6,
+            aa in proptest::bool::ANY,
+            zone in proptest::sample::select(vec![".", "tld.", "example.tld."]),
+        ) {
+            let m = response("www.example.tld.", ResponseCode::from_low(rcode), aa,
+                [sections[0].clone(), sections[1].clone(), sections[2].clone()]);
+            let zone = name(zone);
+            match classify(&zone, &name("www.example.tld."), RecordType::A, &m, true) {
+                Outcome::Answer { cnames, records } => {
+                    for r in cnames.iter().chain(&records) {
+                        proptest::prop_assert!(zone.zone_of(&r.name));
+                    }
+                }
+                Outcome::Referral { zone: child, ns, glue } => {
+                    proptest::prop_assert!(zone.zone_of(&child) && child != zone);
+                    proptest::prop_assert!(ns.iter().all(|r| r.name == child));
+                    proptest::prop_assert!(glue.iter().all(|r| zone.zone_of(&r.name)));
+                }
+                _ => {}
+            }
+        }
+    }
 }

@@ -19,8 +19,11 @@
 
 pub(crate) mod chain;
 mod classify;
+mod delegation;
+mod error;
 pub mod hints;
 mod inflight;
+mod minimise;
 mod servers;
 pub mod upstream;
 
@@ -37,20 +40,18 @@ use tracing::debug;
 
 use crate::cache::{CacheEntry, CachedAnswer, DnsCache, NegativeKind};
 use classify::{classify, Outcome};
+use delegation::{addresses, ns_targets, NameServer, ZoneServers};
+use error::Failures;
+pub use error::{is_resolvable, RecursionError};
 pub use hints::{HintsError, RootHints};
 pub(crate) use inflight::InFlight;
+use minimise::{label_count, next_label_count};
+pub use minimise::{MAX_MINIMISE_COUNT, MINIMISE_ONE_LAB};
 use servers::ServerStats;
 pub use upstream::{NetworkUpstream, Upstream, DEFAULT_SERVER_TIMEOUT};
 
 /// The port name servers listen on.
 pub const DNS_PORT: u16 = 53;
-
-/// RFC 9156 §2.3 MAX_MINIMISE_COUNT: minimised queries per name before asking the whole name.
-pub const MAX_MINIMISE_COUNT: usize = 10;
-
-/// RFC 9156 §2.3 MINIMISE_ONE_LAB: the first minimised queries add one label each; later
-/// ones add several, so that a name of many labels stays within MAX_MINIMISE_COUNT.
-pub const MINIMISE_ONE_LAB: usize = 4;
 
 /// Tunables of the recursor. The defaults suit a public-Internet resolver.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -118,99 +119,6 @@ impl From<CachedAnswer> for Resolution {
     }
 }
 
-/// Why a resolution failed. The server answers SERVFAIL and logs this.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum RecursionError {
-    /// No server of a zone gave a usable response.
-    #[error("all name servers for {zone} {reason}")]
-    ServersFailed {
-        /// The zone.
-        zone: Name,
-        /// What happened, e.g. "timed out".
-        reason: String,
-    },
-    /// A CNAME chain came back to a name already seen.
-    #[error("CNAME loop at {name}")]
-    CnameLoop {
-        /// Where the loop closed.
-        name: Name,
-    },
-    /// Too many CNAMEs.
-    #[error("CNAME chain from {name} longer than {limit}")]
-    CnameChainTooLong {
-        /// The name asked.
-        name: Name,
-        /// The limit.
-        limit: usize,
-    },
-    /// Too many referrals for one name.
-    #[error("too many referrals resolving {name} (limit {limit})")]
-    TooManyReferrals {
-        /// The name being resolved.
-        name: Name,
-        /// The limit.
-        limit: usize,
-    },
-    /// The per-question upstream query budget ran out.
-    #[error("query budget of {limit} upstream queries exhausted resolving {name}")]
-    QueryBudgetExhausted {
-        /// The name being resolved when it ran out.
-        name: Name,
-        /// The budget.
-        limit: usize,
-    },
-    /// Name-server lookups nested too deeply.
-    #[error("name server lookups nested too deeply resolving {name}")]
-    TooDeep {
-        /// The name server whose address was needed.
-        name: Name,
-    },
-    /// The wall-clock limit passed.
-    #[error("resolution of {name} timed out after {after:?}")]
-    Timeout {
-        /// The name asked.
-        name: Name,
-        /// The limit.
-        after: Duration,
-    },
-    /// A type that is not a question for a resolver (zone transfers, OPT, TSIG …).
-    #[error("{rtype} queries are not resolved")]
-    UnsupportedType {
-        /// The type asked.
-        rtype: RecordType,
-    },
-    /// The forwarder's upstream resolvers all failed.
-    #[error("all upstream resolvers failed: {reason}")]
-    UpstreamsFailed {
-        /// What each did, or "none configured".
-        reason: String,
-    },
-}
-
-impl RecursionError {
-    /// Whether this ends the whole resolution rather than just one way of going about it
-    /// (e.g. one name server's address lookup).
-    fn is_fatal(&self) -> bool {
-        matches!(
-            self,
-            Self::QueryBudgetExhausted { .. } | Self::Timeout { .. }
-        )
-    }
-}
-
-/// Types a resolver does not look up: zone transfers and pseudo-records.
-pub fn is_resolvable(rtype: RecordType) -> bool {
-    !matches!(
-        rtype,
-        RecordType::AXFR | RecordType::IXFR | RecordType::OPT | RecordType::TSIG | RecordType::ZERO
-    )
-}
-
-/// The number of labels of `name` (the root has none).
-fn label_count(name: &Name) -> usize {
-    name.iter().count()
-}
-
 /// The state of one client question: the query budget, shared with every nested lookup.
 #[derive(Debug, Default)]
 struct Ctx {
@@ -235,36 +143,6 @@ enum Step {
         cnames: Vec<Record>,
         soa: Option<Record>,
     },
-}
-
-/// A name server of the zone being asked.
-#[derive(Debug, Clone)]
-struct NameServer {
-    name: Name,
-    addrs: Vec<IpAddr>,
-    /// Whether we have looked for (or cannot look for) its address.
-    looked_up: bool,
-}
-
-/// The servers of the zone being asked.
-#[derive(Debug, Clone)]
-struct ZoneServers {
-    zone: Name,
-    servers: Vec<NameServer>,
-}
-
-impl ZoneServers {
-    fn addresses(&self) -> impl Iterator<Item = IpAddr> + '_ {
-        self.servers.iter().flat_map(|s| s.addrs.iter().copied())
-    }
-
-    /// Whether this zone can be asked: some address, or some name server whose address can
-    /// be looked up elsewhere (a name inside the zone cannot: its glue is missing).
-    fn usable(&self) -> bool {
-        self.servers
-            .iter()
-            .any(|s| !s.addrs.is_empty() || !self.zone.zone_of(&s.name))
-    }
 }
 
 type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
@@ -328,6 +206,12 @@ impl<U: Upstream> Recursor<U> {
     /// The smoothed round-trip time measured to a name server, if it was ever asked.
     pub fn server_srtt(&self, ip: IpAddr) -> Option<Duration> {
         self.servers.srtt(ip)
+    }
+
+    /// The answer the cache alone can give, following cached CNAMEs (the recursor caches a
+    /// chain piece by piece, so `cache().get()` only sees its first link). No upstream query.
+    pub fn cached_answer(&self, name: &Name, rtype: RecordType) -> Option<Resolution> {
+        self.cached_resolution(name, rtype, false)
     }
 
     /// Resolves `name`/`rtype` (class IN): from the cache when it can, else by iteration,
@@ -544,7 +428,11 @@ impl<U: Upstream> Recursor<U> {
                 None => (name, rtype),
             };
             let outcome = match self.ask_zone(&mut zone, qname, qtype, ctx).await {
-                Err(error) if minimised_name.is_some() && !error.is_fatal() => {
+                // Relaxed minimisation (RFC 9156 §2.3): a server that fails the minimised
+                // question may still answer the whole one; one that timed out will not.
+                Err(error)
+                    if minimised_name.is_some() && !error.is_fatal() && !error.all_timed_out() =>
+                {
                     debug!(%name, %error, "minimised query failed, asking the whole name");
                     minimise = false;
                     continue;
@@ -845,120 +733,4 @@ fn cnames_end(cnames: &[Record], start: &Name) -> Name {
             _ => None,
         })
         .unwrap_or_else(|| start.clone())
-}
-
-fn ns_targets(records: &[Record]) -> impl Iterator<Item = Name> + '_ {
-    records.iter().filter_map(|r| match &r.data {
-        RData::NS(ns) => Some(ns.0.clone()),
-        _ => None,
-    })
-}
-
-fn addresses(records: &[Record]) -> impl Iterator<Item = IpAddr> + '_ {
-    records.iter().filter_map(|r| match &r.data {
-        RData::A(a) => Some(IpAddr::V4(a.0)),
-        RData::AAAA(aaaa) => Some(IpAddr::V6(aaaa.0)),
-        _ => None,
-    })
-}
-
-/// How many labels the next minimised question has, given the labels asked so far (or the
-/// zone's), the name's, and the minimised questions already asked of this zone (RFC 9156
-/// §2.3: one label at a time for MINIMISE_ONE_LAB steps, then the rest spread over the steps
-/// left up to MAX_MINIMISE_COUNT).
-fn next_label_count(asked: usize, total: usize, steps: usize) -> usize {
-    if asked >= total {
-        return total;
-    }
-    let left = total - asked;
-    let step = if steps < MINIMISE_ONE_LAB {
-        1
-    } else if steps < MAX_MINIMISE_COUNT {
-        (left / (MAX_MINIMISE_COUNT - steps)).max(1)
-    } else {
-        left
-    };
-    (asked + step).min(total)
-}
-
-/// What went wrong with each server of a zone, for the error message.
-#[derive(Debug, Default)]
-struct Failures {
-    reasons: Vec<String>,
-    all_timeouts: bool,
-}
-
-impl Failures {
-    /// Reasons kept for the message.
-    const KEPT: usize = 4;
-
-    fn note(&mut self, reason: String, timeout: bool) {
-        self.all_timeouts = (self.reasons.is_empty() || self.all_timeouts) && timeout;
-        if self.reasons.len() < Self::KEPT {
-            self.reasons.push(reason);
-        }
-    }
-
-    fn summary(&self) -> String {
-        if self.reasons.is_empty() {
-            "have no usable address".into()
-        } else if self.all_timeouts {
-            "timed out".into()
-        } else {
-            format!("failed: {}", self.reasons.join("; "))
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn minimisation_steps_follow_rfc_9156() {
-        // www.example.tld. from the root: one label at a time.
-        assert_eq!(next_label_count(0, 3, 0), 1);
-        assert_eq!(next_label_count(1, 3, 0), 2);
-        assert_eq!(next_label_count(3, 3, 0), 3);
-        // A long name: after MINIMISE_ONE_LAB single steps, bigger ones.
-        let mut asked = 0;
-        let mut steps = 0;
-        while asked < 30 {
-            asked = next_label_count(asked, 30, steps);
-            steps += 1;
-        }
-        assert!(steps <= MAX_MINIMISE_COUNT + 1, "{steps}");
-    }
-
-    #[test]
-    fn failure_summaries() {
-        let mut f = Failures::default();
-        assert_eq!(f.summary(), "have no usable address");
-        f.note("a".into(), true);
-        f.note("b".into(), true);
-        assert_eq!(f.summary(), "timed out");
-        f.note("192.0.2.1:53: Server Failure".into(), false);
-        assert!(f.summary().starts_with("failed: a; b; 192.0.2.1:53"));
-    }
-
-    #[test]
-    fn error_messages_say_why() {
-        let e = RecursionError::ServersFailed {
-            zone: Name::from_ascii("example.com.").unwrap(),
-            reason: "timed out".into(),
-        };
-        assert_eq!(e.to_string(), "all name servers for example.com. timed out");
-        let e = RecursionError::CnameLoop {
-            name: Name::from_ascii("a.example.").unwrap(),
-        };
-        assert_eq!(e.to_string(), "CNAME loop at a.example.");
-    }
-
-    #[test]
-    fn meta_types_are_not_resolvable() {
-        assert!(!is_resolvable(RecordType::AXFR));
-        assert!(!is_resolvable(RecordType::OPT));
-        assert!(is_resolvable(RecordType::ANY));
-        assert!(is_resolvable(RecordType::MX));
-    }
 }

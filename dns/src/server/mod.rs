@@ -2,6 +2,7 @@
 
 pub mod acl;
 pub mod handler;
+mod recursion;
 pub mod tcp;
 pub mod udp;
 pub mod zones;

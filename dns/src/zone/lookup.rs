@@ -158,10 +158,16 @@ impl Zone {
     /// The apex NS RRset in the authority section (unless the answer is that RRset) and the
     /// name servers' addresses in the additional section.
     fn add_apex_ns(&self, answers: &[Record], out: &mut AuthorityAnswer) {
-        let Some(ns) = self.node(&self.origin).and_then(|apex| apex.get(RecordType::NS)) else {
+        let Some(ns) = self
+            .node(&self.origin)
+            .and_then(|apex| apex.get(RecordType::NS))
+        else {
             return;
         };
-        if answers.first().is_some_and(|r| r.record_type() == RecordType::NS && r.name == self.origin) {
+        if answers
+            .first()
+            .is_some_and(|r| r.record_type() == RecordType::NS && r.name == self.origin)
+        {
             return;
         }
         out.authorities.extend(ns.records.iter().cloned());
@@ -189,11 +195,7 @@ impl Zone {
 }
 
 /// The answer from an existing node (or a wildcard, owner rewritten to `synthesize`).
-fn answer_from<'a>(
-    node: &'a Node,
-    qtype: RecordType,
-    synthesize: Option<&Name>,
-) -> Step<'a> {
+fn answer_from<'a>(node: &'a Node, qtype: RecordType, synthesize: Option<&Name>) -> Step<'a> {
     let owned = |records: &[Record]| -> Vec<Record> {
         records
             .iter()

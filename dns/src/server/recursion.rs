@@ -1,0 +1,46 @@
+//! The recursive side behind the handler's [`Resolve`]: the iterative [`Recursor`] or the
+//! [`Forwarder`], both answering from the shared cache first.
+
+use hickory_proto::rr::{Name, RecordType};
+
+use super::handler::{Answer, Resolve, ResolveFuture};
+use crate::forwarder::Forwarder;
+use crate::recursor::{Recursor, Resolution, Upstream};
+
+fn answer(r: Resolution) -> Answer {
+    Answer {
+        rcode: r.rcode,
+        answers: r.answers,
+        authorities: r.authorities,
+    }
+}
+
+impl<U: Upstream> Resolve for Recursor<U> {
+    fn cached(&self, name: &Name, rtype: RecordType) -> Option<Answer> {
+        self.cache().get(name, rtype).map(|c| answer(c.into()))
+    }
+
+    fn resolve<'a>(&'a self, name: &'a Name, rtype: RecordType) -> ResolveFuture<'a> {
+        Box::pin(async move {
+            Recursor::resolve(self, name, rtype)
+                .await
+                .map(answer)
+                .map_err(|e| e.to_string())
+        })
+    }
+}
+
+impl<U: Upstream> Resolve for Forwarder<U> {
+    fn cached(&self, name: &Name, rtype: RecordType) -> Option<Answer> {
+        self.cache().get(name, rtype).map(|c| answer(c.into()))
+    }
+
+    fn resolve<'a>(&'a self, name: &'a Name, rtype: RecordType) -> ResolveFuture<'a> {
+        Box::pin(async move {
+            Forwarder::resolve(self, name, rtype)
+                .await
+                .map(answer)
+                .map_err(|e| e.to_string())
+        })
+    }
+}
