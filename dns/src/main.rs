@@ -206,6 +206,7 @@ async fn serve(args: ServeArgs) -> Result<(), RunError> {
                 () = control.reload_requested() => {
                     let previous = handler.catalog();
                     handler.replace_catalog(zones.reload(&previous));
+                    tracing::info!("serving {} zone(s) after reload", handler.catalog().zones().len());
                 }
             }
         }

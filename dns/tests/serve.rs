@@ -95,6 +95,7 @@ async fn serves_zones_over_udp_and_tcp_and_reloads_on_sighup() {
     write(&zone, &zone_text(3, "192.0.2.3"));
     server.signal("HUP");
     server.wait_for_log("reloaded zone example.test. (serial 3)");
+    server.wait_for_log("zone(s) after reload");
     assert_eq!(www(server.udp, false).await, "192.0.2.3");
     assert_eq!(server.stop(), 0);
 }

@@ -5,7 +5,7 @@
 //! ask one of that zone's servers, picked by smoothed RTT; follow referrals down, taking glue
 //! only in bailiwick and resolving name servers that have none; follow CNAMEs across zones;
 //! cache answers, negative answers (RFC 2308) and delegations. The rules about which records a
-//! server may speak for live in the pure [`classify`] module.
+//! server may speak for live in the pure `classify` module.
 //!
 //! Limits keep one client question from costing too much: upstream queries per resolution
 //! ([`RecursorOptions::max_queries`]), referrals per name, CNAME chain length, nesting of

@@ -17,7 +17,7 @@ pub const DEFAULT_SERVER_TIMEOUT: Duration = Duration::from_millis(1500);
 ///
 /// Implementations must only return a response that matches the query (ID, question and
 /// source address, RFC 5452); [`NetworkUpstream`] does so through
-/// [`exchange`](crate::client::exchange::exchange).
+/// [`exchange`].
 pub trait Upstream: Send + Sync + 'static {
     /// Asks `server` for `name`/`rtype` (class IN). `recursion_desired` sets RD: off for
     /// iteration (the recursor), on when forwarding to a recursive resolver.

@@ -17,7 +17,8 @@ fn answer(r: Resolution) -> Answer {
 
 impl<U: Upstream> Resolve for Recursor<U> {
     fn cached(&self, name: &Name, rtype: RecordType) -> Option<Answer> {
-        self.cache().get(name, rtype).map(|c| answer(c.into()))
+        // Follows a CNAME chain cached one link at a time.
+        self.cached_answer(name, rtype).map(answer)
     }
 
     fn resolve<'a>(&'a self, name: &'a Name, rtype: RecordType) -> ResolveFuture<'a> {
@@ -32,7 +33,7 @@ impl<U: Upstream> Resolve for Recursor<U> {
 
 impl<U: Upstream> Resolve for Forwarder<U> {
     fn cached(&self, name: &Name, rtype: RecordType) -> Option<Answer> {
-        self.cache().get(name, rtype).map(|c| answer(c.into()))
+        self.cached_answer(name, rtype).map(answer)
     }
 
     fn resolve<'a>(&'a self, name: &'a Name, rtype: RecordType) -> ResolveFuture<'a> {

@@ -44,6 +44,10 @@ impl Service for DnsTcp {
         if !self.zones.is_empty() {
             let previous = self.handler.catalog();
             self.handler.replace_catalog(self.zones.reload(&previous));
+            tracing::info!(
+                "serving {} zone(s) after reload",
+                self.handler.catalog().zones().len()
+            );
         }
         Ok(())
     }
