@@ -222,6 +222,10 @@ fn positive_answers_carry_the_apex_ns_and_their_addresses() {
         names(&a.additionals),
         vec![("ns1.example.test.".into(), RecordType::A)]
     );
+    // The name server's own address is not repeated as additional data.
+    let own = z.lookup(&n("ns1.example.test."), RecordType::A);
+    assert_eq!(own.answers.len(), 1);
+    assert!(own.additionals.is_empty());
     // Not repeated when the answer is the apex NS itself.
     let ns = z.lookup(&n("example.test."), RecordType::NS);
     assert!(ns.authorities.is_empty());

@@ -18,8 +18,8 @@ commands:
                               any server failed)
   bench NAME [--seconds N]    benchmark against a reference server (NAME: core; dns, irc, smtp
                               later); N seconds per measurement, default 5
-  interop [SUITE]             real third-party clients against our servers (SUITE: core; default:
-                              every suite)
+  interop [SUITE]             real third-party clients against our servers (SUITE: core, dns;
+                              default: every suite)
   help                        this text";
 
 /// A bad command line: one line on stderr, exit 2.

@@ -75,6 +75,10 @@ impl Zone {
                         self.add_apex_ns(&records, &mut out);
                     }
                     out.answers.extend(records);
+                    // An RRset already in the answer is not repeated as additional data
+                    // (asking for ns1's A must not add ns1's A again), as NSD does.
+                    let answers = &out.answers;
+                    out.additionals.retain(|r| !answers.contains(r));
                     return out;
                 }
                 Step::Cname(record, target) => {
