@@ -350,3 +350,32 @@ proptest! {
         let _ = h.handle_fast(&bytes, ip(LOCAL), Transport::Tcp);
     }
 }
+
+#[tokio::test]
+async fn compression_loops_long_names_and_edns_garbage_are_formerr() {
+    let h = handler();
+    let header = |qd: u8, ar: u8| vec![0x12, 0x34, 0x01, 0x00, 0, qd, 0, 0, 0, 0, 0, ar];
+    // A question name that is a pointer to itself (offset 12).
+    let mut looped = header(1, 0);
+    looped.extend([0xc0, 12, 0, 1, 0, 1]);
+    // Labels adding up to more than 255 bytes.
+    let mut long = header(1, 0);
+    for _ in 0..5 {
+        long.push(63);
+        long.extend([b'a'; 63]);
+    }
+    long.extend([0, 0, 1, 0, 1]);
+    // An OPT record whose RDLENGTH runs past the end of the packet.
+    let mut bad_opt = query("www.example.test.", RecordType::A, None, false);
+    bad_opt[11] = 1;
+    bad_opt.extend([0, 0, 41, 4, 0xd0, 0, 0, 0, 0, 0, 200, 1, 2, 3]);
+    for (packet, id) in [(looped, 0x1234), (long, 0x1234), (bad_opt, 4242)] {
+        let r = ask(&h, &packet, REMOTE, Transport::Udp).await;
+        assert_eq!(r.metadata.response_code, ResponseCode::FormErr);
+        assert_eq!(
+            r.metadata.id, id,
+            "the ID is echoed so the client can match the error"
+        );
+        assert!(r.answers.is_empty());
+    }
+}
