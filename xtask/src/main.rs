@@ -16,8 +16,8 @@ commands:
   up [--for SECONDS]          build and start every server with a demo configuration on 127.0.0.1;
                               Ctrl-C stops them (or after SECONDS: a smoke test, non-zero exit if
                               any server failed)
-  bench NAME [--seconds N]    benchmark against a reference server (NAME: core; dns, irc, smtp
-                              later); N seconds per measurement, default 5
+  bench NAME [--seconds N]    benchmark against a reference server (NAME: core, dns; irc, smtp
+                              later); N seconds per measurement (core 5, dns 10 by default)
   interop [SUITE]             real third-party clients against our servers (SUITE: core, dns;
                               default: every suite)
   help                        this text";
