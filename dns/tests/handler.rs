@@ -379,3 +379,48 @@ async fn compression_loops_long_names_and_edns_garbage_are_formerr() {
         assert!(r.answers.is_empty());
     }
 }
+
+#[tokio::test]
+async fn repeated_questions_reuse_the_encoded_answer_with_the_new_id_case_and_flags() {
+    let h = handler();
+    let first = ask(
+        &h,
+        &query("www.example.test.", RecordType::A, Some(1232), true),
+        REMOTE,
+        Transport::Udp,
+    )
+    .await;
+    assert_eq!(h.catalog().answer_cache().len(), 1);
+    // Same question, other ID, other letter case, RD off.
+    let mut m = Message::new(777, MessageType::Query, OpCode::Query);
+    m.metadata.recursion_desired = false;
+    m.metadata.checking_disabled = true;
+    m.queries.push(Query::query(
+        Name::from_ascii("WWW.Example.TEST.").unwrap(),
+        RecordType::A,
+    ));
+    let mut e = Edns::new();
+    e.set_max_payload(1232);
+    m.edns = Some(e);
+    let second = ask(&h, &m.to_vec().unwrap(), REMOTE, Transport::Udp).await;
+    assert_eq!(h.catalog().answer_cache().len(), 1, "served from the cache");
+    assert_eq!(second.metadata.id, 777);
+    assert!(!second.metadata.recursion_desired);
+    assert!(second.metadata.checking_disabled);
+    assert_eq!(second.queries[0].name.to_ascii(), "WWW.Example.TEST.");
+    assert_eq!(second.answers, first.answers);
+    assert!(second.metadata.authoritative);
+    // Without EDNS it is a different answer (no OPT): encoded separately.
+    let third = ask(
+        &h,
+        &query("www.example.test.", RecordType::A, None, true),
+        REMOTE,
+        Transport::Udp,
+    )
+    .await;
+    assert!(third.edns.is_none());
+    assert_eq!(h.catalog().answer_cache().len(), 2);
+    // A reload starts afresh.
+    h.replace_catalog(Catalog::new(vec![zone()]));
+    assert!(h.catalog().answer_cache().is_empty());
+}

@@ -13,6 +13,9 @@ use crate::address::Address;
 use crate::stream::Stream;
 use crate::tls::{ReloadableServerConfig, TlsError};
 
+/// Receive buffer asked for on UDP sockets (what NSD uses).
+pub const UDP_RECV_BUFFER: usize = 1024 * 1024;
+
 /// Binding failed; displays as `tcp:127.0.0.1:25: address already in use`.
 #[derive(Debug, thiserror::Error)]
 pub enum ListenError {
@@ -237,6 +240,9 @@ impl ServerEndpoint {
                 socket.set_only_v6(false).map_err(bind_err)?;
             }
             socket.set_nonblocking(true).map_err(bind_err)?;
+            // Bursts of datagrams must not overflow the kernel's default (~208 KiB) buffer
+            // while the receive loop is busy; best effort (capped by net.core.rmem_max).
+            let _ = socket.set_recv_buffer_size(UDP_RECV_BUFFER);
             socket.bind(&SockAddr::from(addr)).map_err(bind_err)?;
             let socket = UdpSocket::from_std(socket.into()).map_err(bind_err)?;
             addr = socket.local_addr().map_err(bind_err)?;

@@ -8,11 +8,12 @@ use std::pin::Pin;
 use std::sync::{Arc, RwLock};
 
 use hickory_proto::op::{Edns, Header, Message, MessageType, OpCode, Query, ResponseCode};
-use hickory_proto::rr::{DNSClass, Name, Record, RecordType};
+use hickory_proto::rr::{DNSClass, LowerName, Name, Record, RecordType};
 use hickory_proto::serialize::binary::{BinDecodable, BinDecoder};
 use tracing::{debug, warn};
 
 use super::acl::Acl;
+use super::answers::{AnswerCache, AnswerKey};
 use crate::zone::hosts::HostsFile;
 use crate::zone::Zone;
 
@@ -59,6 +60,7 @@ pub trait Resolve: Send + Sync + 'static {
 #[derive(Debug, Default)]
 pub struct Catalog {
     zones: Vec<Arc<Zone>>,
+    answers: AnswerCache,
 }
 
 impl Catalog {
@@ -67,7 +69,10 @@ impl Catalog {
         let mut zones: Vec<Arc<Zone>> = zones.into_iter().map(Arc::new).collect();
         zones.sort_by_key(|z| std::cmp::Reverse(crate::zone::label_count(z.origin())));
         zones.dedup_by(|a, b| a.origin() == b.origin());
-        Catalog { zones }
+        Catalog {
+            zones,
+            answers: AnswerCache::default(),
+        }
     }
 
     /// The most specific zone containing `name`.
@@ -78,6 +83,11 @@ impl Catalog {
     /// The zones.
     pub fn zones(&self) -> &[Arc<Zone>] {
         &self.zones
+    }
+
+    /// Encoded answers reused for repeated questions.
+    pub fn answer_cache(&self) -> &AnswerCache {
+        &self.answers
     }
 }
 
@@ -238,14 +248,28 @@ impl QueryHandler {
         let catalog = self.catalog();
         let recursion_ok = self.recursion.is_some() && self.allow_recursion.allows(client);
         if let Some(zone) = catalog.find(&query.name) {
+            let key = AnswerKey {
+                name: LowerName::new(&query.name),
+                rtype: query.query_type,
+                edns: request.edns.is_some(),
+                limit,
+                recursion_available: recursion_ok,
+            };
+            if let Some(reply) = catalog.answers.get(&key, bytes) {
+                return Outcome::Reply(reply);
+            }
             let answer = zone.lookup(&query.name, query.query_type);
-            return self.reply(&request, answer.rcode, limit, |m| {
+            let reply = self.reply(&request, answer.rcode, limit, |m| {
                 m.metadata.authoritative = answer.authoritative;
                 m.metadata.recursion_available = recursion_ok;
                 m.answers = answer.answers;
                 m.authorities = answer.authorities;
                 m.additionals = answer.additionals;
             });
+            if let Outcome::Reply(encoded) = &reply {
+                catalog.answers.insert(key, encoded);
+            }
+            return reply;
         }
         if let Some(records) = self
             .hosts

@@ -1,6 +1,7 @@
 //! The DNS server: the query handler and its UDP and TCP drivers.
 
 pub mod acl;
+pub mod answers;
 pub mod handler;
 mod recursion;
 pub mod tcp;

@@ -5,11 +5,11 @@ pub mod hosts;
 pub mod lookup;
 pub mod parser;
 
-use std::collections::HashMap;
-
 use hickory_proto::rr::{LowerName, Name, RData, Record, RecordType};
 
 pub use lookup::AuthorityAnswer;
+
+use crate::server::answers::FnvMap;
 
 /// Most CNAMEs followed inside one zone while answering one query.
 pub const MAX_CNAME_CHAIN: usize = 8;
@@ -102,7 +102,7 @@ pub struct Zone {
     origin: Name,
     origin_labels: usize,
     soa: Record,
-    nodes: HashMap<LowerName, Node>,
+    nodes: FnvMap<LowerName, Node>,
     record_count: usize,
 }
 
@@ -118,7 +118,7 @@ impl Zone {
         origin.set_fqdn(true);
         let apex = LowerName::new(&origin);
         let origin_labels = label_count(&origin);
-        let mut nodes: HashMap<LowerName, Node> = HashMap::new();
+        let mut nodes: FnvMap<LowerName, Node> = FnvMap::default();
         let mut soas = Vec::new();
         let mut count = 0;
         for mut record in records {
