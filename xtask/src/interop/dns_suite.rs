@@ -93,6 +93,10 @@ pub fn run(report: &mut Report) {
         }
     }
     report.check(
+        "dig-recursive (dig and kdig against the recursive resolver over a loopback hierarchy)",
+        || dig_recursive(&root),
+    );
+    report.check(
         "dig-truncation (TC over UDP at 512 bytes; dig retries over TCP for all 60 TXT)",
         || dig_truncation(&root),
     );
@@ -120,13 +124,25 @@ impl Dns {
         extra: &[&str],
         same_port: Option<u16>,
     ) -> Result<Dns, String> {
+        Self::start_on(root, check, "127.0.0.1", zones, extra, same_port)
+    }
+
+    /// As [`start`](Self::start), on another loopback address.
+    fn start_on(
+        root: &Path,
+        check: &str,
+        ip: &str,
+        zones: &[&str],
+        extra: &[&str],
+        same_port: Option<u16>,
+    ) -> Result<Dns, String> {
         let port = same_port.unwrap_or(0);
         let mut args: Vec<String> = vec![
             "serve".into(),
             "--listen".into(),
-            format!("udp:{port}:interface=127.0.0.1"),
+            format!("udp:{port}:interface={ip}"),
             "--listen".into(),
-            format!("tcp:{port}:interface=127.0.0.1"),
+            format!("tcp:{port}:interface={ip}"),
         ];
         for zone in zones {
             args.push("--zone".into());
@@ -791,6 +807,129 @@ fn nsd_differential(root: &Path) -> Result<(), String> {
             diffs.len()
         ))
     }
+}
+
+/// The root zone of the dig-recursive hierarchy: delegates demo.test to 127.0.0.3.
+const HIERARCHY_ROOT: &str = "$TTL 86400
+. IN SOA a.root-servers.net. hostmaster.root-servers.net. 1 1800 900 604800 86400
+. IN NS a.root-servers.net.
+a.root-servers.net. IN A 127.0.0.2
+demo.test. IN NS ns.demo.test.
+ns.demo.test. IN A 127.0.0.3
+";
+
+/// demo.test as served on 127.0.0.3 (its own NS, so the resolver never looks elsewhere).
+const HIERARCHY_ZONE: &str = "$ORIGIN demo.test.
+$TTL 3600
+@ IN SOA ns hostmaster 1 7200 900 1209600 300
+@ IN NS ns
+@ IN MX 10 mail
+ns IN A 127.0.0.3
+mail IN A 127.0.0.1
+www IN A 127.0.0.1
+";
+
+/// A port free for UDP and TCP on 127.0.0.2 and 127.0.0.3.
+fn free_port_on_hierarchy() -> Result<u16, String> {
+    for _ in 0..50 {
+        let probe =
+            UdpSocket::bind("127.0.0.2:0").map_err(|e| format!("cannot bind 127.0.0.2: {e}"))?;
+        let port = probe.local_addr().map_err(|e| e.to_string())?.port();
+        let free = UdpSocket::bind(("127.0.0.3", port)).is_ok()
+            && TcpListener::bind(("127.0.0.2", port)).is_ok()
+            && TcpListener::bind(("127.0.0.3", port)).is_ok();
+        if free {
+            return Ok(port);
+        }
+    }
+    Err("no port free on 127.0.0.2 and 127.0.0.3 in 50 tries".into())
+}
+
+/// dig and kdig against our recursive resolver, which iterates from its own root (127.0.0.2)
+/// to the zone's server (127.0.0.3): the hidden `--upstream-port` points every upstream query
+/// at the hierarchy's port instead of 53.
+fn dig_recursive(root: &Path) -> Result<(), String> {
+    let dir = root.join("var").join("interop").join("recursive");
+    std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    let write = |name: &str, text: &str| -> Result<String, String> {
+        let path = dir.join(name);
+        std::fs::write(&path, text).map_err(|e| format!("{}: {e}", path.display()))?;
+        Ok(path.to_string_lossy().into_owned())
+    };
+    let root_zone = write("root.zone", HIERARCHY_ROOT)?;
+    let demo_zone = write("demo.test.zone", HIERARCHY_ZONE)?;
+    let hints = write(
+        "named.root",
+        ".  3600000  NS  A.ROOT-SERVERS.NET.\nA.ROOT-SERVERS.NET.  3600000  A  127.0.0.2\n",
+    )?;
+    let port = free_port_on_hierarchy()?;
+    let root_spec = format!(".={root_zone}");
+    let demo_spec = format!("demo.test={demo_zone}");
+    let authority_root = Dns::start_on(
+        root,
+        "dns-recursive-root",
+        "127.0.0.2",
+        &[&root_spec],
+        &[],
+        Some(port),
+    )?;
+    let authority_zone = Dns::start_on(
+        root,
+        "dns-recursive-zone",
+        "127.0.0.3",
+        &[&demo_spec],
+        &[],
+        Some(port),
+    )?;
+    let port_arg = port.to_string();
+    let resolver = Dns::start(
+        root,
+        "dns-recursive-resolver",
+        &[],
+        &[
+            "--recursive",
+            "--root-hints",
+            &hints,
+            "--upstream-port",
+            &port_arg,
+        ],
+        None,
+    )?;
+    let result = (|| {
+        let out = dig(root, resolver.udp, &["www.demo.test", "A"])?;
+        if !out.contains("status: NOERROR") || !out.contains(" ra") || out.contains(" aa") {
+            return Err(format!(
+                "expected NOERROR with RA and without AA: {}",
+                shorten(&out)
+            ));
+        }
+        expect_short(
+            "dig www.demo.test A (recursive)",
+            &dig(root, resolver.udp, &["www.demo.test", "A", "+short"])?,
+            "127.0.0.1",
+        )?;
+        let out = kdig_run(root, resolver.tcp, &["+tcp", "demo.test", "MX", "+short"])?;
+        expect_short(
+            "kdig +tcp demo.test MX (recursive)",
+            &out,
+            "10 mail.demo.test.",
+        )?;
+        let out = dig(root, resolver.udp, &["nope.demo.test", "A"])?;
+        if !out.contains("status: NXDOMAIN") {
+            return Err(format!("expected NXDOMAIN: {}", shorten(&out)));
+        }
+        Ok(())
+    })();
+    let stopped = [
+        resolver.stop(),
+        authority_zone.stop(),
+        authority_root.stop(),
+    ];
+    result?;
+    stopped
+        .into_iter()
+        .collect::<Result<Vec<()>, String>>()
+        .map(|_| ())
 }
 
 #[cfg(test)]
