@@ -424,3 +424,57 @@ async fn repeated_questions_reuse_the_encoded_answer_with_the_new_id_case_and_fl
     h.replace_catalog(Catalog::new(vec![zone()]));
     assert!(h.catalog().answer_cache().is_empty());
 }
+
+/// Counts how often the handler consults the resolver's cache.
+#[derive(Default)]
+struct Counting {
+    lookups: AtomicUsize,
+}
+
+impl Resolve for Counting {
+    fn cached(&self, name: &Name, _: RecordType) -> Option<Answer> {
+        self.lookups.fetch_add(1, Ordering::SeqCst);
+        Some(Answer {
+            rcode: ResponseCode::NoError,
+            answers: vec![Record::from_rdata(
+                name.clone(),
+                300,
+                RData::A(A::new(192, 0, 2, 5)),
+            )],
+            authorities: vec![],
+        })
+    }
+    fn resolve<'a>(&'a self, _: &'a Name, _: RecordType) -> ResolveFuture<'a> {
+        Box::pin(async { Err("not used".to_string()) })
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn cached_answers_are_reused_as_bytes_for_a_second_only() {
+    let counting = Arc::new(Counting::default());
+    let h = handler().with_recursion(counting.clone(), Acl::local_networks());
+    let ask_cached = |id: u16| {
+        let mut m = Message::new(id, MessageType::Query, OpCode::Query);
+        m.metadata.recursion_desired = true;
+        m.queries
+            .push(Query::query(n("cached.example.org."), RecordType::A));
+        m.to_vec().unwrap()
+    };
+    let first = ask(&h, &ask_cached(1), LOCAL, Transport::Udp).await;
+    let second = ask(&h, &ask_cached(2), LOCAL, Transport::Udp).await;
+    assert_eq!(
+        counting.lookups.load(Ordering::SeqCst),
+        1,
+        "the second came from the encoded answer"
+    );
+    assert_eq!(second.metadata.id, 2);
+    assert_eq!(second.answers, first.answers);
+    assert_eq!(second.answers[0].ttl, 300);
+    tokio::time::advance(std::time::Duration::from_millis(1500)).await;
+    let _ = ask(&h, &ask_cached(3), LOCAL, Transport::Udp).await;
+    assert_eq!(
+        counting.lookups.load(Ordering::SeqCst),
+        2,
+        "stale after a second: asked again"
+    );
+}

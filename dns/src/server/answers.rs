@@ -92,6 +92,41 @@ impl AnswerCache {
     }
 }
 
+/// Encoded answers from the resolver's cache, reused for at most [`RECENT_FOR`]: their TTLs
+/// count down, so the bytes are only right for a moment (TTLs in a reused answer are at most
+/// one second high, as in resolvers that round TTLs to whole seconds anyway).
+#[derive(Debug, Default)]
+pub struct RecentAnswers {
+    answers: RwLock<FnvMap<AnswerKey, Stamped>>,
+}
+
+/// An encoded answer and when it was encoded.
+type Stamped = (tokio::time::Instant, Box<[u8]>);
+
+/// How long an encoded cached answer is reused.
+pub const RECENT_FOR: std::time::Duration = std::time::Duration::from_secs(1);
+
+impl RecentAnswers {
+    /// The answer for `key` encoded less than [`RECENT_FOR`] ago, patched for `request`.
+    pub fn get(&self, key: &AnswerKey, request: &[u8]) -> Option<Vec<u8>> {
+        let answers = self.answers.read().unwrap_or_else(|p| p.into_inner());
+        let (at, cached) = answers.get(key)?;
+        if at.elapsed() >= RECENT_FOR {
+            return None;
+        }
+        patch(cached, request)
+    }
+
+    /// Remember `response`; when full, start over (old entries are stale within a second).
+    pub fn insert(&self, key: AnswerKey, response: &[u8]) {
+        let mut answers = self.answers.write().unwrap_or_else(|p| p.into_inner());
+        if answers.len() >= MAX_CACHED_ANSWERS {
+            answers.clear();
+        }
+        answers.insert(key, (tokio::time::Instant::now(), response.into()));
+    }
+}
+
 /// Length of the question name at offset 12 of a message (uncompressed, as the first name of
 /// a message must be), if well formed.
 fn question_name_len(message: &[u8]) -> Option<usize> {

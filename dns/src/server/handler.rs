@@ -13,7 +13,7 @@ use hickory_proto::serialize::binary::{BinDecodable, BinDecoder};
 use tracing::{debug, warn};
 
 use super::acl::Acl;
-use super::answers::{AnswerCache, AnswerKey};
+use super::answers::{AnswerCache, AnswerKey, RecentAnswers};
 use crate::zone::hosts::HostsFile;
 use crate::zone::Zone;
 
@@ -116,6 +116,7 @@ pub struct QueryHandler {
     catalog: RwLock<Arc<Catalog>>,
     hosts: Option<HostsFile>,
     recursion: Option<Arc<dyn Resolve>>,
+    recent: RecentAnswers,
     allow_recursion: Acl,
     allow_transfer: Acl,
 }
@@ -137,6 +138,7 @@ impl QueryHandler {
             catalog: RwLock::new(Arc::new(catalog)),
             hosts: None,
             recursion: None,
+            recent: RecentAnswers::default(),
             allow_recursion: Acl::local_networks(),
             allow_transfer: Acl::default(),
         }
@@ -285,8 +287,30 @@ impl QueryHandler {
         match &self.recursion {
             // RFC 1034 §4.3.1: recursion only when asked for (RD) and offered to this client.
             Some(recursion) if recursion_ok && request.metadata.recursion_desired => {
+                let key = AnswerKey {
+                    name: LowerName::new(&query.name),
+                    rtype: query.query_type,
+                    edns: request.edns.is_some(),
+                    limit,
+                    recursion_available: true,
+                };
+                if let Some(reply) = self.recent.get(&key, bytes) {
+                    return Outcome::Reply(reply);
+                }
                 match recursion.cached(&query.name, query.query_type) {
-                    Some(answer) => self.reply_answer(&request, answer, limit),
+                    Some(answer) => {
+                        // Only answers that stay valid for the reuse window are reused.
+                        let lasting = answer
+                            .answers
+                            .iter()
+                            .chain(&answer.authorities)
+                            .all(|r| r.ttl > 1);
+                        let reply = self.reply_answer(&request, answer, limit);
+                        if let (Outcome::Reply(encoded), true) = (&reply, lasting) {
+                            self.recent.insert(key, encoded);
+                        }
+                        reply
+                    }
                     None => Outcome::Resolve(Box::new(Pending { request, limit })),
                 }
             }
