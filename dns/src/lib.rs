@@ -12,6 +12,8 @@ pub mod cache;
 #[cfg(feature = "client")]
 pub mod client;
 #[cfg(feature = "server")]
+pub mod fnv;
+#[cfg(feature = "server")]
 pub mod forwarder;
 #[cfg(feature = "server")]
 pub mod recursor;

@@ -7,42 +7,15 @@
 //! encoder, which is most of the per-query work that is not system calls. The cache lives in
 //! the [`Catalog`](super::Catalog), so a zone reload starts a fresh one.
 
-use std::collections::HashMap;
-use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::RwLock;
 
 use hickory_proto::rr::{LowerName, RecordType};
 
+pub use crate::fnv::{Fnv, FnvMap};
+
 /// Most answers kept; beyond this, answers are encoded each time (a zone with more hot names
 /// than this gains little from the cache anyway).
 pub const MAX_CACHED_ANSWERS: usize = 100_000;
-
-/// FNV-1a: DNS names are short, so a simple multiply-xor hash beats SipHash here, and the
-/// keys are our own zone data or bounded by the cache size — no hash-flooding surface worth
-/// SipHash's cost (a flood of distinct names just fills the cache and stops inserting).
-#[derive(Debug, Clone, Copy)]
-pub struct Fnv(u64);
-
-impl Default for Fnv {
-    fn default() -> Self {
-        Fnv(0xcbf2_9ce4_8422_2325)
-    }
-}
-
-impl Hasher for Fnv {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-
-    fn write(&mut self, bytes: &[u8]) {
-        for b in bytes {
-            self.0 = (self.0 ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3);
-        }
-    }
-}
-
-/// `HashMap` with [`Fnv`].
-pub type FnvMap<K, V> = HashMap<K, V, BuildHasherDefault<Fnv>>;
 
 /// What shapes an authoritative answer.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -161,7 +134,6 @@ fn patch(cached: &[u8], request: &[u8]) -> Option<Vec<u8>> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::hash::BuildHasher;
 
     #[test]
     fn question_lengths() {
@@ -188,18 +160,5 @@ mod tests {
         let mut other = request[..12].to_vec();
         other.extend([2, b'a', b'b', 0, 0, 1, 0, 1]);
         assert!(patch(&cached, &other).is_none());
-    }
-
-    #[test]
-    fn fnv_is_deterministic_and_spreads() {
-        let h = BuildHasherDefault::<Fnv>::default();
-        assert_eq!(
-            h.hash_one("www.example.test"),
-            h.hash_one("www.example.test")
-        );
-        assert_ne!(
-            h.hash_one("www.example.test"),
-            h.hash_one("ww.example.test")
-        );
     }
 }

@@ -9,7 +9,7 @@ use hickory_proto::rr::{LowerName, Name, RData, Record, RecordType};
 
 pub use lookup::AuthorityAnswer;
 
-use crate::server::answers::FnvMap;
+use crate::fnv::FnvMap;
 
 /// Most CNAMEs followed inside one zone while answering one query.
 pub const MAX_CNAME_CHAIN: usize = 8;
