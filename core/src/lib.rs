@@ -69,6 +69,7 @@
 pub mod address;
 pub mod connection;
 pub mod cred;
+pub mod date;
 pub mod endpoint;
 pub mod framing;
 pub mod runner;
