@@ -8,15 +8,19 @@
 //! - TTLs are clamped ([`MAX_POSITIVE_TTL`], [`MAX_NEGATIVE_TTL`]) and counted down: records
 //!   come back with the seconds they have left, as RFC 1035 §7.4 and RFC 2308 §5 ask.
 //! - Bounded by an entry count and split into mutex-guarded shards by key hash, so that
-//!   worker threads rarely contend; each shard evicts its least recently used entry when full.
+//!   worker threads rarely contend. The name is hashed once per lookup (FNV), and that hash
+//!   both picks the shard and indexes the shard's map.
+//! - Each shard evicts by CLOCK (second chance), an approximation of least recently used: a
+//!   hit only sets the entry's reference bit, and a full shard sweeps a hand over its entries,
+//!   clearing set bits and evicting the first entry whose bit is clear (or that has expired
+//!   past the serve-stale window).
 //! - Optionally serve-stale (RFC 8767): expired entries are kept for a bounded time and handed
 //!   out by [`DnsCache::get_stale`] with a TTL of [`STALE_TTL`] when the upstream fails.
 //!
 //! Time is `tokio::time::Instant`, so tests drive expiry with a paused clock.
 
-use std::collections::hash_map::RandomState;
-use std::collections::{BTreeMap, HashMap};
-use std::hash::BuildHasher;
+use std::collections::HashMap;
+use std::hash::{BuildHasher, BuildHasherDefault, Hash, Hasher};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
@@ -24,6 +28,8 @@ use std::time::Duration;
 use hickory_proto::op::{Message, Query, ResponseCode};
 use hickory_proto::rr::{Name, RData, Record, RecordType};
 use tokio::time::Instant;
+
+use crate::fnv::Fnv;
 
 pub use crate::recursor::chain::classify_response;
 
@@ -169,8 +175,11 @@ pub struct CacheStats {
     pub entries: usize,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+/// A cache key: the name in lower case (RFC 4343) as an FQDN, the type, and their hash,
+/// computed once and used for both the shard and the shard's map.
+#[derive(Debug, Clone, PartialEq, Eq)]
 struct Key {
+    hash: u64,
     name: Name,
     rtype: RecordType,
 }
@@ -179,7 +188,35 @@ impl Key {
     fn new(name: &Name, rtype: RecordType) -> Self {
         let mut name = name.to_lowercase();
         name.set_fqdn(true);
-        Self { name, rtype }
+        let hash = BuildHasherDefault::<Fnv>::default().hash_one((&name, rtype));
+        Self { hash, name, rtype }
+    }
+}
+
+impl Hash for Key {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        state.write_u64(self.hash);
+    }
+}
+
+/// Passes [`Key`]'s precomputed hash through to the map unchanged.
+#[derive(Debug, Default, Clone, Copy)]
+struct PassThrough(u64);
+
+impl Hasher for PassThrough {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        // Only `write_u64` is used (by `Key`); fold anything else in all the same.
+        for b in bytes {
+            self.0 = self.0.rotate_left(8) ^ u64::from(*b);
+        }
+    }
+
+    fn write_u64(&mut self, n: u64) {
+        self.0 = n;
     }
 }
 
@@ -190,7 +227,6 @@ struct Slot {
     authorities: Vec<Record>,
     inserted: Instant,
     expires: Instant,
-    tick: u64,
 }
 
 impl Slot {
@@ -209,66 +245,121 @@ impl Slot {
             authorities: self.authorities.iter().map(count_down).collect(),
         }
     }
+
+    /// Whether the slot is of no use any more at `now`: expired, and past the serve-stale
+    /// window `max_stale`.
+    fn is_dead(&self, now: Instant, max_stale: Duration) -> bool {
+        self.expires
+            .checked_add(max_stale)
+            .is_some_and(|kept_until| now >= kept_until)
+    }
 }
 
-/// One shard: a map and a recency index (tick → key; the first is the least recently used).
+/// A shard's entry: its key, its data, and the CLOCK reference bit.
+#[derive(Debug)]
+struct Entry {
+    key: Key,
+    slot: Slot,
+    referenced: bool,
+}
+
+/// One shard: the entries in a dense vector (the CLOCK's circle), and a map from key to
+/// position in it.
 #[derive(Debug)]
 struct Shard {
     capacity: usize,
-    map: HashMap<Key, Slot>,
-    lru: BTreeMap<u64, Key>,
-    next_tick: u64,
+    index: HashMap<Key, usize, BuildHasherDefault<PassThrough>>,
+    entries: Vec<Entry>,
+    /// The CLOCK hand: the next entry to consider for eviction.
+    hand: usize,
 }
 
 impl Shard {
     fn new(capacity: usize) -> Self {
         Self {
             capacity,
-            map: HashMap::new(),
-            lru: BTreeMap::new(),
-            next_tick: 0,
+            index: HashMap::default(),
+            entries: Vec::new(),
+            hand: 0,
         }
     }
 
-    fn tick(&mut self) -> u64 {
-        self.next_tick += 1;
-        self.next_tick
+    fn len(&self) -> usize {
+        self.entries.len()
     }
 
+    /// The entry for `key`, if held.
+    fn get_mut(&mut self, key: &Key) -> Option<&mut Entry> {
+        let at = *self.index.get(key)?;
+        self.entries.get_mut(at)
+    }
+
+    /// Drop the entry for `key`: the last entry moves into its place.
     fn remove(&mut self, key: &Key) {
-        if let Some(slot) = self.map.remove(key) {
-            self.lru.remove(&slot.tick);
+        let Some(at) = self.index.remove(key) else {
+            return;
+        };
+        self.entries.swap_remove(at);
+        if let Some(moved) = self.entries.get(at) {
+            if let Some(position) = self.index.get_mut(&moved.key) {
+                *position = at;
+            }
+        }
+        if self.hand >= self.entries.len() {
+            self.hand = 0;
         }
     }
 
-    fn insert(&mut self, key: Key, mut slot: Slot) {
+    /// Hold `slot` under `key`, replacing any previous entry, and evicting one (see
+    /// [`victim`](Self::victim)) when the shard is full.
+    fn insert(&mut self, key: Key, slot: Slot, now: Instant, max_stale: Duration) {
         if self.capacity == 0 {
             return;
         }
-        self.remove(&key);
-        while self.map.len() >= self.capacity {
-            let Some((_, oldest)) = self.lru.pop_first() else {
-                break;
-            };
-            self.map.remove(&oldest);
+        if let Some(entry) = self.get_mut(&key) {
+            entry.slot = slot;
+            entry.referenced = true;
+            return;
         }
-        slot.tick = self.tick();
-        self.lru.insert(slot.tick, key.clone());
-        self.map.insert(key, slot);
+        let entry = Entry {
+            key: key.clone(),
+            slot,
+            referenced: false,
+        };
+        if self.entries.len() < self.capacity {
+            self.index.insert(key, self.entries.len());
+            self.entries.push(entry);
+            return;
+        }
+        let at = self.victim(now, max_stale);
+        let old = std::mem::replace(&mut self.entries[at], entry);
+        self.index.remove(&old.key);
+        self.index.insert(key, at);
+        // The newcomer is the last the hand comes back to.
+        self.hand = (at + 1) % self.entries.len();
     }
 
-    fn touch(&mut self, key: &Key) {
-        let tick = self.tick();
-        if let Some(slot) = self.map.get_mut(key) {
-            self.lru.remove(&slot.tick);
-            slot.tick = tick;
-            self.lru.insert(tick, key.clone());
+    /// CLOCK: from the hand on, the first entry that is dead or not referenced since the hand
+    /// last passed; referenced ones get a second chance (their bit is cleared). Ends within
+    /// two turns, since the first turn clears every bit. The shard must not be empty.
+    fn victim(&mut self, now: Instant, max_stale: Duration) -> usize {
+        let len = self.entries.len();
+        let mut at = self.hand % len;
+        for _ in 0..2 * len {
+            let entry = &mut self.entries[at];
+            if !entry.referenced || entry.slot.is_dead(now, max_stale) {
+                return at;
+            }
+            entry.referenced = false;
+            at = (at + 1) % len;
         }
+        at
     }
 
     fn clear(&mut self) {
-        self.map.clear();
-        self.lru.clear();
+        self.index.clear();
+        self.entries.clear();
+        self.hand = 0;
     }
 }
 
@@ -276,7 +367,6 @@ impl Shard {
 #[derive(Debug)]
 pub struct DnsCache {
     shards: Box<[Mutex<Shard>]>,
-    hasher: RandomState,
     capacity: usize,
     max_stale: Duration,
     hits: AtomicU64,
@@ -301,7 +391,6 @@ impl DnsCache {
             .collect();
         Self {
             shards,
-            hasher: RandomState::new(),
             capacity,
             max_stale: Duration::ZERO,
             hits: AtomicU64::new(0),
@@ -328,7 +417,7 @@ impl DnsCache {
 
     /// Entries held now (expired ones not yet dropped included).
     pub fn len(&self) -> usize {
-        self.shards.iter().map(|s| lock(s).map.len()).sum()
+        self.shards.iter().map(|s| lock(s).len()).sum()
     }
 
     /// Whether the cache holds nothing.
@@ -354,8 +443,10 @@ impl DnsCache {
 
     fn shard(&self, key: &Key) -> MutexGuard<'_, Shard> {
         // `new` makes at least one shard, and the remainder is below the shard count.
+        // The high half picks the shard: the map indexes with the low bits, which are then
+        // not all alike within a shard.
         let count = self.shards.len().max(1) as u64;
-        let index = usize::try_from(self.hasher.hash_one(key) % count).unwrap_or(0);
+        let index = usize::try_from((key.hash >> 32) % count).unwrap_or(0);
         lock(&self.shards[index])
     }
 
@@ -376,10 +467,9 @@ impl DnsCache {
             authorities,
             inserted: now,
             expires: now + Duration::from_secs(u64::from(ttl)),
-            tick: 0,
         };
         let key = Key::new(name, rtype);
-        self.shard(&key).insert(key, slot);
+        self.shard(&key).insert(key, slot, now, self.max_stale);
     }
 
     /// Caches what `response` says about `query` (see [`classify_response`]). Returns
@@ -417,24 +507,20 @@ impl DnsCache {
         let key = Key::new(name, rtype);
         let now = Instant::now();
         let mut shard = self.shard(&key);
-        let slot = shard.map.get(&key)?;
-        let answer = if now < slot.expires {
-            slot.answer(now, None)
-        } else if slot
-            .expires
-            .checked_add(self.max_stale)
-            .is_none_or(|kept_until| now < kept_until)
-        {
+        let entry = shard.get_mut(&key)?;
+        if now < entry.slot.expires {
+            entry.referenced = true;
+            Some(entry.slot.answer(now, None))
+        } else if !entry.slot.is_dead(now, self.max_stale) {
             if !stale {
                 return None;
             }
-            slot.answer(now, Some(STALE_TTL))
+            entry.referenced = true;
+            Some(entry.slot.answer(now, Some(STALE_TTL)))
         } else {
             shard.remove(&key);
-            return None;
-        };
-        shard.touch(&key);
-        Some(answer)
+            None
+        }
     }
 }
 
@@ -724,6 +810,128 @@ mod tests {
         assert!(cache.get(&names[1], RecordType::A).is_none());
         assert!(cache.get(&names[2], RecordType::A).is_some());
         assert!(cache.get(&names[3], RecordType::A).is_some());
+    }
+
+    fn slot(now: Instant, ttl: u64) -> Slot {
+        Slot {
+            rcode: ResponseCode::NoError,
+            answers: vec![],
+            authorities: vec![],
+            inserted: now,
+            expires: now + Duration::from_secs(ttl),
+        }
+    }
+
+    fn key(i: usize) -> Key {
+        Key::new(&name(&format!("k{i}.example.")), RecordType::A)
+    }
+
+    /// Every key in the index points at the entry holding it, and the sizes agree.
+    fn assert_consistent(shard: &Shard) {
+        assert_eq!(shard.index.len(), shard.entries.len());
+        assert!(shard.entries.len() <= shard.capacity);
+        for (k, &at) in &shard.index {
+            assert_eq!(&shard.entries[at].key, k);
+        }
+        assert!(shard.hand < shard.entries.len().max(1));
+    }
+
+    #[test]
+    fn clock_gives_referenced_entries_a_second_chance() {
+        let now = Instant::now();
+        let mut shard = Shard::new(4);
+        for i in 0..4 {
+            shard.insert(key(i), slot(now, 300), now, Duration::ZERO);
+        }
+        // k1 and k2 are used: k0 goes first, then k3 (the hand moves on past the newcomer).
+        for i in [1, 2] {
+            shard.get_mut(&key(i)).unwrap().referenced = true;
+        }
+        shard.insert(key(4), slot(now, 300), now, Duration::ZERO);
+        assert!(shard.get_mut(&key(0)).is_none());
+        shard.insert(key(5), slot(now, 300), now, Duration::ZERO);
+        assert!(shard.get_mut(&key(3)).is_none());
+        for i in [1, 2, 4, 5] {
+            assert!(shard.get_mut(&key(i)).is_some(), "k{i}");
+        }
+        assert_consistent(&shard);
+        // Every entry referenced: one turn clears the bits, and the hand's entry goes.
+        for i in [1, 2, 4, 5] {
+            shard.get_mut(&key(i)).unwrap().referenced = true;
+        }
+        shard.insert(key(6), slot(now, 300), now, Duration::ZERO);
+        assert_eq!(shard.len(), 4);
+        assert_consistent(&shard);
+        // Re-inserting a held key replaces it in place.
+        shard.insert(key(6), slot(now, 600), now, Duration::ZERO);
+        assert_eq!(shard.len(), 4);
+        assert_consistent(&shard);
+    }
+
+    #[test]
+    fn clock_evicts_dead_entries_first_even_if_referenced() {
+        let now = Instant::now();
+        let mut shard = Shard::new(3);
+        shard.insert(key(0), slot(now, 300), now, Duration::ZERO);
+        shard.insert(key(1), slot(now, 1), now, Duration::ZERO);
+        shard.insert(key(2), slot(now, 300), now, Duration::ZERO);
+        for i in 0..3 {
+            shard.get_mut(&key(i)).unwrap().referenced = true;
+        }
+        let later = now + Duration::from_secs(2);
+        shard.insert(key(3), slot(later, 300), later, Duration::ZERO);
+        assert!(shard.get_mut(&key(1)).is_none(), "the expired one went");
+        assert!(shard.get_mut(&key(0)).is_some());
+        assert!(shard.get_mut(&key(2)).is_some());
+        // Within a serve-stale window it is not dead yet, so the reference bits decide.
+        let mut shard = Shard::new(2);
+        shard.insert(key(0), slot(now, 1), now, Duration::from_secs(60));
+        shard.insert(key(1), slot(now, 300), now, Duration::from_secs(60));
+        shard.get_mut(&key(0)).unwrap().referenced = true;
+        shard.insert(key(2), slot(later, 300), later, Duration::from_secs(60));
+        assert!(shard.get_mut(&key(0)).is_some());
+        assert!(shard.get_mut(&key(1)).is_none());
+    }
+
+    proptest::proptest! {
+        /// Any mix of inserts, hits and removals keeps the shard within its capacity and its
+        /// index consistent with its entries.
+        #[test]
+        fn clock_shard_stays_bounded_and_consistent(
+            capacity in 0usize..8,
+            ops in proptest::collection::vec((0u8..3, 0usize..12), 0..200),
+        ) {
+            let now = Instant::now();
+            let mut shard = Shard::new(capacity);
+            let mut present = std::collections::HashSet::new();
+            for (op, i) in ops {
+                match op {
+                    0 => {
+                        shard.insert(key(i), slot(now, 300), now, Duration::ZERO);
+                        if capacity > 0 {
+                            present.insert(i);
+                            // The newest is always held.
+                            proptest::prop_assert!(shard.get_mut(&key(i)).is_some());
+                        }
+                    }
+                    1 => {
+                        if let Some(e) = shard.get_mut(&key(i)) {
+                            e.referenced = true;
+                        }
+                    }
+                    _ => {
+                        shard.remove(&key(i));
+                        present.remove(&i);
+                        proptest::prop_assert!(shard.get_mut(&key(i)).is_none());
+                    }
+                }
+                assert_consistent(&shard);
+                // Nothing is held that was not inserted (and not removed since).
+                for e in &shard.entries {
+                    proptest::prop_assert!(present.iter().any(|&p| key(p) == e.key));
+                }
+            }
+        }
     }
 
     #[tokio::test(start_paused = true)]

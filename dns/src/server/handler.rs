@@ -8,12 +8,12 @@ use std::pin::Pin;
 use std::sync::{Arc, RwLock};
 
 use hickory_proto::op::{Edns, Header, Message, MessageType, OpCode, Query, ResponseCode};
-use hickory_proto::rr::{DNSClass, LowerName, Name, Record, RecordType};
+use hickory_proto::rr::{DNSClass, Name, Record, RecordType};
 use hickory_proto::serialize::binary::{BinDecodable, BinDecoder};
 use tracing::{debug, warn};
 
 use super::acl::Acl;
-use super::answers::{AnswerCache, AnswerKey, RecentAnswers};
+use super::answers::{AnswerCache, RawQuestion, RecentAnswers};
 use crate::zone::hosts::HostsFile;
 use crate::zone::Zone;
 
@@ -61,6 +61,9 @@ pub trait Resolve: Send + Sync + 'static {
 pub struct Catalog {
     zones: Vec<Arc<Zone>>,
     answers: AnswerCache,
+    /// Encoded answers from the resolver's cache: kept with the zones, so that a reload that
+    /// adds a zone never lets an answer from recursion shadow it.
+    recent: RecentAnswers,
 }
 
 impl Catalog {
@@ -72,6 +75,7 @@ impl Catalog {
         Catalog {
             zones,
             answers: AnswerCache::default(),
+            recent: RecentAnswers::default(),
         }
     }
 
@@ -88,6 +92,11 @@ impl Catalog {
     /// Encoded answers reused for repeated questions.
     pub fn answer_cache(&self) -> &AnswerCache {
         &self.answers
+    }
+
+    /// Encoded answers from the resolver's cache, reused for up to a second.
+    pub fn recent_answers(&self) -> &RecentAnswers {
+        &self.recent
     }
 }
 
@@ -116,7 +125,6 @@ pub struct QueryHandler {
     catalog: RwLock<Arc<Catalog>>,
     hosts: Option<HostsFile>,
     recursion: Option<Arc<dyn Resolve>>,
-    recent: RecentAnswers,
     allow_recursion: Acl,
     allow_transfer: Acl,
 }
@@ -138,7 +146,6 @@ impl QueryHandler {
             catalog: RwLock::new(Arc::new(catalog)),
             hosts: None,
             recursion: None,
-            recent: RecentAnswers::default(),
             allow_recursion: Acl::local_networks(),
             allow_transfer: Acl::default(),
         }
@@ -193,6 +200,47 @@ impl QueryHandler {
 
     /// Everything that can be answered without waiting: parse errors, zones, hosts, cache.
     pub fn handle_fast(&self, bytes: &[u8], client: IpAddr, transport: Transport) -> Outcome {
+        self.handle_reusing(bytes, client, transport, Vec::new())
+    }
+
+    /// [`handle_fast`](Self::handle_fast), writing a reply from the encoded-answer caches into
+    /// `buffer` (returned as the reply): a receive loop that passes the previous reply's
+    /// buffer back in answers repeated questions without allocating. A plain question (see
+    /// [`RawQuestion`]) whose answer is cached is answered without decoding the query.
+    pub fn handle_reusing(
+        &self,
+        bytes: &[u8],
+        client: IpAddr,
+        transport: Transport,
+        mut buffer: Vec<u8>,
+    ) -> Outcome {
+        let mut question = RawQuestion::parse(bytes, transport == Transport::Udp, EDNS_PAYLOAD);
+        let recursion_ok = self.recursion.is_some() && self.allow_recursion.allows(client);
+        let catalog = self.catalog();
+        if let Some(question) = &mut question {
+            question.set_recursion_available(recursion_ok);
+            if catalog.answers.answer_into(question, bytes, &mut buffer)
+                || (recursion_ok
+                    && question.recursion_desired
+                    && catalog.recent.answer_into(question, bytes, &mut buffer))
+            {
+                return Outcome::Reply(buffer);
+            }
+        }
+        self.handle_decoded(bytes, client, transport, question, &catalog, recursion_ok)
+    }
+
+    /// The full way: decode the query, answer it, and remember the encoded answer under
+    /// `question` where it can be reused.
+    fn handle_decoded(
+        &self,
+        bytes: &[u8],
+        client: IpAddr,
+        transport: Transport,
+        question: Option<RawQuestion>,
+        catalog: &Catalog,
+        recursion_ok: bool,
+    ) -> Outcome {
         // Read the header alone first: hickory's full decode reserves room for QDCOUNT
         // questions up front, so a 12-byte packet claiming 65535 of them must stop here.
         let mut decoder = BinDecoder::new(bytes);
@@ -247,19 +295,7 @@ impl QueryHandler {
             RecordType::IXFR => return self.reply(&request, ResponseCode::NotImp, limit, |_| {}),
             _ => {}
         }
-        let catalog = self.catalog();
-        let recursion_ok = self.recursion.is_some() && self.allow_recursion.allows(client);
         if let Some(zone) = catalog.find(&query.name) {
-            let key = AnswerKey {
-                name: LowerName::new(&query.name),
-                rtype: query.query_type,
-                edns: request.edns.is_some(),
-                limit,
-                recursion_available: recursion_ok,
-            };
-            if let Some(reply) = catalog.answers.get(&key, bytes) {
-                return Outcome::Reply(reply);
-            }
             let answer = zone.lookup(&query.name, query.query_type);
             let reply = self.reply(&request, answer.rcode, limit, |m| {
                 m.metadata.authoritative = answer.authoritative;
@@ -268,8 +304,8 @@ impl QueryHandler {
                 m.authorities = answer.authorities;
                 m.additionals = answer.additionals;
             });
-            if let Outcome::Reply(encoded) = &reply {
-                catalog.answers.insert(key, encoded);
+            if let (Outcome::Reply(encoded), Some(question)) = (&reply, &question) {
+                catalog.answers.insert(question, encoded);
             }
             return reply;
         }
@@ -287,16 +323,6 @@ impl QueryHandler {
         match &self.recursion {
             // RFC 1034 §4.3.1: recursion only when asked for (RD) and offered to this client.
             Some(recursion) if recursion_ok && request.metadata.recursion_desired => {
-                let key = AnswerKey {
-                    name: LowerName::new(&query.name),
-                    rtype: query.query_type,
-                    edns: request.edns.is_some(),
-                    limit,
-                    recursion_available: true,
-                };
-                if let Some(reply) = self.recent.get(&key, bytes) {
-                    return Outcome::Reply(reply);
-                }
                 match recursion.cached(&query.name, query.query_type) {
                     Some(answer) => {
                         // Only answers that stay valid for the reuse window are reused.
@@ -306,8 +332,10 @@ impl QueryHandler {
                             .chain(&answer.authorities)
                             .all(|r| r.ttl > 1);
                         let reply = self.reply_answer(&request, answer, limit);
-                        if let (Outcome::Reply(encoded), true) = (&reply, lasting) {
-                            self.recent.insert(key, encoded);
+                        if let (Outcome::Reply(encoded), Some(question), true) =
+                            (&reply, &question, lasting)
+                        {
+                            catalog.recent.insert(question, encoded);
                         }
                         reply
                     }
