@@ -50,7 +50,12 @@ struct ServeArgs {
     #[arg(long = "oper", value_name = "NAME:{SCHEME}HASH")]
     opers: Vec<String>,
     /// Connection password clients must send with PASS.
-    #[arg(long, value_name = "PASS", env = "TORSION_IRC_PASSWORD", hide_env_values = true)]
+    #[arg(
+        long,
+        value_name = "PASS",
+        env = "TORSION_IRC_PASSWORD",
+        hide_env_values = true
+    )]
     password: Option<String>,
     /// Most clients connected at once.
     #[arg(long, value_name = "N", default_value_t = 10_000)]

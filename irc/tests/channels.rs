@@ -13,22 +13,26 @@ async fn join_creates_with_op_and_shows_topic_and_names() {
     a.send("JOIN #Rust").await;
     a.expect(":alice!~alice@localhost JOIN :#Rust").await;
     a.expect(":irc.test 353 alice = #Rust :@alice").await;
-    a.expect(":irc.test 366 alice #Rust :End of /NAMES list").await;
+    a.expect(":irc.test 366 alice #Rust :End of /NAMES list")
+        .await;
     a.send("TOPIC #rust :Systems programming").await;
     a.expect(":alice!~alice@localhost TOPIC #Rust :Systems programming")
         .await;
     let mut b = register(&s, "bob").await;
     b.send("JOIN #RUST").await;
     b.expect(":bob!~bob@localhost JOIN :#Rust").await;
-    b.expect(":irc.test 332 bob #Rust :Systems programming").await;
-    b.expect(":irc.test 333 bob #Rust alice!~alice@localhost *").await;
+    b.expect(":irc.test 332 bob #Rust :Systems programming")
+        .await;
+    b.expect(":irc.test 333 bob #Rust alice!~alice@localhost *")
+        .await;
     let names = b.line().await;
     assert!(
         names == ":irc.test 353 bob = #Rust :@alice bob"
             || names == ":irc.test 353 bob = #Rust :bob @alice",
         "{names}"
     );
-    b.expect(":irc.test 366 bob #Rust :End of /NAMES list").await;
+    b.expect(":irc.test 366 bob #Rust :End of /NAMES list")
+        .await;
     a.expect(":bob!~bob@localhost JOIN :#Rust").await;
     // Joining again is a no-op.
     b.send("JOIN #rust").await;
@@ -40,7 +44,8 @@ async fn join_errors_and_several_channels_with_keys() {
     let s = server();
     let mut a = register(&s, "a").await;
     a.send("JOIN").await;
-    a.expect(":irc.test 461 a JOIN :Not enough parameters").await;
+    a.expect(":irc.test 461 a JOIN :Not enough parameters")
+        .await;
     a.send("JOIN nohash").await;
     a.expect(":irc.test 403 a nohash :No such channel").await;
     join(&mut a, "#locked").await;
@@ -48,7 +53,8 @@ async fn join_errors_and_several_channels_with_keys() {
     a.expect(":a!~a@localhost MODE #locked +k :sesame").await;
     let mut b = register(&s, "b").await;
     b.send("JOIN #locked,#open").await;
-    b.expect(":irc.test 475 b #locked :Cannot join channel (+k)").await;
+    b.expect(":irc.test 475 b #locked :Cannot join channel (+k)")
+        .await;
     b.expect(":b!~b@localhost JOIN :#open").await;
     b.until(" 366 ").await;
     b.send("JOIN #locked,#other sesame").await;
@@ -76,7 +82,9 @@ async fn invite_only_limit_and_bans() {
     op.expect(":op!~op@localhost MODE #club +il :2").await;
     let mut guest = register(&s, "guest").await;
     guest.send("JOIN #club").await;
-    guest.expect(":irc.test 473 guest #club :Cannot join channel (+i)").await;
+    guest
+        .expect(":irc.test 473 guest #club :Cannot join channel (+i)")
+        .await;
     op.send("INVITE guest #club").await;
     op.expect(":irc.test 341 op guest :#club").await;
     guest.expect(":op!~op@localhost INVITE guest :#club").await;
@@ -86,17 +94,22 @@ async fn invite_only_limit_and_bans() {
     op.until("MODE #club -i+I :third!*@*").await;
     let mut third = register(&s, "third").await;
     third.send("JOIN #club").await;
-    third.expect(":irc.test 471 third #club :Cannot join channel (+l)").await;
+    third
+        .expect(":irc.test 471 third #club :Cannot join channel (+l)")
+        .await;
     op.send("MODE #club -l+b third").await;
     op.until("MODE #club -l+b :third!*@*").await;
     third.send("JOIN #club").await;
-    third.expect(":irc.test 474 third #club :Cannot join channel (+b)").await;
+    third
+        .expect(":irc.test 474 third #club :Cannot join channel (+b)")
+        .await;
     op.send("MODE #club +e *!*@localhost").await;
     op.until("MODE #club +e :*!*@localhost").await;
     join(&mut third, "#club").await;
     op.send("MODE #club b").await;
     op.until(" 367 op #club third!*@* op!~op@localhost ").await;
-    op.expect(":irc.test 368 op #club :End of channel ban list").await;
+    op.expect(":irc.test 368 op #club :End of channel ban list")
+        .await;
     op.send("MODE #club e").await;
     op.until(" 348 op #club *!*@localhost ").await;
     op.until(" 349 ").await;
@@ -114,16 +127,20 @@ async fn invite_errors() {
     join(&mut b, "#x").await;
     a.until("JOIN").await;
     a.send("INVITE").await;
-    a.expect(":irc.test 461 a INVITE :Not enough parameters").await;
+    a.expect(":irc.test 461 a INVITE :Not enough parameters")
+        .await;
     a.send("INVITE nobody #x").await;
-    a.expect(":irc.test 401 a nobody :No such nick/channel").await;
+    a.expect(":irc.test 401 a nobody :No such nick/channel")
+        .await;
     a.send("INVITE b #x").await;
-    a.expect(":irc.test 443 a b #x :is already on channel").await;
+    a.expect(":irc.test 443 a b #x :is already on channel")
+        .await;
     a.send("INVITE b #nochan").await;
     a.expect(":irc.test 403 a #nochan :No such channel").await;
     let mut c = register(&s, "c").await;
     c.send("INVITE a #x").await;
-    c.expect(":irc.test 442 c #x :You're not on that channel").await;
+    c.expect(":irc.test 442 c #x :You're not on that channel")
+        .await;
     a.send("MODE #x +i").await;
     a.until("MODE #x :+i").await;
     b.send("INVITE c #x").await;
@@ -139,16 +156,19 @@ async fn part_and_kick() {
     join(&mut b, "#k").await;
     a.until("JOIN").await;
     b.send("KICK #k a").await;
-    b.expect(":irc.test 482 b #k :You're not channel operator").await;
+    b.expect(":irc.test 482 b #k :You're not channel operator")
+        .await;
     a.send("KICK #k nobody").await;
-    a.expect(":irc.test 441 a nobody #k :They aren't on that channel").await;
+    a.expect(":irc.test 441 a nobody #k :They aren't on that channel")
+        .await;
     a.send("KICK #nope b").await;
     a.expect(":irc.test 403 a #nope :No such channel").await;
     a.send("KICK #k b :be nice").await;
     a.expect(":a!~a@localhost KICK #k b :be nice").await;
     b.expect(":a!~a@localhost KICK #k b :be nice").await;
     b.send("PART #k").await;
-    b.expect(":irc.test 442 b #k :You're not on that channel").await;
+    b.expect(":irc.test 442 b #k :You're not on that channel")
+        .await;
     b.send("PART #gone").await;
     b.expect(":irc.test 403 b #gone :No such channel").await;
     join(&mut b, "#k").await;
@@ -173,10 +193,12 @@ async fn topic_rules() {
     a.send("TOPIC #t").await;
     a.expect(":irc.test 331 a #t :No topic is set").await;
     b.send("TOPIC #t :outsider").await;
-    b.expect(":irc.test 442 b #t :You're not on that channel").await;
+    b.expect(":irc.test 442 b #t :You're not on that channel")
+        .await;
     join(&mut b, "#t").await;
     b.send("TOPIC #t :not op").await;
-    b.expect(":irc.test 482 b #t :You're not channel operator").await;
+    b.expect(":irc.test 482 b #t :You're not channel operator")
+        .await;
     a.send("MODE #t -t").await;
     a.until("MODE #t :-t").await;
     b.until("MODE #t :-t").await;
@@ -188,7 +210,8 @@ async fn topic_rules() {
     b.send("TOPIC #t").await;
     b.expect(":irc.test 331 b #t :No topic is set").await;
     b.send("TOPIC").await;
-    b.expect(":irc.test 461 b TOPIC :Not enough parameters").await;
+    b.expect(":irc.test 461 b TOPIC :Not enough parameters")
+        .await;
 }
 
 #[tokio::test(start_paused = true)]
@@ -200,8 +223,10 @@ async fn channel_modes_query_and_errors() {
     a.expect(":irc.test 324 a #m :+nt").await;
     a.until(" 329 a #m ").await;
     a.send("MODE #m +zk").await;
-    a.expect(":irc.test 472 a z :is unknown mode char to me").await;
-    a.expect(":irc.test 461 a MODE :Not enough parameters").await;
+    a.expect(":irc.test 472 a z :is unknown mode char to me")
+        .await;
+    a.expect(":irc.test 461 a MODE :Not enough parameters")
+        .await;
     a.send("MODE #m +smk key").await;
     a.expect(":a!~a@localhost MODE #m +smk :key").await;
     a.send("MODE #m").await;
@@ -212,7 +237,8 @@ async fn channel_modes_query_and_errors() {
     b.expect(":irc.test 324 b #m +mnstk :*").await;
     b.until(" 329 ").await;
     b.send("MODE #m -s").await;
-    b.expect(":irc.test 442 b #m :You're not on that channel").await;
+    b.expect(":irc.test 442 b #m :You're not on that channel")
+        .await;
     b.send("MODE #none").await;
     b.expect(":irc.test 403 b #none :No such channel").await;
     // Secret channels are hidden from LIST and NAMES for outsiders.
@@ -244,16 +270,22 @@ async fn op_and_voice_with_multi_prefix() {
     assert!(names.contains("@b") && !names.contains("@+b"), "{names}");
     a.until(" 366 ").await;
     a.send("MODE #p +o ghost").await;
-    a.expect(":irc.test 401 a ghost :No such nick/channel").await;
+    a.expect(":irc.test 401 a ghost :No such nick/channel")
+        .await;
     let _c = register(&s, "c").await;
     a.send("MODE #p +v c").await;
-    a.expect(":irc.test 441 a c #p :They aren't on that channel").await;
+    a.expect(":irc.test 441 a c #p :They aren't on that channel")
+        .await;
     a.send("MODE #p -o b").await;
     a.expect(":a!~a@localhost MODE #p -o :b").await;
     // WHO shows the prefixes.
     a.send("WHO #p").await;
     let who = a.collect_until(" 315 ").await;
-    assert!(who.iter().any(|l| l.contains(" 352 a #p ~b localhost irc.test b H+ :0 Real b")), "{who:?}");
+    assert!(
+        who.iter()
+            .any(|l| l.contains(" 352 a #p ~b localhost irc.test b H+ :0 Real b")),
+        "{who:?}"
+    );
     assert!(who.iter().any(|l| l.contains(" a H@ :0 Real a")), "{who:?}");
 }
 
@@ -306,7 +338,8 @@ async fn channel_limit_per_user() {
     join(&mut a, "#1").await;
     join(&mut a, "#2").await;
     a.send("JOIN #3").await;
-    a.expect(":irc.test 405 a #3 :You have joined too many channels").await;
+    a.expect(":irc.test 405 a #3 :You have joined too many channels")
+        .await;
 }
 
 #[tokio::test(start_paused = true)]
@@ -316,11 +349,13 @@ async fn extended_join_and_away_notify() {
     join(&mut watcher, "#e").await;
     let mut b = register(&s, "b").await;
     b.send("AWAY :lunch").await;
-    b.expect(":irc.test 306 b :You have been marked as being away").await;
+    b.expect(":irc.test 306 b :You have been marked as being away")
+        .await;
     join(&mut b, "#e").await;
     watcher.expect(":b!~b@localhost JOIN #e * :Real b").await;
     watcher.expect(":b!~b@localhost AWAY :lunch").await;
     b.send("AWAY").await;
-    b.expect(":irc.test 305 b :You are no longer marked as being away").await;
+    b.expect(":irc.test 305 b :You are no longer marked as being away")
+        .await;
     watcher.expect(":b!~b@localhost AWAY").await;
 }

@@ -2,7 +2,6 @@
 //! `torsion-irc` binary (MOTD reload on SIGHUP, exit codes).
 
 #![cfg(feature = "server")]
-
 #![allow(clippy::unwrap_used)] // test helpers outside #[test] functions
 
 mod common;
@@ -54,7 +53,8 @@ async fn fifty_clients_talk_in_one_channel() {
         peers.push(p);
     }
     for (i, p) in peers.iter_mut().enumerate() {
-        p.send_line(&format!("PRIVMSG #many :message from {i}")).await;
+        p.send_line(&format!("PRIVMSG #many :message from {i}"))
+            .await;
     }
     for (i, p) in peers.iter_mut().enumerate() {
         let mut got = std::collections::HashSet::new();
@@ -244,12 +244,7 @@ fn passwd_prints_a_hashed_line() {
         .stdout(Stdio::piped())
         .spawn()
         .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(b"secret\n")
-        .unwrap();
+    child.stdin.take().unwrap().write_all(b"secret\n").unwrap();
     let out = child.wait_with_output().unwrap();
     assert!(out.status.success());
     let line = String::from_utf8(out.stdout).unwrap();

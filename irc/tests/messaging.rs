@@ -52,13 +52,16 @@ async fn message_errors() {
     let s = server();
     let mut a = register(&s, "a").await;
     a.send("PRIVMSG").await;
-    a.expect(":irc.test 411 a :No recipient given (PRIVMSG)").await;
+    a.expect(":irc.test 411 a :No recipient given (PRIVMSG)")
+        .await;
     a.send("PRIVMSG a").await;
     a.expect(":irc.test 412 a :No text to send").await;
     a.send("PRIVMSG nobody :x").await;
-    a.expect(":irc.test 401 a nobody :No such nick/channel").await;
+    a.expect(":irc.test 401 a nobody :No such nick/channel")
+        .await;
     a.send("PRIVMSG #nowhere :x").await;
-    a.expect(":irc.test 401 a #nowhere :No such nick/channel").await;
+    a.expect(":irc.test 401 a #nowhere :No such nick/channel")
+        .await;
     a.send("PRIVMSG a,a,a,a,a :x").await;
     for _ in 0..4 {
         a.expect(":a!~a@localhost PRIVMSG a :x").await;
@@ -86,23 +89,27 @@ async fn no_external_moderated_and_banned() {
     op.until("MODE").await;
     user.until("MODE").await;
     outsider.send("PRIVMSG #mod :now allowed").await;
-    user.expect(":out!~out@localhost PRIVMSG #mod :now allowed").await;
+    user.expect(":out!~out@localhost PRIVMSG #mod :now allowed")
+        .await;
     op.until("now allowed").await;
     op.send("MODE #mod +m").await;
     op.until("MODE").await;
     user.until("MODE").await;
     user.send("PRIVMSG #mod :can I talk").await;
-    user.expect(":irc.test 404 user #mod :Cannot send to channel").await;
+    user.expect(":irc.test 404 user #mod :Cannot send to channel")
+        .await;
     op.send("MODE #mod +v user").await;
     op.until("MODE").await;
     user.until("MODE").await;
     user.send("PRIVMSG #mod :voiced now").await;
-    op.expect(":user!~user@localhost PRIVMSG #mod :voiced now").await;
+    op.expect(":user!~user@localhost PRIVMSG #mod :voiced now")
+        .await;
     op.send("MODE #mod -mv+b user user").await;
     op.until("MODE").await;
     user.until("MODE").await;
     user.send("PRIVMSG #mod :banned").await;
-    user.expect(":irc.test 404 user #mod :Cannot send to channel").await;
+    user.expect(":irc.test 404 user #mod :Cannot send to channel")
+        .await;
     op.expect_nothing().await;
 }
 
@@ -115,7 +122,8 @@ async fn status_messages_reach_only_ops() {
     join(&mut plain, "#s").await;
     op.sync().await;
     plain.send("NOTICE @#s :ops only").await;
-    op.expect(":plain!~plain@localhost NOTICE @#s :ops only").await;
+    op.expect(":plain!~plain@localhost NOTICE @#s :ops only")
+        .await;
     plain.expect_nothing().await;
 }
 
@@ -130,13 +138,21 @@ async fn echo_message_server_time_and_client_tags() {
     }
     tagger.sync().await;
     timeonly.sync().await;
-    tagger.send("@+draft/reply=abc;+x=a\\sb PRIVMSG #tags :tagged").await;
+    tagger
+        .send("@+draft/reply=abc;+x=a\\sb PRIVMSG #tags :tagged")
+        .await;
     let echo = tagger.line().await;
     assert!(echo.starts_with("@time="), "{echo}");
-    assert!(echo.contains(";+draft/reply=abc;+x=a\\sb :t!~t@localhost PRIVMSG #tags :tagged"), "{echo}");
+    assert!(
+        echo.contains(";+draft/reply=abc;+x=a\\sb :t!~t@localhost PRIVMSG #tags :tagged"),
+        "{echo}"
+    );
     let timed = timeonly.line().await;
     assert!(timed.starts_with("@time=20"), "{timed}");
-    assert!(timed.ends_with("Z :t!~t@localhost PRIVMSG #tags :tagged"), "{timed}");
+    assert!(
+        timed.ends_with("Z :t!~t@localhost PRIVMSG #tags :tagged"),
+        "{timed}"
+    );
     plain.expect(":t!~t@localhost PRIVMSG #tags :tagged").await;
     // Private messages too.
     tagger.send("PRIVMSG p :direct").await;
@@ -166,7 +182,8 @@ async fn nick_changes_are_seen_by_channel_members_once() {
     a.send("NICK ALPHA").await;
     a.expect(":alpha!~a@localhost NICK :ALPHA").await;
     a.send("NICK b").await;
-    a.expect(":irc.test 433 ALPHA b :Nickname is already in use").await;
+    a.expect(":irc.test 433 ALPHA b :Nickname is already in use")
+        .await;
     stranger.send("WHOWAS a").await;
     stranger.until(" 314 s a ~a localhost * :Real a").await;
 }
@@ -191,7 +208,9 @@ async fn a_client_that_does_not_read_is_dropped_for_sendq() {
         batch.push_str(&format!("PRIVMSG #big :{text}\r\n"));
     }
     talker.peer.send(batch).await;
-    talker.until(":sleeper!~sleeper@localhost QUIT :SendQ exceeded").await;
+    talker
+        .until(":sleeper!~sleeper@localhost QUIT :SendQ exceeded")
+        .await;
     let rest = sleeper.peer.read_to_close().await;
     assert!(
         rest.ends_with("ERROR :Closing Link: localhost (SendQ exceeded)\n"),
@@ -204,7 +223,12 @@ async fn a_client_that_does_not_read_is_dropped_for_sendq() {
 #[tokio::test(start_paused = true)]
 async fn labeled_responses() {
     let s = server();
-    let mut c = register_with_caps(&s, "lab", "labeled-response batch echo-message message-tags").await;
+    let mut c = register_with_caps(
+        &s,
+        "lab",
+        "labeled-response batch echo-message message-tags",
+    )
+    .await;
     let mut other = register(&s, "other").await;
     c.send("@label=abc PING x").await;
     c.expect("@label=abc :irc.test PONG irc.test :x").await;
@@ -213,17 +237,25 @@ async fn labeled_responses() {
     c.expect("@label=n1 :irc.test ACK").await;
     // echo-message: the echo carries the label.
     c.send("@label=m1 PRIVMSG other :hi").await;
-    c.expect("@label=m1 :lab!~lab@localhost PRIVMSG other :hi").await;
+    c.expect("@label=m1 :lab!~lab@localhost PRIVMSG other :hi")
+        .await;
     other.expect(":lab!~lab@localhost PRIVMSG other :hi").await;
     // Several lines: a labeled-response batch.
     c.send("@label=w;+x=y WHOIS other").await;
-    c.expect("@label=w :irc.test BATCH +1 :labeled-response").await;
-    c.expect("@batch=1 :irc.test 311 lab other ~other localhost * :Real other").await;
+    c.expect("@label=w :irc.test BATCH +1 :labeled-response")
+        .await;
+    c.expect("@batch=1 :irc.test 311 lab other ~other localhost * :Real other")
+        .await;
     let rest = c.collect_until("BATCH :-1").await;
-    assert!(rest.iter().all(|l| l.starts_with("@batch=1 ") || l == ":irc.test BATCH :-1"), "{rest:?}");
+    assert!(
+        rest.iter()
+            .all(|l| l.starts_with("@batch=1 ") || l == ":irc.test BATCH :-1"),
+        "{rest:?}"
+    );
     // Password checks happen off the lock; the reply is still labeled.
     c.send("@label=op OPER admin wrong").await;
-    c.expect("@label=op :irc.test 464 lab :Password incorrect").await;
+    c.expect("@label=op :irc.test 464 lab :Password incorrect")
+        .await;
     // Without the capability, labels are ignored.
     other.send("@label=zzz PING y").await;
     other.expect(":irc.test PONG irc.test :y").await;

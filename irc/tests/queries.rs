@@ -21,14 +21,16 @@ async fn whois_shows_the_user() {
     a.send("WHOIS B").await;
     a.expect(":irc.test 311 a b ~b localhost * :Real b").await;
     a.expect(":irc.test 319 a b :@#pub").await;
-    a.expect(":irc.test 312 a b irc.test :TestNet IRC server").await;
+    a.expect(":irc.test 312 a b irc.test :TestNet IRC server")
+        .await;
     a.expect(":irc.test 301 a b :brb").await;
     let idle = a.line().await;
     assert!(idle.starts_with(":irc.test 317 a b 0 "), "{idle}");
     assert!(idle.ends_with(" :seconds idle, signon time"), "{idle}");
     a.expect(":irc.test 318 a b :End of /WHOIS list").await;
     a.send("WHOIS irc.test nobody").await;
-    a.expect(":irc.test 401 a nobody :No such nick/channel").await;
+    a.expect(":irc.test 401 a nobody :No such nick/channel")
+        .await;
     a.expect(":irc.test 318 a nobody :End of /WHOIS list").await;
     a.send("WHOIS").await;
     a.expect(":irc.test 431 a :No nickname given").await;
@@ -52,7 +54,8 @@ async fn who_respects_invisibility() {
     join(&mut a, "#c").await;
     join(&mut hidden, "#c").await;
     a.send("WHO hidden").await;
-    a.until(" 352 a * ~hidden localhost irc.test hidden H :0 Real hidden").await;
+    a.until(" 352 a * ~hidden localhost irc.test hidden H :0 Real hidden")
+        .await;
     a.until(" 315 ").await;
     a.send("WHO * o").await;
     a.expect(":irc.test 315 a * :End of WHO list").await;
@@ -68,11 +71,14 @@ async fn ison_userhost_and_whowas() {
     b.send("AWAY :x").await;
     b.until(" 306 ").await;
     a.send("USERHOST a b nobody").await;
-    a.expect(":irc.test 302 a :a=+~a@localhost b=-~b@localhost").await;
+    a.expect(":irc.test 302 a :a=+~a@localhost b=-~b@localhost")
+        .await;
     a.send("ISON").await;
-    a.expect(":irc.test 461 a ISON :Not enough parameters").await;
+    a.expect(":irc.test 461 a ISON :Not enough parameters")
+        .await;
     a.send("WHOWAS ghost").await;
-    a.expect(":irc.test 406 a ghost :There was no such nickname").await;
+    a.expect(":irc.test 406 a ghost :There was no such nickname")
+        .await;
     a.expect(":irc.test 369 a ghost :End of WHOWAS").await;
     a.send("WHOWAS").await;
     a.expect(":irc.test 431 a :No nickname given").await;
@@ -89,7 +95,8 @@ async fn server_information_commands() {
     a.send("TIME").await;
     a.expect(":irc.test 391 a irc.test *").await;
     a.send("ADMIN").await;
-    a.expect(":irc.test 256 a irc.test :Administrative info").await;
+    a.expect(":irc.test 256 a irc.test :Administrative info")
+        .await;
     a.expect(":irc.test 257 a *").await;
     a.expect(":irc.test 258 a *").await;
     a.expect(":irc.test 259 a *").await;
@@ -98,9 +105,12 @@ async fn server_information_commands() {
     a.send("LUSERS").await;
     a.expect(":irc.test 251 a :There are 1 users and 0 invisible on 1 servers")
         .await;
-    a.expect(":irc.test 255 a :I have 1 clients and 0 servers").await;
-    a.expect(":irc.test 265 a 1 1 :Current local users 1, max 1").await;
-    a.expect(":irc.test 266 a 1 1 :Current global users 1, max 1").await;
+    a.expect(":irc.test 255 a :I have 1 clients and 0 servers")
+        .await;
+    a.expect(":irc.test 265 a 1 1 :Current local users 1, max 1")
+        .await;
+    a.expect(":irc.test 266 a 1 1 :Current global users 1, max 1")
+        .await;
     a.send("MOTD").await;
     a.expect(":irc.test 422 a :MOTD File is missing").await;
 }
@@ -120,11 +130,14 @@ async fn user_modes() {
     a.send("MODE a").await;
     a.expect(":irc.test 221 a :+iw").await;
     a.send("MODE b").await;
-    a.expect(":irc.test 502 a :Can't view modes for other users").await;
+    a.expect(":irc.test 502 a :Can't view modes for other users")
+        .await;
     a.send("MODE b +i").await;
-    a.expect(":irc.test 502 a :Can't change mode for other users").await;
+    a.expect(":irc.test 502 a :Can't change mode for other users")
+        .await;
     a.send("MODE nobody").await;
-    a.expect(":irc.test 401 a nobody :No such nick/channel").await;
+    a.expect(":irc.test 401 a nobody :No such nick/channel")
+        .await;
 }
 
 #[tokio::test(start_paused = true)]
@@ -146,9 +159,11 @@ async fn oper_kill_and_wallops() {
     a.send("OPER nobody secret").await;
     a.expect(":irc.test 464 a :Password incorrect").await;
     a.send("OPER admin").await;
-    a.expect(":irc.test 461 a OPER :Not enough parameters").await;
+    a.expect(":irc.test 461 a OPER :Not enough parameters")
+        .await;
     a.send("OPER admin secret").await;
-    a.expect(":irc.test 381 a :You are now an IRC operator").await;
+    a.expect(":irc.test 381 a :You are now an IRC operator")
+        .await;
     a.expect(":a MODE a :+o").await;
     a.send("WHOIS a").await;
     a.until(" 313 a a :is an IRC operator").await;
@@ -160,7 +175,8 @@ async fn oper_kill_and_wallops() {
         .expect(":a!~a@localhost WALLOPS :maintenance soon")
         .await;
     a.send("KILL nobody :x").await;
-    a.expect(":irc.test 401 a nobody :No such nick/channel").await;
+    a.expect(":irc.test 401 a nobody :No such nick/channel")
+        .await;
     a.send("KILL irc.test :x").await;
     a.expect(":irc.test 483 a :You can't kill a server!").await;
     a.send("KILL victim :spam").await;

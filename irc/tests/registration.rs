@@ -20,7 +20,8 @@ async fn welcome_burst_has_isupport_lusers_and_motd() {
         .await;
     c.expect(":irc.test 002 alice :Your host is irc.test, running version torsion-irc-*")
         .await;
-    c.expect(":irc.test 003 alice :This server was created *").await;
+    c.expect(":irc.test 003 alice :This server was created *")
+        .await;
     let myinfo = c.line().await;
     assert!(myinfo.starts_with(":irc.test 004 alice irc.test torsion-irc-"));
     assert!(myinfo.ends_with(" iow beIiklmnost :beIklov"));
@@ -45,9 +46,16 @@ async fn welcome_burst_has_isupport_lusers_and_motd() {
         assert!(isupport.contains(token), "{token} missing from {isupport}");
     }
     assert!(burst.iter().all(|l| l.len() <= 510));
-    assert!(burst.iter().any(|l| l.contains(" 251 alice :There are 1 users")));
-    assert!(burst.iter().any(|l| l.contains(" 255 alice :I have 1 clients")));
-    assert!(burst.last().unwrap().ends_with("422 alice :MOTD File is missing"));
+    assert!(burst
+        .iter()
+        .any(|l| l.contains(" 251 alice :There are 1 users")));
+    assert!(burst
+        .iter()
+        .any(|l| l.contains(" 255 alice :I have 1 clients")));
+    assert!(burst
+        .last()
+        .unwrap()
+        .ends_with("422 alice :MOTD File is missing"));
 }
 
 #[tokio::test(start_paused = true)]
@@ -88,7 +96,8 @@ async fn nick_errors() {
     c.send("NICK 9lives").await;
     c.expect(":irc.test 432 * 9lives :Erroneous nickname").await;
     c.send("NICK ALICE").await;
-    c.expect(":irc.test 433 * ALICE :Nickname is already in use").await;
+    c.expect(":irc.test 433 * ALICE :Nickname is already in use")
+        .await;
     c.send(&format!("NICK {}", "n".repeat(31))).await;
     c.until(" 432 ").await;
     c.send("USER x 0 * :x").await;
@@ -98,7 +107,8 @@ async fn nick_errors() {
     // rfc1459 casemapping: {} are the lower case of [].
     let mut d = connect(&s, "y");
     d.send("NICK alice{1}").await;
-    d.expect(":irc.test 433 * alice{1} :Nickname is already in use").await;
+    d.expect(":irc.test 433 * alice{1} :Nickname is already in use")
+        .await;
 }
 
 #[tokio::test(start_paused = true)]
@@ -106,14 +116,18 @@ async fn user_and_pass_after_registration_get_462() {
     let s = server();
     let mut c = register(&s, "carol").await;
     c.send("USER a b c d").await;
-    c.expect(":irc.test 462 carol :You may not reregister").await;
+    c.expect(":irc.test 462 carol :You may not reregister")
+        .await;
     c.send("PASS x").await;
-    c.expect(":irc.test 462 carol :You may not reregister").await;
+    c.expect(":irc.test 462 carol :You may not reregister")
+        .await;
     c.send("USER").await;
-    c.expect(":irc.test 462 carol :You may not reregister").await;
+    c.expect(":irc.test 462 carol :You may not reregister")
+        .await;
     let mut d = connect(&s, "d");
     d.send("USER a b").await;
-    d.expect(":irc.test 461 * USER :Not enough parameters").await;
+    d.expect(":irc.test 461 * USER :Not enough parameters")
+        .await;
 }
 
 #[tokio::test(start_paused = true)]
@@ -126,7 +140,8 @@ async fn server_password_is_required_when_set() {
     bad.send("NICK bad").await;
     bad.send("USER bad 0 * :Bad").await;
     bad.expect(":irc.test 464 bad :Password incorrect").await;
-    bad.expect("ERROR :Closing Link: localhost (Bad password)").await;
+    bad.expect("ERROR :Closing Link: localhost (Bad password)")
+        .await;
     bad.peer.expect_closed().await;
     let mut good = connect(&s, "good");
     good.send("PASS letmein").await;
@@ -165,9 +180,11 @@ async fn cap_negotiation_suspends_registration() {
     c.send("CAP REQ :multi-prefix bogus").await;
     c.expect(":irc.test CAP dave NAK :multi-prefix bogus").await;
     c.send("CAP REQ :multi-prefix server-time").await;
-    c.expect(":irc.test CAP dave ACK :multi-prefix server-time").await;
+    c.expect(":irc.test CAP dave ACK :multi-prefix server-time")
+        .await;
     c.send("CAP LIST").await;
-    c.expect(":irc.test CAP dave LIST :multi-prefix server-time").await;
+    c.expect(":irc.test CAP dave LIST :multi-prefix server-time")
+        .await;
     c.send("CAP REQ -server-time").await;
     c.expect(":irc.test CAP dave ACK :-server-time").await;
     // No welcome yet: the client has not ended negotiation.
@@ -189,17 +206,24 @@ async fn sasl_plain_success_and_failure() {
     c.send("CAP REQ :sasl").await;
     c.expect(":irc.test CAP alice ACK :sasl").await;
     c.send("AUTHENTICATE SCRAM-SHA-256").await;
-    c.expect(":irc.test 908 alice PLAIN :are available SASL mechanisms").await;
-    c.expect(":irc.test 904 alice :SASL authentication failed").await;
+    c.expect(":irc.test 908 alice PLAIN :are available SASL mechanisms")
+        .await;
+    c.expect(":irc.test 904 alice :SASL authentication failed")
+        .await;
     c.send("AUTHENTICATE PLAIN").await;
     c.expect("AUTHENTICATE +").await;
-    c.send(&format!("AUTHENTICATE {}", encode_plain("", "alice", b"wrong")))
+    c.send(&format!(
+        "AUTHENTICATE {}",
+        encode_plain("", "alice", b"wrong")
+    ))
+    .await;
+    c.expect(":irc.test 904 alice :SASL authentication failed")
         .await;
-    c.expect(":irc.test 904 alice :SASL authentication failed").await;
     c.send("AUTHENTICATE PLAIN").await;
     c.expect("AUTHENTICATE +").await;
     c.send("AUTHENTICATE *").await;
-    c.expect(":irc.test 906 alice :SASL authentication aborted").await;
+    c.expect(":irc.test 906 alice :SASL authentication aborted")
+        .await;
     c.send("AUTHENTICATE PLAIN").await;
     c.expect("AUTHENTICATE +").await;
     c.send(&format!(
@@ -207,13 +231,13 @@ async fn sasl_plain_success_and_failure() {
         encode_plain("", "alice", b"wonderland")
     ))
     .await;
-    c.expect(
-        ":irc.test 900 alice alice!~alice@localhost alice :You are now logged in as alice",
-    )
-    .await;
-    c.expect(":irc.test 903 alice :SASL authentication successful").await;
+    c.expect(":irc.test 900 alice alice!~alice@localhost alice :You are now logged in as alice")
+        .await;
+    c.expect(":irc.test 903 alice :SASL authentication successful")
+        .await;
     c.send("AUTHENTICATE PLAIN").await;
-    c.expect(":irc.test 907 alice :You have already authenticated using SASL").await;
+    c.expect(":irc.test 907 alice :You have already authenticated using SASL")
+        .await;
     c.send("CAP END").await;
     c.until(" 001 alice ").await;
     c.until(" 422 ").await;
@@ -227,7 +251,8 @@ async fn sasl_needs_the_capability() {
     let s = server();
     let mut c = connect(&s, "x");
     c.send("AUTHENTICATE PLAIN").await;
-    c.expect(":irc.test 904 * :SASL authentication failed").await;
+    c.expect(":irc.test 904 * :SASL authentication failed")
+        .await;
 }
 
 #[tokio::test(start_paused = true)]
@@ -253,7 +278,8 @@ async fn registration_timeout() {
     let mut c = connect(&s, "slow");
     c.send("NICK slow").await;
     tokio::time::sleep(std::time::Duration::from_secs(61)).await;
-    c.expect("ERROR :Closing Link: localhost (Registration timed out)").await;
+    c.expect("ERROR :Closing Link: localhost (Registration timed out)")
+        .await;
     c.peer.expect_closed().await;
     assert!(s.network().find_nick("slow").is_none());
 }
@@ -267,7 +293,8 @@ async fn quit_tells_channel_members_and_frees_the_nick() {
     join(&mut b, "#c").await;
     a.until("JOIN :#c").await;
     b.send("QUIT :bye now").await;
-    b.expect("ERROR :Closing Link: localhost (Quit: bye now)").await;
+    b.expect("ERROR :Closing Link: localhost (Quit: bye now)")
+        .await;
     b.peer.expect_closed().await;
     a.expect(":b!~b@localhost QUIT :Quit: bye now").await;
     let mut again = register(&s, "b").await;
@@ -281,12 +308,16 @@ async fn long_lines_get_417_and_the_session_goes_on() {
     let s = server();
     let mut c = register(&s, "longy").await;
     c.send(&format!("PRIVMSG longy :{}", "x".repeat(600))).await;
-    c.expect(":irc.test 417 longy :Input line was too long").await;
+    c.expect(":irc.test 417 longy :Input line was too long")
+        .await;
     // Beyond even the tag allowance: the framing discards it.
-    c.send(&format!("PRIVMSG longy :{}", "y".repeat(20_000))).await;
-    c.expect(":irc.test 417 longy :Input line was too long").await;
+    c.send(&format!("PRIVMSG longy :{}", "y".repeat(20_000)))
+        .await;
+    c.expect(":irc.test 417 longy :Input line was too long")
+        .await;
     c.send(&format!("@+t={} PING x", "v".repeat(5000))).await;
-    c.expect(":irc.test 417 longy :Input line was too long").await;
+    c.expect(":irc.test 417 longy :Input line was too long")
+        .await;
     c.send("PING still-here").await;
     c.expect(":irc.test PONG irc.test :still-here").await;
 }
@@ -296,8 +327,11 @@ async fn unknown_commands_get_421_and_garbage_is_ignored() {
     let s = server();
     let mut c = register(&s, "g").await;
     c.send("FROBNICATE x").await;
-    c.expect(":irc.test 421 g FROBNICATE :Unknown command").await;
-    c.peer.send(b"\r\n   \r\n:only-a-source\r\n@bad\r\nPRIV\0MSG x\r\n").await;
+    c.expect(":irc.test 421 g FROBNICATE :Unknown command")
+        .await;
+    c.peer
+        .send(b"\r\n   \r\n:only-a-source\r\n@bad\r\nPRIV\0MSG x\r\n")
+        .await;
     c.expect_nothing().await;
 }
 

@@ -105,15 +105,23 @@ mod tests {
         assert_eq!(a.local(), "alice");
         assert_eq!(a.domain(), "example.test");
         assert_eq!(
-            MailAddress::parse("\"odd@local\"@example.test").unwrap().local(),
+            MailAddress::parse("\"odd@local\"@example.test")
+                .unwrap()
+                .local(),
             "\"odd@local\""
         );
-        assert_eq!(MailAddress::parse("x@example.test.").unwrap().domain(), "example.test");
+        assert_eq!(
+            MailAddress::parse("x@example.test.").unwrap().domain(),
+            "example.test"
+        );
     }
 
     #[test]
     fn rejects_unsafe_addresses() {
-        for bad in ["", "@x", "x@", "noat", "../x@d", "x@../d", "a/b@d", "x@d/e", ".x@d", "x@.d", "x@a..b", "a\u{1}@d"] {
+        for bad in [
+            "", "@x", "x@", "noat", "../x@d", "x@../d", "a/b@d", "x@d/e", ".x@d", "x@.d", "x@a..b",
+            "a\u{1}@d",
+        ] {
             assert!(MailAddress::parse(bad).is_err(), "{bad:?}");
         }
         assert_eq!(

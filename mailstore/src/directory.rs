@@ -86,9 +86,10 @@ impl Aliases {
             if line.is_empty() {
                 continue;
             }
-            let (lhs, rhs) = line
-                .split_once(':')
-                .ok_or((line_no, "expected `alias@domain: target[, target…]`".to_owned()))?;
+            let (lhs, rhs) = line.split_once(':').ok_or((
+                line_no,
+                "expected `alias@domain: target[, target…]`".to_owned(),
+            ))?;
             let lhs = lhs.trim();
             let (local, domain) = lhs
                 .rsplit_once('@')
@@ -116,8 +117,8 @@ impl Aliases {
                     return Err((line_no, format!("catch-all `{lhs}` defined twice")));
                 }
             } else {
-                let addr =
-                    MailAddress::new(local, domain).map_err(|e| (line_no, format!("`{lhs}`: {e}")))?;
+                let addr = MailAddress::new(local, domain)
+                    .map_err(|e| (line_no, format!("`{lhs}`: {e}")))?;
                 if aliases.exact.insert(addr, targets).is_some() {
                     return Err((line_no, format!("alias `{lhs}` defined twice")));
                 }
@@ -165,7 +166,11 @@ pub struct Directory {
 
 impl Directory {
     /// A directory serving `domains`.
-    pub fn new(domains: impl IntoIterator<Item = String>, accounts: CredentialStore, aliases: Aliases) -> Self {
+    pub fn new(
+        domains: impl IntoIterator<Item = String>,
+        accounts: CredentialStore,
+        aliases: Aliases,
+    ) -> Self {
         Directory {
             domains: domains
                 .into_iter()
@@ -358,7 +363,10 @@ mod tests {
         text.push_str("a20@example.test: alice@example.test\n");
         let d = directory(&text);
         assert_eq!(d.route(&a("a0@example.test")), Route::Loop);
-        assert!(matches!(d.route(&a("a15@example.test")), Route::Local { .. }));
+        assert!(matches!(
+            d.route(&a("a15@example.test")),
+            Route::Local { .. }
+        ));
     }
 
     #[test]
@@ -372,9 +380,19 @@ mod tests {
     #[tokio::test]
     async fn logins() {
         let accounts: CredentialStore = "memory:alice@example.test:pw".parse().unwrap();
-        let one = Directory::new(["example.test".to_owned()], accounts.clone(), Aliases::new());
-        assert_eq!(one.authenticate("alice", b"pw").await, Some(a("alice@example.test")));
-        assert_eq!(one.authenticate("ALICE@example.test", b"pw").await, Some(a("alice@example.test")));
+        let one = Directory::new(
+            ["example.test".to_owned()],
+            accounts.clone(),
+            Aliases::new(),
+        );
+        assert_eq!(
+            one.authenticate("alice", b"pw").await,
+            Some(a("alice@example.test"))
+        );
+        assert_eq!(
+            one.authenticate("ALICE@example.test", b"pw").await,
+            Some(a("alice@example.test"))
+        );
         assert_eq!(one.authenticate("alice", b"no").await, None);
         let two = Directory::new(
             ["example.test".to_owned(), "b.test".to_owned()],

@@ -97,7 +97,10 @@ mod tests {
         let f = Flags::from_maildir("TSRFa");
         assert_eq!(f.to_maildir(), "FRST");
         assert!(f.contains(Flags::SEEN.with(Flags::DELETED)));
-        assert_eq!(f.imap_names(), ["\\Flagged", "\\Answered", "\\Seen", "\\Deleted"]);
+        assert_eq!(
+            f.imap_names(),
+            ["\\Flagged", "\\Answered", "\\Seen", "\\Deleted"]
+        );
         assert_eq!(Flags::parse_imap_list(&["\\seen", "\\Bogus"]), Flags::SEEN);
         assert_eq!(f.without(Flags::DELETED).to_maildir(), "FRS");
         assert_eq!(Flags::EMPTY.to_maildir(), "");

@@ -164,7 +164,11 @@ impl Maildir {
     }
 
     /// Deliver a message given in pieces (a trace header, then the body) without joining them.
-    pub fn deliver_parts(&self, parts: &[&[u8]], hook: &mut dyn FnMut(Stage)) -> io::Result<String> {
+    pub fn deliver_parts(
+        &self,
+        parts: &[&[u8]],
+        hook: &mut dyn FnMut(Stage),
+    ) -> io::Result<String> {
         let size: usize = parts.iter().map(|p| p.len()).sum();
         let name = unique_name(size);
         let tmp = self.path.join("tmp").join(&name);
@@ -328,7 +332,12 @@ mod tests {
             .unwrap();
         assert_eq!(
             stages,
-            [Stage::Written, Stage::FileSynced, Stage::Renamed, Stage::DirSynced]
+            [
+                Stage::Written,
+                Stage::FileSynced,
+                Stage::Renamed,
+                Stage::DirSynced
+            ]
         );
         assert!(name.ends_with(",S=21"), "{name}");
         let bytes = fs::read(md.path().join("new").join(&name)).unwrap();
@@ -362,7 +371,10 @@ mod tests {
         );
         // Flags survive as renames; the UID stays.
         let seen = md
-            .set_flags(&second.messages[0], Flags::parse_imap_list(&["\\Seen", "\\Flagged"]))
+            .set_flags(
+                &second.messages[0],
+                Flags::parse_imap_list(&["\\Seen", "\\Flagged"]),
+            )
             .unwrap();
         assert!(seen.path.to_string_lossy().ends_with(":2,FS"));
         let third = md.scan().unwrap();

@@ -122,7 +122,12 @@ impl MailStore {
     }
 
     /// Rename a folder (and its children, `.Old.X` → `.New.X`).
-    pub fn rename_folder(&self, addr: &MailAddress, from: &str, to: &str) -> Result<(), FolderError> {
+    pub fn rename_folder(
+        &self,
+        addr: &MailAddress,
+        from: &str,
+        to: &str,
+    ) -> Result<(), FolderError> {
         if from.eq_ignore_ascii_case("INBOX") || to.eq_ignore_ascii_case("INBOX") {
             return Err(FolderError::Inbox);
         }
@@ -140,7 +145,10 @@ impl MailStore {
         fs::rename(old.path(), base.join(format!(".{to}")))?;
         for child in children {
             let rest = &child[from.len()..];
-            fs::rename(base.join(format!(".{child}")), base.join(format!(".{to}{rest}")))?;
+            fs::rename(
+                base.join(format!(".{child}")),
+                base.join(format!(".{to}{rest}")),
+            )?;
         }
         Ok(())
     }
@@ -159,7 +167,10 @@ impl MailStore {
             let name = entry.file_name();
             let Some(name) = name.to_str() else { continue };
             if let Some(folder) = name.strip_prefix('.') {
-                if !folder.is_empty() && entry.path().is_dir() && Maildir::new(entry.path()).exists() {
+                if !folder.is_empty()
+                    && entry.path().is_dir()
+                    && Maildir::new(entry.path()).exists()
+                {
                     out.push(folder.to_owned());
                 }
             }
@@ -190,7 +201,9 @@ mod tests {
     fn layout_and_folders() {
         let dir = TempDir::new("store").unwrap();
         let store = MailStore::open(dir.path().join("mail")).unwrap();
-        let names = store.deliver(&[alice()], &[b"Received: x\r\n", b"\r\nbody"]).unwrap();
+        let names = store
+            .deliver(&[alice()], &[b"Received: x\r\n", b"\r\nbody"])
+            .unwrap();
         let path = dir
             .path()
             .join("mail/example.test/alice/new")
@@ -206,7 +219,10 @@ mod tests {
             store.create_folder(&alice(), "../etc"),
             Err(FolderError::InvalidName)
         ));
-        assert_eq!(store.folders(&alice()).unwrap(), ["Archive", "Archive.2026"]);
+        assert_eq!(
+            store.folders(&alice()).unwrap(),
+            ["Archive", "Archive.2026"]
+        );
         store.rename_folder(&alice(), "Archive", "Old").unwrap();
         assert_eq!(store.folders(&alice()).unwrap(), ["Old", "Old.2026"]);
         assert!(store.folder(&alice(), "inbox").is_ok());

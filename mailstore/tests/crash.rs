@@ -17,7 +17,10 @@ const ENV: &str = "TORSION_MAILSTORE_CRASH";
 fn message(n: usize, lines: usize) -> Vec<u8> {
     let mut m = format!("Subject: message {n}\r\n\r\n").into_bytes();
     for i in 0..lines {
-        m.extend_from_slice(format!("line {i} of message {n} ........................................\r\n").as_bytes());
+        m.extend_from_slice(
+            format!("line {i} of message {n} ........................................\r\n")
+                .as_bytes(),
+        );
     }
     m.extend_from_slice(b"-- end --\r\n");
     m
@@ -118,5 +121,8 @@ fn sigkill_in_a_delivery_loop_never_leaves_a_partial_message() {
             assert_eq!(m.size as usize, std::fs::read(&m.path).unwrap().len());
         }
     }
-    assert!(delivered > 0, "the child never got to deliver: the test proved nothing");
+    assert!(
+        delivered > 0,
+        "the child never got to deliver: the test proved nothing"
+    );
 }

@@ -47,7 +47,13 @@ mod tests {
                 params: "waves"
             })
         );
-        assert_eq!(parse("\u{1}VERSION"), Some(Ctcp { command: "VERSION", params: "" }));
+        assert_eq!(
+            parse("\u{1}VERSION"),
+            Some(Ctcp {
+                command: "VERSION",
+                params: ""
+            })
+        );
         assert_eq!(parse("plain"), None);
         assert_eq!(parse("\u{1}\u{1}"), None);
     }

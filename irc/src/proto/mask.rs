@@ -51,7 +51,13 @@ pub fn normalize(mask: &str) -> String {
             None => (r, "*"),
         },
     };
-    let or_star = |s: &str| if s.is_empty() { "*".to_owned() } else { s.to_owned() };
+    let or_star = |s: &str| {
+        if s.is_empty() {
+            "*".to_owned()
+        } else {
+            s.to_owned()
+        }
+    };
     format!("{}!{}@{}", or_star(nick), or_star(user), or_star(host))
 }
 

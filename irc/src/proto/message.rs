@@ -278,11 +278,8 @@ fn tag_key(input: &str) -> IResult<&str, &str> {
 
 fn one_tag(input: &str) -> IResult<&str, (String, Option<String>)> {
     let (input, key) = tag_key(input)?;
-    let (input, value) = opt(preceded(
-        char('='),
-        take_while(|c| c != ';' && c != ' '),
-    ))
-    .parse(input)?;
+    let (input, value) =
+        opt(preceded(char('='), take_while(|c| c != ';' && c != ' '))).parse(input)?;
     // "Implementations MUST interpret empty tag values (e.g. `foo=`) as equivalent to missing
     // tag values (e.g. `foo`)" (IRCv3 message-tags) — and the serialiser writes `None` as `foo`,
     // so this keeps parse ∘ serialise the identity (found by the fuzzer).
@@ -299,11 +296,7 @@ fn tags(input: &str) -> IResult<&str, Vec<(String, Option<String>)>> {
 }
 
 fn source(input: &str) -> IResult<&str, &str> {
-    preceded(
-        char(':'),
-        terminated(take_while1(|c| c != ' '), spaces),
-    )
-    .parse(input)
+    preceded(char(':'), terminated(take_while1(|c| c != ' '), spaces)).parse(input)
 }
 
 fn command(input: &str) -> IResult<&str, &str> {

@@ -58,9 +58,7 @@ pub fn valid_nick(name: &str, max_len: usize) -> bool {
     if name.chars().count() > max_len {
         return false;
     }
-    let ok = |c: char| {
-        c.is_ascii_alphanumeric() || "[]\\`_^{|}-".contains(c)
-    };
+    let ok = |c: char| c.is_ascii_alphanumeric() || "[]\\`_^{|}-".contains(c);
     (first.is_ascii_alphabetic() || "[]\\`_^{|}".contains(first)) && chars.all(ok)
 }
 
@@ -70,7 +68,9 @@ pub fn valid_channel(name: &str, max_len: usize) -> bool {
     name.len() >= 2
         && name.len() <= max_len
         && name.starts_with('#')
-        && !name.chars().any(|c| c == ' ' || c == ',' || c == '\u{7}' || c.is_control())
+        && !name
+            .chars()
+            .any(|c| c == ' ' || c == ',' || c == '\u{7}' || c.is_control())
 }
 
 #[cfg(test)]

@@ -39,7 +39,9 @@ caps! {
 
 /// Look a capability up by name.
 pub fn by_name(name: &str) -> Option<Cap> {
-    ALL.iter().copied().find(|c| c.name.eq_ignore_ascii_case(name))
+    ALL.iter()
+        .copied()
+        .find(|c| c.name.eq_ignore_ascii_case(name))
 }
 
 /// A set of enabled capabilities.
@@ -63,7 +65,10 @@ impl Caps {
 
     /// Names of the enabled capabilities.
     pub fn names(self) -> Vec<&'static str> {
-        ALL.iter().filter(|c| self.has(**c)).map(|c| c.name).collect()
+        ALL.iter()
+            .filter(|c| self.has(**c))
+            .map(|c| c.name)
+            .collect()
     }
 
     /// Which of the four tag variants of a relayed message this client gets: bit 0 = server-time,

@@ -212,7 +212,21 @@ mod tests {
             ("+ntkl".into(), vec!["sekrit".into(), "5".into()])
         );
         assert_eq!(c.mode_string(false).1[0], "*");
-        assert_eq!(Status { op: true, voice: true }.prefix(true), "@+");
-        assert_eq!(Status { op: true, voice: true }.prefix(false), "@");
+        assert_eq!(
+            Status {
+                op: true,
+                voice: true
+            }
+            .prefix(true),
+            "@+"
+        );
+        assert_eq!(
+            Status {
+                op: true,
+                voice: true
+            }
+            .prefix(false),
+            "@"
+        );
     }
 }

@@ -6,8 +6,8 @@ pub mod channel;
 pub mod clock;
 pub mod commands;
 pub mod config;
-pub mod network;
 mod flood;
+pub mod network;
 mod session;
 
 pub use config::{Limits, OperAccount, ServerConfig};

@@ -579,7 +579,9 @@ impl Network {
     ) {
         self.capture = self.deferred.remove(&id);
         match purpose {
-            PasswordPurpose::Sasl => super::commands::registration::sasl_result(self, id, user, ok, now),
+            PasswordPurpose::Sasl => {
+                super::commands::registration::sasl_result(self, id, user, ok, now)
+            }
             PasswordPurpose::Oper => super::commands::oper::oper_result(self, id, user, ok),
         }
         if let Some(capture) = self.capture.take() {
@@ -643,7 +645,6 @@ pub fn tagged_line<'a>(
     proto::write_line(&mut out, source, command, params);
     out.freeze()
 }
-
 
 /// A tag value escaped for the wire.
 fn tag_value(value: &str) -> String {

@@ -125,11 +125,15 @@ impl Service for IrcServer {
             })
             .unwrap_or_else(|| "localhost".into());
         // An IPv6 host starting with ':' would break the message grammar (as ircds do, prefix 0).
-        let host = if host.starts_with(':') { format!("0{host}") } else { host };
+        let host = if host.starts_with(':') {
+            format!("0{host}")
+        } else {
+            host
+        };
         let (tx, mut inbox) = send_queue(limits.sendq);
-        let connected = self
-            .network()
-            .connect(host.clone(), conn.is_tls(), tx, std::time::Instant::now());
+        let connected =
+            self.network()
+                .connect(host.clone(), conn.is_tls(), tx, std::time::Instant::now());
         let Some((id, closer)) = connected else {
             conn.queue(b"ERROR :Closing Link: Server is full\r\n");
             let _ = tokio::time::timeout(GOODBYE_TIMEOUT, conn.close()).await;
@@ -165,9 +169,7 @@ impl Service for IrcServer {
             } else {
                 match keepalive {
                     Keepalive::Quiet => last_input + limits.ping_interval,
-                    Keepalive::PingSent => {
-                        last_input + limits.ping_interval + limits.ping_timeout
-                    }
+                    Keepalive::PingSent => last_input + limits.ping_interval + limits.ping_timeout,
                 }
             };
             let next_token = bucket.next_token_at();

@@ -49,7 +49,11 @@ fn join_one(net: &mut Network, id: ClientId, name: &str, key: &str) {
         return;
     }
     if client.channels.len() >= per_user {
-        net.reply(id, ERR_TOOMANYCHANNELS, &[name, "You have joined too many channels"]);
+        net.reply(
+            id,
+            ERR_TOOMANYCHANNELS,
+            &[name, "You have joined too many channels"],
+        );
         return;
     }
     let prefix = client.prefix.clone();
@@ -59,7 +63,11 @@ fn join_one(net: &mut Network, id: ClientId, name: &str, key: &str) {
     let creating = !net.channels.contains_key(&folded);
     if creating {
         if net.channels.len() >= max_channels {
-            net.reply(id, ERR_NOSUCHCHANNEL, &[name, "Too many channels on this server"]);
+            net.reply(
+                id,
+                ERR_NOSUCHCHANNEL,
+                &[name, "Too many channels on this server"],
+            );
             return;
         }
         net.channels
@@ -213,7 +221,11 @@ pub fn part(net: &mut Network, id: ClientId, msg: &Message) {
         return;
     }
     let reason = msg.param(1).to_owned();
-    for name in msg.param(0).split(',').take(net.config.limits.max_targets.max(10)) {
+    for name in msg
+        .param(0)
+        .split(',')
+        .take(net.config.limits.max_targets.max(10))
+    {
         let folded = casemap::fold(name);
         let Some(ch) = net.channels.get(&folded) else {
             net.reply(id, ERR_NOSUCHCHANNEL, &[name, "No such channel"]);
@@ -221,7 +233,11 @@ pub fn part(net: &mut Network, id: ClientId, msg: &Message) {
         };
         if !ch.members.contains_key(&id) {
             let shown = ch.name.clone();
-            net.reply(id, ERR_NOTONCHANNEL, &[&shown, "You're not on that channel"]);
+            net.reply(
+                id,
+                ERR_NOTONCHANNEL,
+                &[&shown, "You're not on that channel"],
+            );
             continue;
         }
         part_one(net, id, &folded, &reason);
@@ -271,11 +287,19 @@ pub fn kick(net: &mut Network, id: ClientId, msg: &Message) {
     };
     let shown = ch.name.clone();
     let Some(status) = ch.members.get(&id).copied() else {
-        net.reply(id, ERR_NOTONCHANNEL, &[&shown, "You're not on that channel"]);
+        net.reply(
+            id,
+            ERR_NOTONCHANNEL,
+            &[&shown, "You're not on that channel"],
+        );
         return;
     };
     if !status.op {
-        net.reply(id, ERR_CHANOPRIVSNEEDED, &[&shown, "You're not channel operator"]);
+        net.reply(
+            id,
+            ERR_CHANOPRIVSNEEDED,
+            &[&shown, "You're not channel operator"],
+        );
         return;
     }
     let Some(kicker) = net.clients.get(&id).map(|c| c.prefix.clone()) else {
@@ -327,11 +351,19 @@ pub fn invite(net: &mut Network, id: ClientId, msg: &Message) {
     };
     let shown = ch.name.clone();
     let Some(status) = ch.members.get(&id).copied() else {
-        net.reply(id, ERR_NOTONCHANNEL, &[&shown, "You're not on that channel"]);
+        net.reply(
+            id,
+            ERR_NOTONCHANNEL,
+            &[&shown, "You're not on that channel"],
+        );
         return;
     };
     if ch.modes.invite_only && !status.op {
-        net.reply(id, ERR_CHANOPRIVSNEEDED, &[&shown, "You're not channel operator"]);
+        net.reply(
+            id,
+            ERR_CHANOPRIVSNEEDED,
+            &[&shown, "You're not channel operator"],
+        );
         return;
     }
     let Some(target_nick) = net.clients.get(&target).map(|c| c.nick.clone()) else {
@@ -399,24 +431,40 @@ pub fn topic(net: &mut Network, id: ClientId, msg: &Message) {
     let status = ch.members.get(&id).copied();
     if msg.params.len() < 2 {
         if status.is_none() && ch.modes.secret {
-            net.reply(id, ERR_NOTONCHANNEL, &[&shown, "You're not on that channel"]);
+            net.reply(
+                id,
+                ERR_NOTONCHANNEL,
+                &[&shown, "You're not on that channel"],
+            );
         } else {
             send_topic(net, id, &folded, true);
         }
         return;
     }
     let Some(status) = status else {
-        net.reply(id, ERR_NOTONCHANNEL, &[&shown, "You're not on that channel"]);
+        net.reply(
+            id,
+            ERR_NOTONCHANNEL,
+            &[&shown, "You're not on that channel"],
+        );
         return;
     };
     if ch.modes.topic_lock && !status.op {
-        net.reply(id, ERR_CHANOPRIVSNEEDED, &[&shown, "You're not channel operator"]);
+        net.reply(
+            id,
+            ERR_CHANOPRIVSNEEDED,
+            &[&shown, "You're not channel operator"],
+        );
         return;
     }
     let Some(setter) = net.clients.get(&id).map(|c| c.prefix.clone()) else {
         return;
     };
-    let text: String = msg.param(1).chars().take(net.config.limits.topic_len).collect();
+    let text: String = msg
+        .param(1)
+        .chars()
+        .take(net.config.limits.topic_len)
+        .collect();
     if let Some(ch) = net.channels.get_mut(&folded) {
         ch.topic = (!text.is_empty()).then(|| Topic {
             text: text.clone(),
@@ -433,7 +481,10 @@ pub fn list(net: &mut Network, id: ClientId, msg: &Message) {
     let arg = msg.param(0);
     let (min, max) = match (arg.strip_prefix('>'), arg.strip_prefix('<')) {
         (Some(n), _) => (n.parse::<usize>().map(|n| n + 1).unwrap_or(0), usize::MAX),
-        (_, Some(n)) => (0, n.parse::<usize>().unwrap_or(usize::MAX).saturating_sub(1)),
+        (_, Some(n)) => (
+            0,
+            n.parse::<usize>().unwrap_or(usize::MAX).saturating_sub(1),
+        ),
         _ => (0, usize::MAX),
     };
     let wanted: Option<Vec<String>> = (!arg.is_empty() && !arg.starts_with(['>', '<']))
@@ -451,7 +502,11 @@ pub fn list(net: &mut Network, id: ClientId, msg: &Message) {
         if count < min || count > max {
             continue;
         }
-        let topic = ch.topic.as_ref().map(|t| t.text.clone()).unwrap_or_default();
+        let topic = ch
+            .topic
+            .as_ref()
+            .map(|t| t.text.clone())
+            .unwrap_or_default();
         rows.push((ch.name.clone(), count.to_string(), topic));
     }
     rows.sort();

@@ -77,7 +77,11 @@ pub fn privmsg(net: &mut Network, id: ClientId, msg: &Message, notice: bool, now
     let command = if notice { "NOTICE" } else { "PRIVMSG" };
     if msg.param(0).is_empty() {
         if !notice {
-            net.reply(id, ERR_NORECIPIENT, &[&format!("No recipient given ({command})")]);
+            net.reply(
+                id,
+                ERR_NORECIPIENT,
+                &[&format!("No recipient given ({command})")],
+            );
         }
         return;
     }
@@ -125,7 +129,15 @@ pub fn privmsg(net: &mut Network, id: ClientId, msg: &Message, notice: bool, now
             _ => (None, target),
         };
         if channel_name.starts_with('#') {
-            to_channel(net, id, &mut relay, target, channel_name, status_filter, notice);
+            to_channel(
+                net,
+                id,
+                &mut relay,
+                target,
+                channel_name,
+                status_filter,
+                notice,
+            );
         } else {
             to_nick(net, id, &mut relay, target, notice);
         }
@@ -159,7 +171,11 @@ fn to_channel(
     };
     if refused {
         if !notice {
-            net.reply(id, ERR_CANNOTSENDTOCHAN, &[&ch.name.clone(), "Cannot send to channel"]);
+            net.reply(
+                id,
+                ERR_CANNOTSENDTOCHAN,
+                &[&ch.name.clone(), "Cannot send to channel"],
+            );
         }
         return;
     }
@@ -232,4 +248,3 @@ fn to_nick(net: &mut Network, id: ClientId, relay: &mut Relay<'_>, target: &str,
         net.reply(id, RPL_AWAY, &[&nick, &away]);
     }
 }
-

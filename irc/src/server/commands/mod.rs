@@ -84,7 +84,11 @@ pub fn dispatch(net: &mut Network, id: ClientId, msg: Message, now: Instant) -> 
 /// the first parameter only); true when the handler should stop.
 pub fn need_params(net: &mut Network, id: ClientId, msg: &Message, n: usize) -> bool {
     if msg.params.len() < n || (n > 0 && msg.params[0].is_empty()) {
-        net.reply(id, ERR_NEEDMOREPARAMS, &[&msg.command, "Not enough parameters"]);
+        net.reply(
+            id,
+            ERR_NEEDMOREPARAMS,
+            &[&msg.command, "Not enough parameters"],
+        );
         return true;
     }
     false

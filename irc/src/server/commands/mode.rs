@@ -282,15 +282,27 @@ fn channel_mode(net: &mut Network, id: ClientId, msg: &Message) {
             }
             other => {
                 let letter = other.to_string();
-                net.reply(id, ERR_UNKNOWNMODE, &[&letter, "is unknown mode char to me"]);
+                net.reply(
+                    id,
+                    ERR_UNKNOWNMODE,
+                    &[&letter, "is unknown mode char to me"],
+                );
             }
         }
     }
     if denied {
         if status.is_none() {
-            net.reply(id, ERR_NOTONCHANNEL, &[&shown, "You're not on that channel"]);
+            net.reply(
+                id,
+                ERR_NOTONCHANNEL,
+                &[&shown, "You're not on that channel"],
+            );
         } else {
-            net.reply(id, ERR_CHANOPRIVSNEEDED, &[&shown, "You're not channel operator"]);
+            net.reply(
+                id,
+                ERR_CHANOPRIVSNEEDED,
+                &[&shown, "You're not channel operator"],
+            );
         }
     }
     if changes.is_empty() {
@@ -319,7 +331,12 @@ fn send_list(net: &mut Network, id: ClientId, folded: &str, letter: char) {
     };
     let shown = ch.name.clone();
     let (item, end, end_text, list) = match letter {
-        'b' => (RPL_BANLIST, RPL_ENDOFBANLIST, "End of channel ban list", &ch.bans),
+        'b' => (
+            RPL_BANLIST,
+            RPL_ENDOFBANLIST,
+            "End of channel ban list",
+            &ch.bans,
+        ),
         'e' => (
             RPL_EXCEPTLIST,
             RPL_ENDOFEXCEPTLIST,
@@ -335,7 +352,11 @@ fn send_list(net: &mut Network, id: ClientId, folded: &str, letter: char) {
     };
     let entries = list.clone();
     for e in entries {
-        net.reply(id, item, &[&shown, &e.mask, &e.set_by, &e.set_at.to_string()]);
+        net.reply(
+            id,
+            item,
+            &[&shown, &e.mask, &e.set_by, &e.set_at.to_string()],
+        );
     }
     net.reply(id, end, &[&shown, end_text]);
 }

@@ -40,7 +40,11 @@ fn require_oper(net: &mut Network, id: ClientId) -> bool {
     if net.is_oper(id) {
         return true;
     }
-    net.reply(id, ERR_NOPRIVILEGES, &["Permission Denied- You're not an IRC operator"]);
+    net.reply(
+        id,
+        ERR_NOPRIVILEGES,
+        &["Permission Denied- You're not an IRC operator"],
+    );
     false
 }
 
@@ -58,7 +62,11 @@ pub fn kill(net: &mut Network, id: ClientId, msg: &Message) {
         net.reply(id, ERR_NOSUCHNICK, &[nick, "No such nick/channel"]);
         return;
     };
-    let Some(killer) = net.clients.get(&id).map(|c| (c.prefix.clone(), c.nick.clone())) else {
+    let Some(killer) = net
+        .clients
+        .get(&id)
+        .map(|c| (c.prefix.clone(), c.nick.clone()))
+    else {
         return;
     };
     let reason = if msg.param(1).is_empty() {

@@ -93,7 +93,15 @@ pub fn who(net: &mut Network, id: ClientId, msg: &Message) {
         net.reply(
             id,
             RPL_WHOREPLY,
-            &[&channel, &user, &host, &server, &nick, &flags, &format!("0 {realname}")],
+            &[
+                &channel,
+                &user,
+                &host,
+                &server,
+                &nick,
+                &flags,
+                &format!("0 {realname}"),
+            ],
         );
     }
     net.reply(id, RPL_ENDOFWHO, &[target, "End of WHO list"]);
@@ -127,12 +135,20 @@ pub fn whois(net: &mut Network, id: ClientId, msg: &Message, now: Instant) {
         .filter(|ch| !ch.modes.secret || ch.members.contains_key(&id))
         .take(net.config.limits.max_whois_channels)
         .map(|ch| {
-            let prefix = ch.members.get(&target.id).map(|s| s.prefix(multi)).unwrap_or("");
+            let prefix = ch
+                .members
+                .get(&target.id)
+                .map(|s| s.prefix(multi))
+                .unwrap_or("");
             format!("{prefix}{}", ch.name)
         })
         .collect();
     let t_nick = target.nick.clone();
-    let (user, host, real) = (target.user.clone(), target.host.clone(), target.realname.clone());
+    let (user, host, real) = (
+        target.user.clone(),
+        target.host.clone(),
+        target.realname.clone(),
+    );
     let (oper, account, tls, away) = (
         target.modes.oper,
         target.account.clone(),
@@ -159,15 +175,27 @@ pub fn whois(net: &mut Network, id: ClientId, msg: &Message, now: Instant) {
     if !line.is_empty() {
         net.reply(id, RPL_WHOISCHANNELS, &[&t_nick, &line]);
     }
-    net.reply(id, RPL_WHOISSERVER, &[&t_nick, &server, &format!("{network} IRC server")]);
+    net.reply(
+        id,
+        RPL_WHOISSERVER,
+        &[&t_nick, &server, &format!("{network} IRC server")],
+    );
     if oper {
         net.reply(id, RPL_WHOISOPERATOR, &[&t_nick, "is an IRC operator"]);
     }
     if let Some(account) = account {
-        net.reply(id, RPL_WHOISACCOUNT, &[&t_nick, &account, "is logged in as"]);
+        net.reply(
+            id,
+            RPL_WHOISACCOUNT,
+            &[&t_nick, &account, "is logged in as"],
+        );
     }
     if tls {
-        net.reply(id, RPL_WHOISSECURE, &[&t_nick, "is using a secure connection"]);
+        net.reply(
+            id,
+            RPL_WHOISSECURE,
+            &[&t_nick, "is using a secure connection"],
+        );
     }
     if let Some(away) = away {
         net.reply(id, RPL_AWAY, &[&t_nick, &away]);
@@ -211,8 +239,13 @@ pub fn whowas(net: &mut Network, id: ClientId, msg: &Message) {
     }
     let server = net.config.server_name.clone();
     for w in entries {
-        net.reply(id, RPL_WHOWASUSER, &[&w.nick, &w.user, &w.host, "*", &w.realname]);
-        let when = clock::http_date(SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(w.when));
+        net.reply(
+            id,
+            RPL_WHOWASUSER,
+            &[&w.nick, &w.user, &w.host, "*", &w.realname],
+        );
+        let when =
+            clock::http_date(SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(w.when));
         net.reply(id, RPL_WHOISSERVER, &[&w.nick, &server, &when]);
     }
     net.reply(id, RPL_ENDOFWHOWAS, &[nick, "End of WHOWAS"]);
@@ -283,7 +316,11 @@ pub fn userhost(net: &mut Network, id: ClientId, msg: &Message) {
 /// `VERSION` (351 and the ISUPPORT lines).
 pub fn version(net: &mut Network, id: ClientId) {
     let server = net.config.server_name.clone();
-    net.reply(id, RPL_VERSION, &[VERSION, &server, "Torsion IRC server (Rust)"]);
+    net.reply(
+        id,
+        RPL_VERSION,
+        &[VERSION, &server, "Torsion IRC server (Rust)"],
+    );
     send_isupport(net, id);
 }
 

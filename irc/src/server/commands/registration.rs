@@ -108,7 +108,11 @@ pub fn authenticate(net: &mut Network, id: ClientId, msg: &Message) -> Option<Ef
         return None;
     }
     if client.account.is_some() {
-        net.reply(id, ERR_SASLALREADY, &["You have already authenticated using SASL"]);
+        net.reply(
+            id,
+            ERR_SASLALREADY,
+            &["You have already authenticated using SASL"],
+        );
         return None;
     }
     if arg == "*" {
@@ -122,7 +126,11 @@ pub fn authenticate(net: &mut Network, id: ClientId, msg: &Message) -> Option<Ef
                 client.sasl = SaslState::Collecting(String::new());
                 net.send(id, bytes::Bytes::from_static(b"AUTHENTICATE +\r\n"));
             } else {
-                net.reply(id, RPL_SASLMECHS, &["PLAIN", "are available SASL mechanisms"]);
+                net.reply(
+                    id,
+                    RPL_SASLMECHS,
+                    &["PLAIN", "are available SASL mechanisms"],
+                );
                 net.reply(id, ERR_SASLFAIL, &["SASL authentication failed"]);
             }
             None
@@ -316,8 +324,16 @@ pub fn try_register(net: &mut Network, id: ClientId, _now: Instant) {
         RPL_YOURHOST,
         &[&format!("Your host is {name}, running version {VERSION}")],
     );
-    net.reply(id, RPL_CREATED, &[&format!("This server was created {created}")]);
-    net.reply(id, RPL_MYINFO, &[&name, VERSION, "iow", "beIiklmnost", "beIklov"]);
+    net.reply(
+        id,
+        RPL_CREATED,
+        &[&format!("This server was created {created}")],
+    );
+    net.reply(
+        id,
+        RPL_MYINFO,
+        &[&name, VERSION, "iow", "beIiklmnost", "beIklov"],
+    );
     send_isupport(net, id);
     lusers(net, id);
     motd(net, id);

@@ -1,0 +1,425 @@
+//! SMTP sessions in memory: every command, extension and error reply, delivery into Maildir.
+
+mod common;
+
+use common::*;
+use torsion_core::cred::sasl::{encode_base64, encode_plain};
+use torsion_smtp::server::Mode;
+
+#[tokio::test(start_paused = true)]
+async fn ehlo_advertises_extensions() {
+    let s = setup();
+    let mut c = s.connect(Mode::Relay).await;
+    let caps = ehlo(&mut c).await;
+    assert_eq!(caps[0], "250-mx.example.test Hello client.test [127.0.0.1]");
+    for ext in [
+        "PIPELINING",
+        "SIZE 10000",
+        "8BITMIME",
+        "SMTPUTF8",
+        "ENHANCEDSTATUSCODES",
+        "CHUNKING",
+        "AUTH PLAIN LOGIN",
+    ] {
+        assert!(
+            caps.iter().any(|l| l[4..] == *ext),
+            "{ext} missing: {caps:?}"
+        );
+    }
+    // No certificate configured: no STARTTLS.
+    assert!(!caps.iter().any(|l| l.contains("STARTTLS")));
+    assert!(caps.last().unwrap().starts_with("250 "));
+    c.send_line("HELO old.client").await;
+    c.expect_line("250 mx.example.test Hello old.client").await;
+    c.send_line("NOOP").await;
+    c.expect_line("250 2.0.0 OK").await;
+    c.send_line("VRFY alice").await;
+    c.expect_line("252 2.5.0 *").await;
+    c.send_line("EXPN team").await;
+    c.expect_line("502 5.5.1 EXPN not available").await;
+    c.send_line("HELP").await;
+    c.expect_line("214-2.0.0 *").await;
+    c.expect_line("214 2.0.0 See RFC 5321").await;
+    c.send_line("QUIT").await;
+    c.expect_line("221 2.0.0 mx.example.test closing connection")
+        .await;
+    c.expect_closed().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn delivers_a_message_to_local_users_with_a_received_header() {
+    let s = setup();
+    let mut c = s.connect(Mode::Relay).await;
+    ehlo(&mut c).await;
+    c.script(
+        "C: MAIL FROM:<sender@far.test> SIZE=100
+         S: 250 2.1.0 Sender OK
+         C: RCPT TO:<Alice@Example.TEST>
+         S: 250 2.1.5 Recipient OK
+         C: RCPT TO:<team@example.test>
+         S: 250 2.1.5 Recipient OK
+         C: DATA
+         S: 354 End data with <CR><LF>.<CR><LF>",
+    )
+    .await;
+    c.send("Subject: hello\r\n\r\n..dot stuffed\r\nbody\r\n.\r\n")
+        .await;
+    c.expect_line("250 2.0.0 Ok: queued as *").await;
+    let alice = s.inbox("alice@example.test");
+    let bob = s.inbox("bob@example.test");
+    assert_eq!(
+        alice.len(),
+        1,
+        "one copy for alice even though she is a recipient twice"
+    );
+    assert_eq!(bob.len(), 1);
+    let text = String::from_utf8(alice[0].clone()).unwrap();
+    assert!(text.starts_with("Received: from client.test ([127.0.0.1])\r\n\tby mx.example.test (Torsion) with ESMTP;\r\n\t"), "{text}");
+    assert!(
+        text.ends_with("\r\nSubject: hello\r\n\r\n.dot stuffed\r\nbody\r\n"),
+        "{text}"
+    );
+    // The session goes on: RSET, a second transaction.
+    c.script(
+        "C: MAIL FROM:<>
+         S: 250 2.1.0 Sender OK
+         C: RCPT TO:<Postmaster>
+         S: 250 2.1.5 Recipient OK
+         C: DATA
+         S: 354 *",
+    )
+    .await;
+    c.send(".\r\n").await;
+    c.expect_line("250 2.0.0 *").await;
+    assert_eq!(s.inbox("alice@example.test").len(), 2);
+}
+
+#[tokio::test(start_paused = true)]
+async fn pipelined_commands_get_replies_in_order() {
+    let s = setup();
+    let mut c = s.connect(Mode::Relay).await;
+    ehlo(&mut c).await;
+    c.send("MAIL FROM:<x@far.test>\r\nRCPT TO:<nobody@example.test>\r\nRCPT TO:<bob@example.test>\r\nDATA\r\n")
+        .await;
+    c.expect_line("250 2.1.0 Sender OK").await;
+    c.expect_line("550 5.1.1 <nobody@example.test>: Recipient address rejected: User unknown")
+        .await;
+    c.expect_line("250 2.1.5 Recipient OK").await;
+    c.expect_line("354 End data with <CR><LF>.<CR><LF>").await;
+    c.send("hi\r\n.\r\nQUIT\r\n").await;
+    c.expect_line("250 2.0.0 *").await;
+    c.expect_line("221 *").await;
+    assert_eq!(s.inbox("bob@example.test").len(), 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn sequence_errors_get_503() {
+    let s = setup();
+    let mut c = s.connect(Mode::Relay).await;
+    c.script(
+        "C: MAIL FROM:<a@far.test>
+         S: 503 5.5.1 Send EHLO/HELO first
+         C: EHLO c
+         S: 250-*",
+    )
+    .await;
+    reply(&mut c).await;
+    c.script(
+        "C: RCPT TO:<alice@example.test>
+         S: 503 5.5.1 Need MAIL before RCPT
+         C: DATA
+         S: 503 5.5.1 Need MAIL command
+         C: MAIL FROM:<a@far.test>
+         S: 250 2.1.0 Sender OK
+         C: MAIL FROM:<a@far.test>
+         S: 503 5.5.1 Nested MAIL command
+         C: DATA
+         S: 503 5.5.1 Need RCPT command
+         C: RSET
+         S: 250 2.0.0 OK
+         C: RCPT TO:<alice@example.test>
+         S: 503 5.5.1 Need MAIL before RCPT",
+    )
+    .await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn syntax_errors_and_unknown_commands() {
+    let s = setup();
+    let mut c = s.connect(Mode::Relay).await;
+    ehlo(&mut c).await;
+    c.script(
+        "C: FROB
+         S: 500 5.5.1 Command unrecognized
+         C: MAIL FROM:alice@far.test
+         S: 501 5.1.7 Bad sender address syntax
+         C: MAIL FROM:<a@far.test> RET=HDRS
+         S: 555 5.5.4 Unsupported parameter RET
+         C: MAIL FROM:<jörg@far.test>
+         S: 553 5.6.7 Non-ASCII address requires SMTPUTF8
+         C: MAIL FROM:<a@far.test> SIZE=999999
+         S: 552 5.3.4 Message size exceeds fixed maximum message size
+         C: MAIL FROM:<a@far.test>
+         S: 250 2.1.0 Sender OK
+         C: RCPT TO:<not an address>
+         S: 501 5.1.3 Bad recipient address syntax
+         C: RCPT TO:<a@b.c> NOTIFY=NEVER
+         S: 555 5.5.4 Unsupported parameter NOTIFY
+         C: DATA extra
+         S: 501 5.5.4 Syntax error: this command takes no arguments",
+    )
+    .await;
+    c.send(format!("NOOP {}\r\n", "x".repeat(3000))).await;
+    c.expect_line("500 5.5.2 Line too long").await;
+    c.send_line("NOOP").await;
+    c.expect_line("250 2.0.0 OK").await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn too_many_errors_disconnects() {
+    let s = setup();
+    let mut c = s.connect(Mode::Relay).await;
+    for _ in 0..9 {
+        c.send_line("BOGUS").await;
+        c.expect_line("500 5.5.1 Command unrecognized").await;
+    }
+    c.send_line("BOGUS").await;
+    c.expect_line("421 4.7.0 mx.example.test Too many errors, closing connection")
+        .await;
+    c.expect_closed().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn recipient_limit() {
+    let s = setup();
+    let mut c = s.connect(Mode::Relay).await;
+    ehlo(&mut c).await;
+    c.send_line("MAIL FROM:<a@far.test>").await;
+    c.expect_line("250 *").await;
+    for _ in 0..5 {
+        c.send_line("RCPT TO:<alice@example.test>").await;
+        c.expect_line("250 2.1.5 Recipient OK").await;
+    }
+    c.send_line("RCPT TO:<bob@example.test>").await;
+    c.expect_line("452 4.5.3 Too many recipients").await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn never_an_open_relay() {
+    let s = setup();
+    let mut c = s.connect(Mode::Relay).await;
+    ehlo(&mut c).await;
+    c.script(
+        "C: MAIL FROM:<spammer@far.test>
+         S: 250 2.1.0 Sender OK
+         C: RCPT TO:<victim@elsewhere.test>
+         S: 554 5.7.1 <victim@elsewhere.test>: Relay access denied",
+    )
+    .await;
+    assert!(s.queue.list().unwrap().is_empty());
+}
+
+#[tokio::test(start_paused = true)]
+async fn authenticated_users_relay_into_the_queue() {
+    let s = setup();
+    let mut c = s.connect(Mode::Submission).await;
+    ehlo(&mut c).await;
+    c.script(
+        "C: MAIL FROM:<alice@example.test>
+         S: 530 5.7.0 Authentication required",
+    )
+    .await;
+    c.send_line(&format!(
+        "AUTH PLAIN {}",
+        encode_plain("", "alice@example.test", b"wrong")
+    ))
+    .await;
+    c.expect_line("535 5.7.8 Authentication credentials invalid")
+        .await;
+    c.send_line(&format!(
+        "AUTH PLAIN {}",
+        encode_plain("", "alice@example.test", b"wonderland")
+    ))
+    .await;
+    c.expect_line("235 2.7.0 Authentication successful").await;
+    c.script(
+        "C: AUTH PLAIN
+         S: 503 5.5.1 Already authenticated
+         C: MAIL FROM:<bob@example.test>
+         S: 553 5.7.1 Sender address <bob@example.test> not owned by user alice@example.test
+         C: MAIL FROM:<alice@example.test>
+         S: 250 2.1.0 Sender OK
+         C: RCPT TO:<friend@far.test>
+         S: 250 2.1.5 Recipient OK
+         C: RCPT TO:<bob@example.test>
+         S: 250 2.1.5 Recipient OK
+         C: DATA
+         S: 354 *",
+    )
+    .await;
+    c.send("Subject: out\r\n\r\nhi\r\n.\r\n").await;
+    c.expect_line("250 2.0.0 Ok: queued as *").await;
+    assert_eq!(s.inbox("bob@example.test").len(), 1);
+    let queued = s.queue.list().unwrap();
+    assert_eq!(queued.len(), 1);
+    assert_eq!(queued[0].from.as_deref(), Some("alice@example.test"));
+    assert_eq!(queued[0].recipients[0].0, "friend@far.test");
+    let msg = String::from_utf8(s.queue.message(&queued[0].id).unwrap()).unwrap();
+    assert!(msg.contains("with ESMTPA"), "{msg}");
+}
+
+#[tokio::test(start_paused = true)]
+async fn auth_login_and_cancel() {
+    let s = setup();
+    let mut c = s.connect(Mode::Submission).await;
+    ehlo(&mut c).await;
+    c.script(
+        "C: AUTH LOGIN
+         S: 334 VXNlcm5hbWU6
+         C: *
+         S: 501 5.0.0 Authentication cancelled
+         C: AUTH CRAM-MD5
+         S: 504 5.5.4 Unrecognized authentication type
+         C: AUTH LOGIN
+         S: 334 VXNlcm5hbWU6",
+    )
+    .await;
+    c.send_line(&encode_base64(b"bob@example.test")).await;
+    c.expect_line("334 UGFzc3dvcmQ6").await;
+    c.send_line(&encode_base64(b"builder")).await;
+    c.expect_line("235 2.7.0 Authentication successful").await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn plaintext_auth_refused_without_tls_by_default() {
+    let s = setup_with(|c| c.allow_plaintext_auth = false);
+    let mut c = s.connect(Mode::Submission).await;
+    let caps = ehlo(&mut c).await;
+    assert!(!caps.iter().any(|l| l.contains("AUTH")), "{caps:?}");
+    c.send_line(&format!(
+        "AUTH PLAIN {}",
+        encode_plain("", "alice@example.test", b"wonderland")
+    ))
+    .await;
+    c.expect_line("538 5.7.11 Encryption required for requested authentication mechanism")
+        .await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn oversized_messages_are_refused_whole() {
+    let s = setup();
+    let mut c = s.connect(Mode::Relay).await;
+    ehlo(&mut c).await;
+    c.send("MAIL FROM:<a@far.test>\r\nRCPT TO:<alice@example.test>\r\nDATA\r\n")
+        .await;
+    for _ in 0..3 {
+        c.read_line().await.unwrap();
+    }
+    let big = format!("{}\r\n", "x".repeat(998)).repeat(20);
+    c.send(format!("{big}.\r\n")).await;
+    c.expect_line("552 5.3.4 Message size exceeds fixed maximum message size")
+        .await;
+    assert!(s.inbox("alice@example.test").is_empty());
+    c.send_line("NOOP").await;
+    c.expect_line("250 2.0.0 OK").await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn smuggling_is_rejected_and_nothing_is_delivered() {
+    let s = setup();
+    let mut c = s.connect(Mode::Relay).await;
+    ehlo(&mut c).await;
+    c.send("MAIL FROM:<a@far.test>\r\nRCPT TO:<alice@example.test>\r\nDATA\r\n")
+        .await;
+    for _ in 0..3 {
+        c.read_line().await.unwrap();
+    }
+    // A bare-LF "end of data" followed by a smuggled transaction: all of it is data.
+    c.send("Subject: x\r\n\r\nhi\n.\nMAIL FROM:<ceo@example.test>\r\nRCPT TO:<bob@example.test>\r\nDATA\r\nforged\r\n.\r\n")
+        .await;
+    c.expect_line("554 5.6.0 Message contains bare CR or LF, rejected (RFC 5321 section 2.3.8)")
+        .await;
+    c.send_line("NOOP").await;
+    c.expect_line("250 2.0.0 OK").await;
+    assert!(s.inbox("alice@example.test").is_empty());
+    assert!(s.inbox("bob@example.test").is_empty());
+}
+
+#[tokio::test(start_paused = true)]
+async fn bdat_chunks() {
+    let s = setup();
+    let mut c = s.connect(Mode::Relay).await;
+    ehlo(&mut c).await;
+    c.send("BDAT 5\r\nhello").await;
+    c.expect_line("503 5.5.1 Need MAIL command").await;
+    c.send("MAIL FROM:<a@far.test> BODY=BINARYMIME\r\nRCPT TO:<alice@example.test>\r\n")
+        .await;
+    c.expect_line("250 *").await;
+    c.expect_line("250 *").await;
+    c.send_line("DATA").await;
+    c.expect_line("503 5.5.1 BINARYMIME requires BDAT").await;
+    c.send("BDAT 14\r\nSubject: b\r\n\r\n").await;
+    c.expect_line("250 2.0.0 14 octets received").await;
+    // Binary-safe: a line with just a dot and bare LFs are message content in BDAT.
+    c.send("BDAT 9 LAST\r\n.\r\nbin\n\0\n").await;
+    c.expect_line("250 2.0.0 Ok: queued as *").await;
+    let mail = s.inbox("alice@example.test");
+    assert_eq!(mail.len(), 1);
+    assert!(mail[0].ends_with(b"Subject: b\r\n\r\n.\r\nbin\n\0\n"));
+    // Too big across chunks.
+    c.send("MAIL FROM:<a@far.test>\r\nRCPT TO:<alice@example.test>\r\n")
+        .await;
+    c.expect_line("250 *").await;
+    c.expect_line("250 *").await;
+    let chunk = "y".repeat(6000);
+    c.send(format!("BDAT 6000\r\n{chunk}")).await;
+    c.expect_line("250 2.0.0 6000 octets received").await;
+    c.send(format!("BDAT 6000 LAST\r\n{chunk}")).await;
+    c.expect_line("552 5.3.4 Message size exceeds fixed maximum message size")
+        .await;
+    assert_eq!(s.inbox("alice@example.test").len(), 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn client_vanishing_mid_data_delivers_nothing() {
+    let s = setup();
+    let mut c = s.connect(Mode::Relay).await;
+    ehlo(&mut c).await;
+    c.send("MAIL FROM:<a@far.test>\r\nRCPT TO:<alice@example.test>\r\nDATA\r\n")
+        .await;
+    for _ in 0..3 {
+        c.read_line().await.unwrap();
+    }
+    c.send("Subject: partial\r\n\r\nhalf a mess").await;
+    c.shutdown_write().await;
+    c.expect_closed().await;
+    c.join().await;
+    assert!(s.inbox("alice@example.test").is_empty());
+}
+
+#[tokio::test(start_paused = true)]
+async fn idle_clients_time_out() {
+    let s = setup();
+    let mut c = s.connect(Mode::Relay).await;
+    tokio::time::sleep(std::time::Duration::from_secs(301)).await;
+    c.expect_line("421 4.4.2 mx.example.test Timeout, closing connection")
+        .await;
+    c.expect_closed().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn aliases_that_forward_are_queued_without_auth() {
+    let s = setup();
+    let mut c = s.connect(Mode::Relay).await;
+    ehlo(&mut c).await;
+    c.send("MAIL FROM:<a@far.test>\r\nRCPT TO:<fwd@example.test>\r\nDATA\r\n")
+        .await;
+    for _ in 0..3 {
+        c.read_line().await.unwrap();
+    }
+    c.send("hi\r\n.\r\n").await;
+    c.expect_line("250 *").await;
+    let queued = s.queue.list().unwrap();
+    assert_eq!(queued.len(), 1);
+    assert_eq!(queued[0].recipients[0].0, "someone@far.test");
+}
