@@ -1,10 +1,12 @@
 //! `cargo xtask bench NAME [--seconds N]`: run one of ours and a reference server in the same
 //! run, print both and the ratio (`core`: torsion-core's echo against a plain tokio echo; `dns`:
-//! torsion-dns against NSD and Unbound under dnsperf). Benchmarks are not tests: the targets
+//! torsion-dns against NSD and Unbound under dnsperf; `irc`: torsion-irc against InspIRCd, with
+//! its own flags, see [`irc`]). Benchmarks are not tests: the targets
 //! are reported as pass or fail but the exit code is 0 either way (2 for a bad command line).
 
 mod dns;
 mod echo;
+mod irc;
 mod load;
 
 use std::process::ExitCode;
@@ -17,8 +19,11 @@ const MAX_SECONDS: u64 = 600;
 /// Entry point: `args` are the words after `bench`.
 pub fn main(args: &[String]) -> ExitCode {
     let Some(name) = args.first() else {
-        return crate::usage_error("bench: missing NAME (core, dns)");
+        return crate::usage_error("bench: missing NAME (core, dns, irc)");
     };
+    if name == "irc" {
+        return irc::main(&args[1..]);
+    }
     let mut seconds = None;
     let mut i = 1;
     while i < args.len() {
@@ -37,12 +42,12 @@ pub fn main(args: &[String]) -> ExitCode {
     match name.as_str() {
         "core" => echo::main(seconds.unwrap_or(DEFAULT_SECONDS)),
         "dns" => dns::main(seconds.unwrap_or(dns::DEFAULT_SECONDS)),
-        "irc" | "smtp" => {
+        "smtp" => {
             println!("bench {name}: not built yet");
             ExitCode::from(2)
         }
         other => crate::usage_error(&format!(
-            "bench: unknown benchmark {other:?} (known: core, dns)"
+            "bench: unknown benchmark {other:?} (known: core, dns, irc)"
         )),
     }
 }

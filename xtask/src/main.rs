@@ -16,9 +16,13 @@ commands:
   up [--for SECONDS]          build and start every server with a demo configuration on 127.0.0.1;
                               Ctrl-C stops them (or after SECONDS: a smoke test, non-zero exit if
                               any server failed)
-  bench NAME [--seconds N]    benchmark against a reference server (NAME: core, dns; irc, smtp
+  bench NAME [--seconds N]    benchmark against a reference server (NAME: core, dns; smtp
                               later); N seconds per measurement (core 5, dns 10 by default)
-  interop [SUITE]             real third-party clients against our servers (SUITE: core, dns;
+  bench irc [--receivers N] [--messages N] [--idle-clients N] [--seconds N] [--torsion-irc BIN]
+                              torsion-irc against InspIRCd: channel fan-out (200 receivers ×
+                              25,000 messages, at most N = 120 s) and memory per idle client
+                              (10,000); BIN: measure that binary instead of building one
+  interop [SUITE]             real third-party clients against our servers (SUITE: core, dns, irc;
                               default: every suite)
   help                        this text";
 
