@@ -59,6 +59,13 @@ pub trait Service: Send + Sync + 'static {
     fn reload(&self) -> Result<(), String> {
         Ok(())
     }
+
+    /// Whether connections are typically many, long-lived and mostly idle (IRC): their
+    /// per-connection tracing span is then created at debug level, so it costs nothing unless
+    /// debugging. Default: false (an info-level span, so every log line names its peer).
+    fn long_lived_connections(&self) -> bool {
+        false
+    }
 }
 
 /// Why a connection was refused.
@@ -612,7 +619,14 @@ fn start_connection<S: Service>(
     peer: Address,
 ) {
     let id = shared.next_id.fetch_add(1, Ordering::Relaxed);
-    let span = tracing::info_span!("conn", id, peer = %peer, proto = shared.service.protocol());
+    // A span at info level costs a few hundred bytes per connection in the subscriber (its
+    // fields are formatted and kept); services with many long-lived idle connections (IRC)
+    // ask for a debug-level span, enabled only when debugging.
+    let span = if shared.service.long_lived_connections() {
+        tracing::debug_span!("conn", id, peer = %peer, proto = shared.service.protocol())
+    } else {
+        tracing::info_span!("conn", id, peer = %peer, proto = shared.service.protocol())
+    };
     let local = listener.local_addr().clone();
     let options = ConnectionOptions {
         idle_timeout: shared.limits.idle_timeout,
@@ -633,7 +647,9 @@ fn start_connection<S: Service>(
             let stream = match acceptor {
                 None => stream,
                 Some(acceptor) => {
-                    let handshake = acceptor.accept(stream);
+                    // Boxed: the handshake state is large and would otherwise size every
+                    // connection task for its whole life.
+                    let handshake = Box::pin(acceptor.accept(stream));
                     match tokio::time::timeout(shared.limits.tls_handshake_timeout, handshake).await
                     {
                         Ok(Ok(tls)) => Stream::TlsServer(Box::new(tls)),

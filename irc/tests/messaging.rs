@@ -260,3 +260,31 @@ async fn labeled_responses() {
     other.send("@label=zzz PING y").await;
     other.expect(":irc.test PONG irc.test :y").await;
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_burst_larger_than_the_write_buffer_is_delivered_without_waiting_for_input() {
+    // Regression: a session that had 64 KiB in its write buffer stopped taking from its send
+    // queue until the client sent something (or the PING timer fired).
+    let s = server();
+    let mut talker = register(&s, "talker").await;
+    talker.send("OPER admin secret").await;
+    talker.until(" 381 ").await;
+    let mut reader = register(&s, "reader").await;
+    join(&mut talker, "#burst").await;
+    join(&mut reader, "#burst").await;
+    talker.sync().await;
+    let text = "z".repeat(400);
+    let mut batch = String::new();
+    for i in 0..400 {
+        batch.push_str(&format!("PRIVMSG #burst :{i} {text}\r\n"));
+    }
+    talker.peer.send(batch).await;
+    for i in 0..400 {
+        let line = reader.line().await;
+        assert!(
+            line.starts_with(&format!(":talker!~talker@localhost PRIVMSG #burst :{i} ")),
+            "message {i}: {}",
+            &line[..line.len().min(80)]
+        );
+    }
+}

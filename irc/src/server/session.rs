@@ -73,19 +73,27 @@ impl IrcServer {
         }
     }
 
-    /// Handle one raw line; `false` when the session is over.
-    async fn process(&self, id: ClientId, line: &[u8]) {
+    /// Handle one raw line; returns the client's status afterwards (read under the same lock,
+    /// so the session need not lock the network again to know it).
+    async fn process(&self, id: ClientId, line: &[u8]) -> Status {
         let msg = match Message::parse_client(line) {
             Ok(msg) => msg,
             Err(ParseError::TooLong | ParseError::TagsTooLong) => {
-                self.network()
-                    .reply(id, ERR_INPUTTOOLONG, &["Input line was too long"]);
-                return;
+                let mut net = self.network();
+                net.reply(id, ERR_INPUTTOOLONG, &["Input line was too long"]);
+                return Status::of(&net, id);
             }
             // Empty lines are ignored (Modern IRC: "silently ignored"); so is garbage.
-            Err(_) => return,
+            Err(_) => return Status::of(&self.network(), id),
         };
-        let effect = self.network().handle(id, msg, std::time::Instant::now());
+        let effect = {
+            let mut net = self.network();
+            let effect = net.handle(id, msg, std::time::Instant::now());
+            if effect.is_none() {
+                return Status::of(&net, id);
+            }
+            effect
+        };
         if let Some(Effect::CheckPassword {
             purpose,
             user,
@@ -93,8 +101,26 @@ impl IrcServer {
         }) = effect
         {
             let ok = self.check_password(purpose, &user, &password).await;
-            self.network()
-                .password_checked(id, purpose, &user, ok, std::time::Instant::now());
+            let mut net = self.network();
+            net.password_checked(id, purpose, &user, ok, std::time::Instant::now());
+            return Status::of(&net, id);
+        }
+        Status::of(&self.network(), id)
+    }
+}
+
+/// What a session remembers of its client between commands: only its own commands change it.
+#[derive(Debug, Clone, Copy, Default)]
+struct Status {
+    registered: bool,
+    oper: bool,
+}
+
+impl Status {
+    fn of(net: &Network, id: ClientId) -> Self {
+        Status {
+            registered: net.is_registered(id),
+            oper: net.is_oper(id),
         }
     }
 }
@@ -106,14 +132,41 @@ enum Keepalive {
     PingSent,
 }
 
+impl IrcServer {
+    /// The session timer fired: registration deadline, time to PING, or PING unanswered.
+    fn on_timer(
+        &self,
+        id: ClientId,
+        status: Status,
+        keepalive: &mut Keepalive,
+        limits: &super::config::Limits,
+    ) {
+        if !status.registered {
+            self.network().quit(id, "Registration timed out");
+        } else if *keepalive == Keepalive::Quiet {
+            *keepalive = Keepalive::PingSent;
+            let line = proto::line("", "PING", [self.config.server_name.as_str()]);
+            self.network().send(id, line);
+        } else {
+            let secs = (limits.ping_interval + limits.ping_timeout).as_secs();
+            self.network()
+                .quit(id, &format!("Ping timeout: {secs} seconds"));
+        }
+    }
+}
+
 impl Service for IrcServer {
     fn protocol(&self) -> &'static str {
         "irc"
     }
 
+    fn long_lived_connections(&self) -> bool {
+        true
+    }
+
     async fn handle(self: Arc<Self>, mut conn: Connection) {
         conn.set_idle_timeout(None);
-        let limits = self.config.limits.clone();
+        let limits = &self.config.limits;
         let host = conn
             .peer()
             .ip()
@@ -136,7 +189,7 @@ impl Service for IrcServer {
                 .connect(host.clone(), conn.is_tls(), tx, std::time::Instant::now());
         let Some((id, closer)) = connected else {
             conn.queue(b"ERROR :Closing Link: Server is full\r\n");
-            let _ = tokio::time::timeout(GOODBYE_TIMEOUT, conn.close()).await;
+            let _ = Box::pin(tokio::time::timeout(GOODBYE_TIMEOUT, conn.close())).await;
             return;
         };
         tracing::debug!(id, "client connected");
@@ -148,23 +201,24 @@ impl Service for IrcServer {
         let mut keepalive = Keepalive::Quiet;
         let registration_deadline = Instant::now() + limits.registration_timeout;
 
+        let mut status = Status::default();
         let reason: String = loop {
             // Run what flood control allows (operators are exempt).
             while let Some(line) = pending.front() {
-                let exempt = self.network().is_oper(id);
-                if !exempt && !bucket.try_take(Instant::now()) {
+                if !status.oper && !bucket.try_take(Instant::now()) {
                     break;
                 }
                 let line = line.clone();
                 pending.pop_front();
                 pending_bytes -= line.len();
-                self.process(id, &line).await;
+                // Boxed: a password check makes this future large, and the session future
+                // (alive for every idle client) would otherwise always be that large.
+                status = Box::pin(self.process(id, &line)).await;
             }
             if let Some(reason) = closer.get() {
                 break reason.to_owned();
             }
-            let registered = self.network().is_registered(id);
-            let timer = if !registered {
+            let timer = if !status.registered {
                 registration_deadline
             } else {
                 match keepalive {
@@ -172,8 +226,32 @@ impl Service for IrcServer {
                     Keepalive::PingSent => last_input + limits.ping_interval + limits.ping_timeout,
                 }
             };
-            let next_token = bucket.next_token_at();
-            let can_write = conn.buffered_output() < WRITE_HIGH_WATER;
+            if conn.buffered_output() >= WRITE_HIGH_WATER {
+                // Let the socket drain before taking more from the send queue (which then
+                // fills, and overflows into "SendQ exceeded" if the client never reads). Input
+                // waits meanwhile: a client that does not read its output is not served.
+                // Boxed, as a rare path, to keep the session future small.
+                let fired = Box::pin(async {
+                    tokio::select! {
+                        flushed = conn.flush() => flushed.err().map(|e| format!("Write error: {e}")),
+                        _ = tokio::time::sleep_until(timer) => Some(String::new()),
+                        _ = closer.closed() => None,
+                    }
+                })
+                .await;
+                match fired {
+                    Some(reason) if !reason.is_empty() => self.network().quit(id, &reason),
+                    Some(_) => self.on_timer(id, status, &mut keepalive, limits),
+                    None => {}
+                }
+                continue;
+            }
+            // One timer for both the keepalive/registration deadline and flood control.
+            let wake = if pending.is_empty() {
+                timer
+            } else {
+                timer.min(bucket.next_token_at())
+            };
             tokio::select! {
                 frame = conn.read_frame(&mut codec) => match frame {
                     Ok(Some(line)) => {
@@ -192,38 +270,26 @@ impl Service for IrcServer {
                     Err(ReadError::Shutdown) => self.network().quit(id, "Server shutting down"),
                     Err(e) => self.network().quit(id, &format!("Read error: {e}")),
                 },
-                msg = inbox.recv(), if can_write => {
+                // The network drops its end of the queue when it removes the client, so this
+                // also notices QUIT, KILL and "SendQ exceeded" (via `closer`, checked above).
+                msg = inbox.recv() => {
                     if let Some(msg) = msg {
                         conn.queue(&msg);
-                        while conn.buffered_output() < WRITE_HIGH_WATER {
-                            match inbox.try_recv() {
-                                Some(msg) => conn.queue(&msg),
-                                None => break,
-                            }
-                        }
+                        // Everything else waiting, under one lock, up to the high-water mark.
+                        let room = WRITE_HIGH_WATER.saturating_sub(conn.buffered_output());
+                        inbox.drain(room, |m| conn.queue(m));
                     }
                 }
-                _ = tokio::time::sleep_until(next_token), if !pending.is_empty() => {}
-                _ = tokio::time::sleep_until(timer) => {
-                    if !registered {
-                        self.network().quit(id, "Registration timed out");
-                    } else if keepalive == Keepalive::Quiet {
-                        keepalive = Keepalive::PingSent;
-                        let line = proto::line("", "PING", [self.config.server_name.as_str()]);
-                        self.network().send(id, line);
-                    } else {
-                        let secs = (limits.ping_interval + limits.ping_timeout).as_secs();
-                        self.network().quit(id, &format!("Ping timeout: {secs} seconds"));
+                _ = tokio::time::sleep_until(wake) => {
+                    if Instant::now() >= timer {
+                        self.on_timer(id, status, &mut keepalive, limits);
                     }
                 }
-                _ = closer.closed() => {}
             }
         };
         // What was queued before the end still goes out (bounded by the send queue), then ERROR.
         if reason != "SendQ exceeded" {
-            while let Some(msg) = inbox.try_recv() {
-                conn.queue(&msg);
-            }
+            inbox.drain(usize::MAX, |m| conn.queue(m));
         }
         tracing::debug!(id, reason, "client disconnected");
         let mut goodbye = BytesMut::new();
@@ -234,7 +300,7 @@ impl Service for IrcServer {
             [format!("Closing Link: {host} ({reason})").as_str()],
         );
         conn.queue(&goodbye);
-        let _ = tokio::time::timeout(GOODBYE_TIMEOUT, conn.close()).await;
+        let _ = Box::pin(tokio::time::timeout(GOODBYE_TIMEOUT, conn.close())).await;
     }
 
     async fn refuse(self: Arc<Self>, mut conn: Connection, reason: Refusal) {
