@@ -16,11 +16,12 @@ pub struct Failure {
     pub diagnostic: String,
 }
 
-/// The RFC 3463 status in a diagnostic (`550 5.1.1 …` → `5.1.1`), else `5.0.0`.
+/// The RFC 3463 status in a diagnostic (`550 5.1.1 …` or `host said: 550 5.1.1 …` →
+/// `5.1.1`; a transient `4.x.y` that became final is reported as `5.x.y`), else `5.0.0`.
 pub fn status_of(diagnostic: &str) -> String {
     diagnostic
         .split_whitespace()
-        .take(2)
+        .take(8)
         .find(|w| {
             let parts: Vec<&str> = w.split('.').collect();
             parts.len() == 3
@@ -130,6 +131,10 @@ mod tests {
         assert_eq!(status_of("451 4.4.1 timeout"), "5.4.1");
         assert_eq!(status_of("550 no such user"), "5.0.0");
         assert_eq!(status_of("DNS: no MX"), "5.0.0");
+        assert_eq!(
+            status_of("mx.far.test said: 550 5.1.1 <x@far.test>: unknown"),
+            "5.1.1"
+        );
     }
 
     #[test]
