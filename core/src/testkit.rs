@@ -102,6 +102,16 @@ impl TestPeer {
         }
     }
 
+    /// The underlying stream (to continue with TLS, say); panics if bytes were left unread.
+    pub fn into_stream(self) -> Stream {
+        assert!(
+            self.buf.is_empty(),
+            "unread bytes: {:?}",
+            String::from_utf8_lossy(&self.buf)
+        );
+        self.stream
+    }
+
     /// Change how long expectations wait.
     pub fn set_timeout(&mut self, timeout: Duration) {
         self.timeout = timeout;

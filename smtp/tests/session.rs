@@ -1,5 +1,7 @@
 //! SMTP sessions in memory: every command, extension and error reply, delivery into Maildir.
 
+#![allow(clippy::unwrap_used)] // test helpers outside #[test] functions
+
 mod common;
 
 use common::*;
@@ -422,4 +424,88 @@ async fn aliases_that_forward_are_queued_without_auth() {
     let queued = s.queue.list().unwrap();
     assert_eq!(queued.len(), 1);
     assert_eq!(queued[0].recipients[0].0, "someone@far.test");
+}
+
+fn tls_server(
+    s: &Setup,
+    tls: &torsion_core::testkit::TestTls,
+) -> std::sync::Arc<torsion_smtp::server::SmtpServer> {
+    let reloadable =
+        torsion_core::tls::ReloadableServerConfig::load(&tls.key_path(), &tls.cert_path()).unwrap();
+    std::sync::Arc::new(
+        torsion_smtp::server::SmtpServer::new(s.config.clone(), Mode::Relay, s.store.clone())
+            .with_tls(reloadable),
+    )
+}
+
+#[tokio::test]
+async fn starttls_garbage_handshake_closes_cleanly() {
+    let s = setup_with(|c| c.allow_plaintext_auth = false);
+    let tls = torsion_core::testkit::TestTls::generate();
+    let mut c = torsion_core::testkit::TestPeer::serve(tls_server(&s, &tls));
+    c.expect_line("220 *").await;
+    let caps = ehlo(&mut c).await;
+    assert!(caps.iter().any(|l| l.ends_with("STARTTLS")), "{caps:?}");
+    assert!(
+        !caps.iter().any(|l| l.contains("AUTH")),
+        "no AUTH before TLS: {caps:?}"
+    );
+    c.send_line("STARTTLS").await;
+    c.expect_line("220 2.0.0 Ready to start TLS").await;
+    c.send(b"\x16\x03\x01\x00\x05garbage that is not a ClientHello\r\n")
+        .await;
+    c.read_to_close().await;
+    c.join().await;
+}
+
+#[tokio::test]
+async fn commands_pipelined_after_starttls_are_discarded() {
+    use torsion_core::Connection;
+    let s = setup();
+    let tls = torsion_core::testkit::TestTls::generate();
+    let (server_conn, peer) = torsion_core::testkit::memory_pair();
+    let server = tls_server(&s, &tls);
+    let task = tokio::spawn(torsion_core::Service::handle(server, server_conn));
+    let mut peer = peer;
+    peer.expect_line("220 *").await;
+    ehlo(&mut peer).await;
+    // CVE-2011-0411: the injected MAIL must not be executed inside the TLS session.
+    peer.send("STARTTLS\r\nMAIL FROM:<injected@evil.test>\r\n")
+        .await;
+    peer.expect_line("220 2.0.0 Ready to start TLS").await;
+    let stream = peer.into_stream();
+    let mut conn = Connection::new(
+        stream,
+        torsion_core::Address::Memory("client".into()),
+        torsion_core::Address::Memory("server".into()),
+    );
+    conn.upgrade_client_tls(
+        &tls.connector(),
+        rustls_pki_types::ServerName::try_from("localhost").unwrap(),
+    )
+    .await
+    .unwrap();
+    let mut lines = torsion_core::framing::LineCodec::crlf(1000);
+    conn.send(b"EHLO again\r\nMAIL FROM:<real@far.test>\r\n")
+        .await
+        .unwrap();
+    let mut got = Vec::new();
+    while got.len() < 20 {
+        let line = conn.read_frame(&mut lines).await.unwrap().unwrap();
+        let line = String::from_utf8(line.to_vec()).unwrap();
+        let done = line.starts_with("250 2.1.0") || line.starts_with("503");
+        got.push(line);
+        if done {
+            break;
+        }
+    }
+    // A fresh session after TLS: the injected MAIL left no transaction behind, so the real one
+    // is not "nested".
+    assert_eq!(got.last().unwrap(), "250 2.1.0 Sender OK", "{got:?}");
+    assert!(
+        got.iter().any(|l| l.contains("AUTH PLAIN LOGIN")),
+        "AUTH offered after TLS: {got:?}"
+    );
+    drop(conn);
+    let _ = task.await;
 }
