@@ -513,3 +513,140 @@ impl TestTls {
         }
     }
 }
+
+/// A server binary started for an integration test (`BIN serve ARGS…`): its stderr is read in
+/// a thread, the `listening on SCHEME:ADDR` lines give the bound addresses (start on port 0),
+/// and the process is killed when this is dropped, so a failing test leaves nothing running.
+#[derive(Debug)]
+pub struct ServerBinary {
+    child: std::process::Child,
+    addrs: Vec<(String, std::net::SocketAddr)>,
+    log: std::sync::mpsc::Receiver<String>,
+}
+
+impl ServerBinary {
+    /// Run `bin` with `args` and wait (up to 20 s) until it has logged `listeners`
+    /// `listening on tcp:…`/`udp:…` lines. Panics if it does not.
+    pub fn start(bin: &str, args: &[&str], listeners: usize) -> Self {
+        Self::start_until(bin, args, |addrs| addrs.len() >= listeners)
+    }
+
+    /// As [`start`](Self::start), waiting until `ready` says the listeners logged so far are
+    /// enough (a DNS server logs one `udp:` line per SO_REUSEPORT socket, say).
+    // The child is reaped by `Drop` (or `stop`).
+    #[allow(clippy::zombie_processes)]
+    pub fn start_until(
+        bin: &str,
+        args: &[&str],
+        ready: impl Fn(&[(String, std::net::SocketAddr)]) -> bool,
+    ) -> Self {
+        use std::io::BufRead;
+        let mut child = match std::process::Command::new(bin)
+            .args(args)
+            .stderr(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::null())
+            .spawn()
+        {
+            Ok(child) => child,
+            Err(e) => panic!("cannot start {bin}: {e}"),
+        };
+        let Some(stderr) = child.stderr.take() else {
+            panic!("no stderr pipe");
+        };
+        let (tx, log) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in std::io::BufReader::new(stderr)
+                .lines()
+                .map_while(Result::ok)
+            {
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let mut server = ServerBinary {
+            child,
+            addrs: Vec::new(),
+            log,
+        };
+        while !ready(&server.addrs) {
+            let line = match server.log.recv_timeout(Duration::from_secs(20)) {
+                Ok(line) => line,
+                Err(_) => panic!(
+                    "{bin} did not log its `listening on` lines: {:?}",
+                    server.addrs
+                ),
+            };
+            let Some(rest) = line.split("listening on ").nth(1) else {
+                continue;
+            };
+            let word = rest.split_whitespace().next().unwrap_or("");
+            if let Some((scheme, addr)) = word.split_once(':') {
+                if let Ok(addr) = addr.parse() {
+                    server.addrs.push((scheme.to_owned(), addr));
+                }
+            }
+        }
+        server
+    }
+
+    /// The addresses bound, in log order, with their scheme (`tcp`, `udp`).
+    pub fn addrs(&self) -> &[(String, std::net::SocketAddr)] {
+        &self.addrs
+    }
+
+    /// The `i`th address with `scheme`.
+    pub fn addr(&self, scheme: &str, i: usize) -> std::net::SocketAddr {
+        match self.addrs.iter().filter(|(s, _)| s == scheme).nth(i) {
+            Some((_, addr)) => *addr,
+            None => panic!("no {scheme} listener #{i} in {:?}", self.addrs),
+        }
+    }
+
+    /// The port of the `i`th TCP listener.
+    pub fn tcp_port(&self, i: usize) -> u16 {
+        self.addr("tcp", i).port()
+    }
+
+    /// Wait (up to 20 s) for a log line containing `needle`; returns it.
+    pub fn wait_for_log(&self, needle: &str) -> String {
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        while std::time::Instant::now() < deadline {
+            if let Ok(line) = self.log.recv_timeout(Duration::from_millis(200)) {
+                if line.contains(needle) {
+                    return line;
+                }
+            }
+        }
+        panic!("no log line containing {needle:?}");
+    }
+
+    /// Send a signal by name (`HUP`, `TERM`…) with kill(1).
+    pub fn signal(&self, sig: &str) {
+        let status = std::process::Command::new("kill")
+            .args(["-s", sig, &self.child.id().to_string()])
+            .status();
+        assert!(status.is_ok_and(|s| s.success()), "kill -s {sig} failed");
+    }
+
+    /// SIGTERM, then wait (up to 10 s) for the exit code.
+    pub fn stop(mut self) -> i32 {
+        self.signal("TERM");
+        for _ in 0..200 {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return status.code().unwrap_or(-1);
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!("server did not stop on SIGTERM");
+    }
+}
+
+impl Drop for ServerBinary {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}

@@ -8,11 +8,11 @@ mod common;
 
 use std::io::{BufRead, BufReader, Write};
 use std::net::TcpStream;
-use std::process::{Child, Command, Stdio};
-use std::sync::{mpsc, Arc};
+use std::process::{Command, Stdio};
+use std::sync::Arc;
 use std::time::Duration;
 
-use torsion_core::testkit::{RunningServer, TempDir, TestPeer, TestTls};
+use torsion_core::testkit::{RunningServer, ServerBinary, TempDir, TestPeer, TestTls};
 use torsion_irc::server::IrcServer;
 
 async fn register_peer(peer: &mut TestPeer, nick: &str) {
@@ -93,78 +93,11 @@ async fn tls_clients_are_marked_secure() {
 
 const BIN: &str = env!("CARGO_BIN_EXE_torsion-irc");
 
-struct Running {
-    child: Child,
-    port: u16,
-    /// Kept so the stderr reader keeps draining the pipe.
-    _log: mpsc::Receiver<String>,
-}
-
-impl Running {
-    // The child is reaped by `Drop`.
-    #[allow(clippy::zombie_processes)]
-    fn start(args: &[&str]) -> Running {
-        let mut child = Command::new(BIN)
-            .arg("serve")
-            .args(["--listen", "tcp:0:interface=127.0.0.1"])
-            .args(args)
-            .stderr(Stdio::piped())
-            .stdout(Stdio::null())
-            .spawn()
-            .unwrap();
-        let stderr = child.stderr.take().unwrap();
-        let (tx, rx) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                if tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
-        loop {
-            let line = rx
-                .recv_timeout(Duration::from_secs(20))
-                .expect("server did not start");
-            if let Some(rest) = line.split("listening on tcp:").nth(1) {
-                let addr: std::net::SocketAddr =
-                    rest.split_whitespace().next().unwrap().parse().unwrap();
-                return Running {
-                    child,
-                    port: addr.port(),
-                    _log: rx,
-                };
-            }
-        }
-    }
-
-    fn signal(&self, sig: &str) {
-        let status = Command::new("kill")
-            .args(["-s", sig, &self.child.id().to_string()])
-            .status()
-            .unwrap();
-        assert!(status.success());
-    }
-
-    fn stop(mut self) -> i32 {
-        self.signal("TERM");
-        for _ in 0..200 {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                return status.code().unwrap_or(-1);
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        let _ = self.child.kill();
-        panic!("server did not stop on SIGTERM");
-    }
-}
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        if let Ok(None) = self.child.try_wait() {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
-    }
+/// `torsion-irc serve --listen tcp:0:interface=127.0.0.1 ARGS…`.
+fn start(args: &[&str]) -> ServerBinary {
+    let mut all = vec!["serve", "--listen", "tcp:0:interface=127.0.0.1"];
+    all.extend_from_slice(args);
+    ServerBinary::start(BIN, &all, 1)
 }
 
 /// Register over a blocking socket and return the MOTD lines.
@@ -194,7 +127,7 @@ fn binary_serves_and_reloads_the_motd_on_sighup() {
     let dir = TempDir::new("irc-motd").unwrap();
     let motd = dir.path().join("motd.txt");
     std::fs::write(&motd, "first motd\n").unwrap();
-    let server = Running::start(&[
+    let server = start(&[
         "--motd",
         motd.to_str().unwrap(),
         "--channel",
@@ -202,12 +135,12 @@ fn binary_serves_and_reloads_the_motd_on_sighup() {
         "--server-name",
         "irc.example.test",
     ]);
-    assert_eq!(motd_of(server.port, "one"), ["first motd"]);
+    assert_eq!(motd_of(server.tcp_port(0), "one"), ["first motd"]);
     std::fs::write(&motd, "second motd\nline two\n").unwrap();
     server.signal("HUP");
     let mut ok = false;
     for _ in 0..50 {
-        if motd_of(server.port, "two") == ["second motd", "line two"] {
+        if motd_of(server.tcp_port(0), "two") == ["second motd", "line two"] {
             ok = true;
             break;
         }
@@ -249,8 +182,8 @@ fn passwd_prints_a_hashed_line() {
     assert!(out.status.success());
     let line = String::from_utf8(out.stdout).unwrap();
     assert!(line.starts_with("admin:{ARGON2ID}$argon2id$"), "{line}");
-    let server = Running::start(&["--oper", line.trim()]);
-    let stream = TcpStream::connect(("127.0.0.1", server.port)).unwrap();
+    let server = start(&["--oper", line.trim()]);
+    let stream = TcpStream::connect(("127.0.0.1", server.tcp_port(0))).unwrap();
     stream
         .set_read_timeout(Some(Duration::from_secs(10)))
         .unwrap();

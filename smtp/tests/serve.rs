@@ -6,83 +6,19 @@
 use std::io::{BufRead, BufReader, Write};
 use std::net::TcpStream;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use torsion_core::cred::sasl::encode_plain;
-use torsion_core::testkit::TempDir;
+use torsion_core::testkit::{ServerBinary, TempDir};
 
 const BIN: &str = env!("CARGO_BIN_EXE_torsion-smtp");
 
-struct Running {
-    child: Child,
-    ports: Vec<u16>,
-    _log: mpsc::Receiver<String>,
-}
-
-impl Running {
-    // The child is reaped by `Drop`.
-    #[allow(clippy::zombie_processes)]
-    fn start(args: &[&str], listeners: usize) -> Running {
-        let mut child = Command::new(BIN)
-            .arg("serve")
-            .args(args)
-            .stderr(Stdio::piped())
-            .stdout(Stdio::null())
-            .spawn()
-            .unwrap();
-        let stderr = child.stderr.take().unwrap();
-        let (tx, rx) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                if tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
-        let mut ports = Vec::new();
-        while ports.len() < listeners {
-            let line = rx
-                .recv_timeout(Duration::from_secs(20))
-                .expect("server did not start");
-            if let Some(rest) = line.split("listening on tcp:").nth(1) {
-                let addr: std::net::SocketAddr =
-                    rest.split_whitespace().next().unwrap().parse().unwrap();
-                ports.push(addr.port());
-            }
-        }
-        Running {
-            child,
-            ports,
-            _log: rx,
-        }
-    }
-
-    fn stop(mut self) -> i32 {
-        let status = Command::new("kill")
-            .args(["-s", "TERM", &self.child.id().to_string()])
-            .status()
-            .unwrap();
-        assert!(status.success());
-        for _ in 0..200 {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                return status.code().unwrap_or(-1);
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        let _ = self.child.kill();
-        panic!("server did not stop on SIGTERM");
-    }
-}
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        if let Ok(None) = self.child.try_wait() {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
-    }
+/// `torsion-smtp serve ARGS…`, waiting for `listeners` listeners.
+fn start(args: &[&str], listeners: usize) -> ServerBinary {
+    let mut all = vec!["serve"];
+    all.extend_from_slice(args);
+    ServerBinary::start(BIN, &all, listeners)
 }
 
 /// A blocking SMTP conversation helper.
@@ -146,7 +82,7 @@ fn delivers_submits_queues_and_lists_the_queue() {
     let dir = TempDir::new("smtp-serve").unwrap();
     setup(dir.path());
     let p = |name: &str| dir.path().join(name).to_str().unwrap().to_owned();
-    let server = Running::start(
+    let server = start(
         &[
             "--listen",
             "tcp:0:interface=127.0.0.1",
@@ -172,7 +108,7 @@ fn delivers_submits_queues_and_lists_the_queue() {
         2,
     );
     // Port 25 rules: local delivery, no relaying.
-    let mut mta = Smtp::connect(server.ports[0]);
+    let mut mta = Smtp::connect(server.tcp_port(0));
     assert!(mta.cmd("EHLO client.test").starts_with("250 "));
     assert!(mta.cmd("MAIL FROM:<x@far.test>").starts_with("250 2.1.0"));
     assert!(mta
@@ -189,7 +125,7 @@ fn delivers_submits_queues_and_lists_the_queue() {
     assert!(alice[0].contains("Subject: hi\r\n\r\nhello\r\n"));
 
     // Submission: AUTH first, then relaying is allowed and queued.
-    let mut sub = Smtp::connect(server.ports[1]);
+    let mut sub = Smtp::connect(server.tcp_port(1));
     sub.cmd("EHLO laptop.test");
     assert!(sub
         .cmd("MAIL FROM:<bob@example.test>")
@@ -330,7 +266,7 @@ fn passwd_line_works_as_a_users_file() {
     assert!(out.status.success());
     std::fs::write(dir.path().join("users"), &out.stdout).unwrap();
     let p = |name: &str| dir.path().join(name).to_str().unwrap().to_owned();
-    let server = Running::start(
+    let server = start(
         &[
             "--listen",
             "tcp:0:interface=127.0.0.1",
@@ -346,7 +282,7 @@ fn passwd_line_works_as_a_users_file() {
         ],
         1,
     );
-    let mut c = Smtp::connect(server.ports[0]);
+    let mut c = Smtp::connect(server.tcp_port(0));
     c.cmd("EHLO x");
     let auth = encode_plain("", "carol@example.test", b"s3cret");
     assert!(c.cmd(&format!("AUTH PLAIN {auth}")).starts_with("235"));
