@@ -37,7 +37,7 @@ pub fn join(net: &mut Network, id: ClientId, msg: &Message) {
 fn join_one(net: &mut Network, id: ClientId, name: &str, key: &str) {
     let limits = &net.config.limits;
     if !proto::valid_channel(name, limits.channel_len) {
-        net.reply(id, ERR_NOSUCHCHANNEL, &[name, "No such channel"]);
+        super::no_such_channel(net, id, name);
         return;
     }
     let (per_user, max_channels) = (limits.channels_per_user, limits.max_channels);
@@ -228,16 +228,12 @@ pub fn part(net: &mut Network, id: ClientId, msg: &Message) {
     {
         let folded = casemap::fold(name);
         let Some(ch) = net.channels.get(&folded) else {
-            net.reply(id, ERR_NOSUCHCHANNEL, &[name, "No such channel"]);
+            super::no_such_channel(net, id, name);
             continue;
         };
         if !ch.members.contains_key(&id) {
             let shown = ch.name.clone();
-            net.reply(
-                id,
-                ERR_NOTONCHANNEL,
-                &[&shown, "You're not on that channel"],
-            );
+            super::not_on_channel(net, id, &shown);
             continue;
         }
         part_one(net, id, &folded, &reason);
@@ -282,24 +278,16 @@ pub fn kick(net: &mut Network, id: ClientId, msg: &Message) {
     let name = msg.param(0);
     let folded = casemap::fold(name);
     let Some(ch) = net.channels.get(&folded) else {
-        net.reply(id, ERR_NOSUCHCHANNEL, &[name, "No such channel"]);
+        super::no_such_channel(net, id, name);
         return;
     };
     let shown = ch.name.clone();
     let Some(status) = ch.members.get(&id).copied() else {
-        net.reply(
-            id,
-            ERR_NOTONCHANNEL,
-            &[&shown, "You're not on that channel"],
-        );
+        super::not_on_channel(net, id, &shown);
         return;
     };
     if !status.op {
-        net.reply(
-            id,
-            ERR_CHANOPRIVSNEEDED,
-            &[&shown, "You're not channel operator"],
-        );
+        super::not_channel_operator(net, id, &shown);
         return;
     }
     let Some(kicker) = net.clients.get(&id).map(|c| c.prefix.clone()) else {
@@ -346,24 +334,16 @@ pub fn invite(net: &mut Network, id: ClientId, msg: &Message) {
     };
     let folded = casemap::fold(name);
     let Some(ch) = net.channels.get(&folded) else {
-        net.reply(id, ERR_NOSUCHCHANNEL, &[name, "No such channel"]);
+        super::no_such_channel(net, id, name);
         return;
     };
     let shown = ch.name.clone();
     let Some(status) = ch.members.get(&id).copied() else {
-        net.reply(
-            id,
-            ERR_NOTONCHANNEL,
-            &[&shown, "You're not on that channel"],
-        );
+        super::not_on_channel(net, id, &shown);
         return;
     };
     if ch.modes.invite_only && !status.op {
-        net.reply(
-            id,
-            ERR_CHANOPRIVSNEEDED,
-            &[&shown, "You're not channel operator"],
-        );
+        super::not_channel_operator(net, id, &shown);
         return;
     }
     let Some(target_nick) = net.clients.get(&target).map(|c| c.nick.clone()) else {
@@ -424,37 +404,25 @@ pub fn topic(net: &mut Network, id: ClientId, msg: &Message) {
     let name = msg.param(0);
     let folded = casemap::fold(name);
     let Some(ch) = net.channels.get(&folded) else {
-        net.reply(id, ERR_NOSUCHCHANNEL, &[name, "No such channel"]);
+        super::no_such_channel(net, id, name);
         return;
     };
     let shown = ch.name.clone();
     let status = ch.members.get(&id).copied();
     if msg.params.len() < 2 {
         if status.is_none() && ch.modes.secret {
-            net.reply(
-                id,
-                ERR_NOTONCHANNEL,
-                &[&shown, "You're not on that channel"],
-            );
+            super::not_on_channel(net, id, &shown);
         } else {
             send_topic(net, id, &folded, true);
         }
         return;
     }
     let Some(status) = status else {
-        net.reply(
-            id,
-            ERR_NOTONCHANNEL,
-            &[&shown, "You're not on that channel"],
-        );
+        super::not_on_channel(net, id, &shown);
         return;
     };
     if ch.modes.topic_lock && !status.op {
-        net.reply(
-            id,
-            ERR_CHANOPRIVSNEEDED,
-            &[&shown, "You're not channel operator"],
-        );
+        super::not_channel_operator(net, id, &shown);
         return;
     }
     let Some(setter) = net.clients.get(&id).map(|c| c.prefix.clone()) else {

@@ -93,3 +93,26 @@ pub fn need_params(net: &mut Network, id: ClientId, msg: &Message, n: usize) -> 
     }
     false
 }
+
+/// 403 for `name`.
+pub fn no_such_channel(net: &mut Network, id: ClientId, name: &str) {
+    net.reply(id, ERR_NOSUCHCHANNEL, &[name, "No such channel"]);
+}
+
+/// 442 for `channel`.
+pub fn not_on_channel(net: &mut Network, id: ClientId, channel: &str) {
+    net.reply(
+        id,
+        ERR_NOTONCHANNEL,
+        &[channel, "You're not on that channel"],
+    );
+}
+
+/// 482 for `channel`.
+pub fn not_channel_operator(net: &mut Network, id: ClientId, channel: &str) {
+    net.reply(
+        id,
+        ERR_CHANOPRIVSNEEDED,
+        &[channel, "You're not channel operator"],
+    );
+}

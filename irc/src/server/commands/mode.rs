@@ -88,7 +88,7 @@ fn channel_mode(net: &mut Network, id: ClientId, msg: &Message) {
     let name = msg.param(0);
     let folded = casemap::fold(name);
     let Some(ch) = net.channels.get(&folded) else {
-        net.reply(id, ERR_NOSUCHCHANNEL, &[name, "No such channel"]);
+        super::no_such_channel(net, id, name);
         return;
     };
     let shown = ch.name.clone();
@@ -292,17 +292,9 @@ fn channel_mode(net: &mut Network, id: ClientId, msg: &Message) {
     }
     if denied {
         if status.is_none() {
-            net.reply(
-                id,
-                ERR_NOTONCHANNEL,
-                &[&shown, "You're not on that channel"],
-            );
+            super::not_on_channel(net, id, &shown);
         } else {
-            net.reply(
-                id,
-                ERR_CHANOPRIVSNEEDED,
-                &[&shown, "You're not channel operator"],
-            );
+            super::not_channel_operator(net, id, &shown);
         }
     }
     if changes.is_empty() {
