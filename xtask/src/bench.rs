@@ -1,13 +1,15 @@
 //! `cargo xtask bench NAME [--seconds N]`: run one of ours and a reference server in the same
 //! run, print both and the ratio (`core`: torsion-core's echo against a plain tokio echo; `dns`:
 //! torsion-dns against NSD and Unbound under dnsperf; `irc`: torsion-irc against InspIRCd, with
-//! its own flags, see [`irc`]). Benchmarks are not tests: the targets
+//! its own flags, see [`irc`]; `smtp`: torsion-smtp against Postfix under smtp-source, see
+//! [`smtp`]). Benchmarks are not tests: the targets
 //! are reported as pass or fail but the exit code is 0 either way (2 for a bad command line).
 
 mod dns;
 mod echo;
 mod irc;
 mod load;
+mod smtp;
 
 use std::process::ExitCode;
 
@@ -19,10 +21,12 @@ const MAX_SECONDS: u64 = 600;
 /// Entry point: `args` are the words after `bench`.
 pub fn main(args: &[String]) -> ExitCode {
     let Some(name) = args.first() else {
-        return crate::usage_error("bench: missing NAME (core, dns, irc)");
+        return crate::usage_error("bench: missing NAME (core, dns, irc, smtp)");
     };
-    if name == "irc" {
-        return irc::main(&args[1..]);
+    match name.as_str() {
+        "irc" => return irc::main(&args[1..]),
+        "smtp" => return smtp::main(&args[1..]),
+        _ => {}
     }
     let mut seconds = None;
     let mut i = 1;
@@ -42,12 +46,8 @@ pub fn main(args: &[String]) -> ExitCode {
     match name.as_str() {
         "core" => echo::main(seconds.unwrap_or(DEFAULT_SECONDS)),
         "dns" => dns::main(seconds.unwrap_or(dns::DEFAULT_SECONDS)),
-        "smtp" => {
-            println!("bench {name}: not built yet");
-            ExitCode::from(2)
-        }
         other => crate::usage_error(&format!(
-            "bench: unknown benchmark {other:?} (known: core, dns, irc)"
+            "bench: unknown benchmark {other:?} (known: core, dns, irc, smtp)"
         )),
     }
 }

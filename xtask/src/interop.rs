@@ -1,5 +1,6 @@
 //! `cargo xtask interop [SUITE]`: real third-party programs (netcat, socat, openssl, Python's
-//! socket module, dig, kdig, NSD, the Python `irc` library, …) against our servers. Each check
+//! socket module, dig, kdig, NSD, the Python `irc` library, swaks, smtplib, Postfix's
+//! smtp-sink, aiosmtpd, …) against our servers, and our clients against them. Each check
 //! prints `ok NAME` or `FAIL NAME: reason`; the last line is `N passed, M failed`, and any
 //! failure exits 1. A missing tool is a failure naming the Debian package to install. Every
 //! child process is bounded by a timeout.
@@ -7,6 +8,7 @@
 mod core_suite;
 mod dns_suite;
 mod irc_suite;
+mod smtp_suite;
 
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
@@ -18,7 +20,7 @@ use std::time::{Duration, Instant};
 use std::process::ExitCode;
 
 /// The suites, in the order `cargo xtask interop` runs them.
-const SUITES: &[&str] = &["core", "dns", "irc"];
+const SUITES: &[&str] = &["core", "dns", "irc", "smtp"];
 
 /// Entry point: `args` are the words after `interop`.
 pub fn main(args: &[String]) -> ExitCode {
@@ -39,6 +41,7 @@ pub fn main(args: &[String]) -> ExitCode {
             "core" => core_suite::run(&mut report),
             "dns" => dns_suite::run(&mut report),
             "irc" => irc_suite::run(&mut report),
+            "smtp" => smtp_suite::run(&mut report),
             _ => unreachable!("SUITES lists only known suites"),
         }
     }

@@ -16,14 +16,18 @@ commands:
   up [--for SECONDS]          build and start every server with a demo configuration on 127.0.0.1;
                               Ctrl-C stops them (or after SECONDS: a smoke test, non-zero exit if
                               any server failed)
-  bench NAME [--seconds N]    benchmark against a reference server (NAME: core, dns; smtp
-                              later); N seconds per measurement (core 5, dns 10 by default)
+  bench NAME [--seconds N]    benchmark against a reference server (NAME: core, dns); N seconds
+                              per measurement (core 5, dns 10 by default)
   bench irc [--receivers N] [--messages N] [--idle-clients N] [--seconds N] [--torsion-irc BIN]
                               torsion-irc against InspIRCd: channel fan-out (200 receivers ×
                               25,000 messages, at most N = 120 s) and memory per idle client
                               (10,000); BIN: measure that binary instead of building one
-  interop [SUITE]             real third-party clients against our servers (SUITE: core, dns, irc;
-                              default: every suite)
+  bench smtp [--messages N] [--sessions N] [--seconds N]
+                              torsion-smtp against Postfix (Maildir delivery) under smtp-source:
+                              messages/s accepted and durably stored (20 sessions × 20,000
+                              messages of 1 KiB, at most N = 120 s per server)
+  interop [SUITE]             real third-party programs against our servers and clients (SUITE:
+                              core, dns, irc, smtp; default: every suite)
   help                        this text";
 
 /// A bad command line: one line on stderr, exit 2.

@@ -3,7 +3,8 @@
 //! them all on Ctrl-C (or after SECONDS, the CI smoke test).
 //!
 //! Adding a server is one entry in [`SERVERS`]; entries whose crate directory is not in the
-//! workspace yet are skipped. Logs go to `var/log/NAME.log`, data to `var/data/NAME/`.
+//! workspace yet are skipped. Logs go to `var/log/NAME.log`, data to `var/data/NAME/` (an entry's
+//! demo files, such as the SMTP users file with its demo accounts, are written there at start).
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -39,9 +40,23 @@ struct Server {
     command: &'static [&'static str],
     /// `--listen` endpoints. Fixed TCP/TLS/UDP ports are checked before anything starts.
     listen: &'static [&'static str],
+    /// Other listeners as (flag, endpoint), e.g. `("--submission", "tcp:1587…")`: passed
+    /// after the `--listen` flags, checked and waited for the same way.
+    listeners: &'static [(&'static str, &'static str)],
     /// More arguments; `{data}` becomes this server's data directory (`var/data/NAME`).
     extra: &'static [&'static str],
+    /// Files this server's demo configuration needs, written into its data directory at every
+    /// start (overwriting): (file name, contents).
+    files: &'static [(&'static str, &'static str)],
+    /// Lines printed under the table (demo accounts and the like).
+    notes: &'static [&'static str],
 }
+
+/// The SMTP demo's accounts (`{PLAIN}` passwords: a loopback-only demo).
+const SMTP_USERS: &str = "\
+alice@example.test:{PLAIN}alice-demo
+bob@example.test:{PLAIN}bob-demo
+";
 
 /// The demo suite. Protocol binaries follow the GUIDE's `torsion-X serve --listen …` shape;
 /// when a crate lands, give its entry the flags for its data (`{data}`) if it needs any.
@@ -54,6 +69,9 @@ const SERVERS: &[Server] = &[
         command: &[],
         listen: &["tcp:8000:interface=127.0.0.1"],
         extra: &[],
+        listeners: &[],
+        files: &[],
+        notes: &[],
     },
     Server {
         name: "upper",
@@ -63,6 +81,9 @@ const SERVERS: &[Server] = &[
         command: &[],
         listen: &["tcp:8001:interface=127.0.0.1"],
         extra: &[],
+        listeners: &[],
+        files: &[],
+        notes: &[],
     },
     Server {
         name: "counting",
@@ -72,6 +93,9 @@ const SERVERS: &[Server] = &[
         command: &[],
         listen: &["tcp:8002:interface=127.0.0.1"],
         extra: &[],
+        listeners: &[],
+        files: &[],
+        notes: &[],
     },
     Server {
         name: "chat",
@@ -81,6 +105,9 @@ const SERVERS: &[Server] = &[
         command: &[],
         listen: &["tcp:8003:interface=127.0.0.1"],
         extra: &["--banner", "Welcome to the Torsion demo chat."],
+        listeners: &[],
+        files: &[],
+        notes: &[],
     },
     Server {
         name: "dns",
@@ -93,6 +120,9 @@ const SERVERS: &[Server] = &[
             "tcp:5353:interface=127.0.0.1",
         ],
         extra: &["--zone", "dns/demo/demo.test.zone"],
+        listeners: &[],
+        files: &[],
+        notes: &[],
     },
     Server {
         name: "irc",
@@ -102,6 +132,9 @@ const SERVERS: &[Server] = &[
         command: &["serve"],
         listen: &["tcp:6667:interface=127.0.0.1"],
         extra: &[],
+        listeners: &[],
+        files: &[],
+        notes: &[],
     },
     Server {
         name: "smtp",
@@ -110,7 +143,28 @@ const SERVERS: &[Server] = &[
         target: Target::Bin("torsion-smtp"),
         command: &["serve"],
         listen: &["tcp:2525:interface=127.0.0.1"],
-        extra: &[],
+        // Submission (AUTH required) on 1587, as IMAP and POP3 sit on 1143 and 1110.
+        listeners: &[("--submission", "tcp:1587:interface=127.0.0.1")],
+        extra: &[
+            "--hostname",
+            "localhost",
+            "--domain",
+            "example.test",
+            "--mail-root",
+            "{data}/mail",
+            "--queue-dir",
+            "{data}/queue",
+            "--users",
+            "{data}/users",
+            // A loopback-only demo without a certificate: AUTH over plaintext is allowed.
+            "--allow-plaintext-auth",
+        ],
+        files: &[("users", SMTP_USERS)],
+        notes: &[
+            "smtp: mail for @example.test lands in var/data/smtp/mail/example.test/USER/new/",
+            "smtp: accounts alice@example.test / alice-demo and bob@example.test / bob-demo (AUTH PLAIN or LOGIN on 1587)",
+            "smtp: try `swaks --server 127.0.0.1:2525 --to alice@example.test`",
+        ],
     },
     Server {
         name: "imap",
@@ -120,6 +174,9 @@ const SERVERS: &[Server] = &[
         command: &["serve"],
         listen: &["tcp:1143:interface=127.0.0.1"],
         extra: &[],
+        listeners: &[],
+        files: &[],
+        notes: &[],
     },
     Server {
         name: "pop3",
@@ -129,6 +186,9 @@ const SERVERS: &[Server] = &[
         command: &["serve"],
         listen: &["tcp:1110:interface=127.0.0.1"],
         extra: &[],
+        listeners: &[],
+        files: &[],
+        notes: &[],
     },
     Server {
         name: "web",
@@ -138,6 +198,9 @@ const SERVERS: &[Server] = &[
         command: &["serve"],
         listen: &["tcp:8080:interface=127.0.0.1"],
         extra: &[],
+        listeners: &[],
+        files: &[],
+        notes: &[],
     },
 ];
 
@@ -162,6 +225,10 @@ impl Server {
             args.push("--listen".into());
             args.push((*endpoint).to_owned());
         }
+        for (flag, endpoint) in self.listeners {
+            args.push((*flag).to_owned());
+            args.push((*endpoint).to_owned());
+        }
         args.extend(self.extra.iter().map(|s| s.replace("{data}", data)));
         args
     }
@@ -170,6 +237,7 @@ impl Server {
     fn ports(&self) -> Vec<(u16, bool)> {
         self.listen
             .iter()
+            .chain(self.listeners.iter().map(|(_, endpoint)| endpoint))
             .filter_map(|endpoint| {
                 let mut parts = endpoint.split(':');
                 let kind = parts.next()?;
@@ -243,6 +311,11 @@ fn up(run_for: Option<Duration>) -> Result<bool, String> {
         let data = var.join("data").join(server.name);
         std::fs::create_dir_all(&data)
             .map_err(|e| format!("cannot create {}: {e}", data.display()))?;
+        for (name, contents) in server.files {
+            let path = data.join(name);
+            std::fs::write(&path, contents)
+                .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+        }
         let log = var.join("log").join(format!("{}.log", server.name));
         let mut process = ServerProcess::spawn(
             server.name,
@@ -251,7 +324,8 @@ fn up(run_for: Option<Duration>) -> Result<bool, String> {
             &root,
             &log,
         )?;
-        match process.wait_listening(server.listen.len(), START_TIMEOUT) {
+        let listeners = server.listen.len() + server.listeners.len();
+        match process.wait_listening(listeners, START_TIMEOUT) {
             Ok(addresses) => running.push((server, process, addresses)),
             Err(e) => {
                 println!("FAILED {e}");
@@ -277,6 +351,16 @@ fn up(run_for: Option<Duration>) -> Result<bool, String> {
             addresses.join(" "),
             log.display()
         );
+    }
+    let notes: Vec<&str> = running
+        .iter()
+        .flat_map(|(server, _, _)| server.notes.iter().copied())
+        .collect();
+    if !notes.is_empty() {
+        println!();
+        for note in notes {
+            println!("{note}");
+        }
     }
     println!();
     match run_for {

@@ -272,6 +272,24 @@ pub fn rss_bytes(pid: u32) -> io::Result<u64> {
 
 /// User + system CPU time a process has used, in seconds.
 pub fn cpu_seconds(pid: u32) -> io::Result<f64> {
+    // utime and stime are fields 14 and 15 of /proc/PID/stat.
+    Ok(stat_ticks(pid, &[14, 15])? as f64 / sys::clock_ticks_per_second())
+}
+
+/// User + system CPU time of a process plus that of the children it has waited for (`cutime`
+/// and `cstime`, fields 16 and 17), in seconds: what a daemon and its exited workers used.
+pub fn cpu_seconds_with_reaped_children(pid: u32) -> io::Result<f64> {
+    Ok(stat_ticks(pid, &[14, 15, 16, 17])? as f64 / sys::clock_ticks_per_second())
+}
+
+/// The PID of a process's parent (field 4 of /proc/PID/stat).
+pub fn parent_pid(pid: u32) -> io::Result<u32> {
+    let ppid = stat_ticks(pid, &[4])?;
+    u32::try_from(ppid).map_err(|_| io::Error::from(io::ErrorKind::InvalidData))
+}
+
+/// The sum of the numeric `fields` (numbered as in proc(5), from 3) of /proc/PID/stat.
+fn stat_ticks(pid: u32, fields: &[usize]) -> io::Result<u64> {
     let stat = fs::read_to_string(format!("/proc/{pid}/stat"))?;
     // The command name (field 2) is in parentheses and may contain spaces: count fields after it.
     let bad = || {
@@ -281,16 +299,14 @@ pub fn cpu_seconds(pid: u32) -> io::Result<f64> {
         )
     };
     let after = stat.rfind(')').map(|i| &stat[i + 1..]).ok_or_else(bad)?;
-    let fields: Vec<&str> = after.split_whitespace().collect();
-    // fields[0] is field 3 (state); utime and stime are fields 14 and 15.
-    let ticks = |i: usize| {
-        fields
-            .get(i)
+    let values: Vec<&str> = after.split_whitespace().collect();
+    fields.iter().try_fold(0u64, |sum, &field| {
+        let value = values
+            .get(field.checked_sub(3).ok_or_else(bad)?)
             .and_then(|f| f.parse::<u64>().ok())
-            .ok_or_else(bad)
-    };
-    let total = ticks(11)? + ticks(12)?;
-    Ok(total as f64 / sys::clock_ticks_per_second())
+            .ok_or_else(bad)?;
+        Ok(sum + value)
+    })
 }
 
 /// Raise the soft open-files limit to the hard limit (children inherit it). Returns the new
@@ -414,6 +430,11 @@ mod tests {
         let pid = std::process::id();
         assert!(rss_bytes(pid).unwrap() > 0);
         assert!(cpu_seconds(pid).unwrap() >= 0.0);
+        assert!(cpu_seconds_with_reaped_children(pid).unwrap() >= cpu_seconds(pid).unwrap());
+        assert_eq!(
+            parent_pid(pid).unwrap(),
+            std::os::unix::process::parent_id()
+        );
         assert!(machine_summary().contains("Linux"));
     }
 }
