@@ -235,6 +235,13 @@ impl Default for Limits {
     }
 }
 
+/// One line to stderr, ignoring write errors: a daemon whose stderr was closed must still exit
+/// with its code (`eprintln!` would panic, exit 101).
+fn say(args: std::fmt::Arguments<'_>) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr(), "{args}");
+}
+
 /// Parse the command line into `A` (a clap parser). `--help` and `--version` print and exit 0;
 /// anything wrong prints one line — `NAME: error: …` — and exits 2, the convention every
 /// Torsion binary follows (clap's own rendering adds usage lines).
@@ -260,7 +267,11 @@ where
             ) {
                 e.exit();
             }
-            eprintln!("{}: {}", A::command().get_name(), one_line_error(&e));
+            say(format_args!(
+                "{}: {}",
+                A::command().get_name(),
+                one_line_error(&e)
+            ));
             std::process::exit(2);
         }
     }
@@ -311,7 +322,7 @@ where
     {
         Ok(rt) => rt,
         Err(e) => {
-            eprintln!("{name}: cannot start the runtime: {e}");
+            say(format_args!("{name}: cannot start the runtime: {e}"));
             return ExitCode::from(1);
         }
     };
@@ -319,7 +330,7 @@ where
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             error!("{e}");
-            eprintln!("{name}: {e}");
+            say(format_args!("{name}: {e}"));
             ExitCode::from(e.exit_code())
         }
     }

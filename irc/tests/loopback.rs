@@ -195,3 +195,17 @@ fn passwd_prints_a_hashed_line() {
         .any(|l| l.contains(" 381 o :You are now an IRC operator"));
     assert!(found);
 }
+
+#[test]
+fn a_closed_stderr_does_not_turn_an_error_into_a_panic() {
+    // Regression: `eprintln!` panics (exit 101) when stderr is a closed pipe; the runner's
+    // one-line error must not.
+    let mut child = Command::new(BIN)
+        .args(["serve", "--channel", "no-hash"])
+        .stderr(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    drop(child.stderr.take());
+    assert_eq!(child.wait().unwrap().code(), Some(2));
+}
