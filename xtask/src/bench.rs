@@ -51,3 +51,15 @@ pub fn main(args: &[String]) -> ExitCode {
         )),
     }
 }
+
+/// The exit code of a benchmark, printing why it could not run (a benchmark that ran is
+/// success whatever its figures: benchmarks are not tests).
+pub fn finish(name: &str, result: Result<(), String>) -> ExitCode {
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            println!("bench {name}: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -283,6 +283,45 @@ pub fn shorten(text: &str) -> String {
     format!("…{tail}")
 }
 
+/// Bound on `openssl req` making a certificate.
+const CERTIFICATE_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// A throwaway self-signed certificate for localhost / 127.0.0.1, made by openssl.
+pub fn make_certificate(openssl: &Path, root: &Path, key: &str, cert: &str) -> Result<(), String> {
+    let mut req = Client::spawn(
+        openssl,
+        &[
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+            "-nodes",
+            "-subj",
+            "/CN=localhost",
+            "-addext",
+            "subjectAltName=IP:127.0.0.1,DNS:localhost",
+            "-days",
+            "2",
+            "-keyout",
+            key,
+            "-out",
+            cert,
+        ],
+        root,
+    )?;
+    let status = req.finish(CERTIFICATE_TIMEOUT)?;
+    if !status.success() {
+        return Err(format!(
+            "openssl req failed ({}): {}",
+            crate::util::describe_status(status),
+            shorten(&req.stderr())
+        ));
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -9,6 +9,7 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use tokio_util::sync::CancellationToken;
+use torsion_core::ClientEndpoint;
 use torsion_dns::{ResolveError, Resolver, ResolverConfig};
 use torsion_mailstore::{Directory, MailAddress, MailStore, Route};
 
@@ -75,21 +76,13 @@ pub struct RelayOptions {
     pub max_age: Duration,
 }
 
+/// `HOST[:PORT]`, `[V6]:PORT` or a bare IPv6 address, through torsion-core's endpoint parser
+/// (the same forms every `--server` flag takes).
 fn split_host_port(s: &str, default_port: u16) -> Result<(String, u16), String> {
-    if let Some(rest) = s.strip_prefix('[') {
-        let (host, port) = rest.split_once(']').ok_or("unclosed [")?;
-        let port = match port.strip_prefix(':') {
-            Some(p) => p.parse().map_err(|_| format!("bad port in {s:?}"))?,
-            None => default_port,
-        };
-        return Ok((host.to_owned(), port));
-    }
-    match s.rsplit_once(':') {
-        Some((host, port)) if !host.contains(':') => Ok((
-            host.to_owned(),
-            port.parse().map_err(|_| format!("bad port in {s:?}"))?,
-        )),
-        _ => Ok((s.to_owned(), default_port)),
+    match ClientEndpoint::parse_with_default_port(s, Some(default_port)) {
+        Ok(ClientEndpoint::Tcp { host, port, .. }) => Ok((host, port)),
+        Ok(_) => Err(format!("{s:?}: expected HOST[:PORT]")),
+        Err(e) => Err(e.to_string()),
     }
 }
 

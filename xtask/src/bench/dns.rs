@@ -417,13 +417,7 @@ struct Comparison {
 
 /// Entry point of `bench dns`.
 pub fn main(seconds: u64) -> ExitCode {
-    match run(seconds) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            println!("bench dns: {e}");
-            ExitCode::FAILURE
-        }
-    }
+    super::finish("dns", run(seconds))
 }
 
 fn run(seconds: u64) -> Result<(), String> {

@@ -82,13 +82,7 @@ struct Results {
 
 /// Entry point of `bench core`.
 pub fn main(seconds: u64) -> ExitCode {
-    match run(Duration::from_secs(seconds)) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            println!("bench core: {e}");
-            ExitCode::FAILURE
-        }
-    }
+    super::finish("core", run(Duration::from_secs(seconds)))
 }
 
 fn run(measure: Duration) -> Result<(), String> {

@@ -121,13 +121,7 @@ pub fn main(args: &[String]) -> ExitCode {
         Ok(options) => options,
         Err(e) => return crate::usage_error(&e),
     };
-    match run(&options) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            println!("bench irc: {e}");
-            ExitCode::FAILURE
-        }
-    }
+    super::finish("irc", run(&options))
 }
 
 /// A server under test.

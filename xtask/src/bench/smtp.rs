@@ -94,13 +94,7 @@ pub fn main(args: &[String]) -> ExitCode {
         Ok(options) => options,
         Err(e) => return crate::usage_error(&e),
     };
-    match run(&options) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            println!("bench smtp: {e}");
-            ExitCode::FAILURE
-        }
-    }
+    super::finish("smtp", run(&options))
 }
 
 /// One measured run.

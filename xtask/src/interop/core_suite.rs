@@ -6,7 +6,7 @@ use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use super::{require, shorten, Client, Report};
+use super::{make_certificate, require, shorten, Client, Report};
 use crate::util::{self, ServerProcess};
 
 /// Bound on a server logging `listening on`.
@@ -177,42 +177,6 @@ fn socat_echo_unix(root: &Path) -> Result<(), String> {
     stop_cleanly(server)?;
     if root.join(socket).exists() {
         return Err(format!("{socket} still exists after the server stopped"));
-    }
-    Ok(())
-}
-
-/// A throwaway self-signed certificate for localhost / 127.0.0.1, made by openssl.
-fn make_certificate(openssl: &Path, root: &Path, key: &str, cert: &str) -> Result<(), String> {
-    let mut req = Client::spawn(
-        openssl,
-        &[
-            "req",
-            "-x509",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:prime256v1",
-            "-nodes",
-            "-subj",
-            "/CN=localhost",
-            "-addext",
-            "subjectAltName=IP:127.0.0.1,DNS:localhost",
-            "-days",
-            "2",
-            "-keyout",
-            key,
-            "-out",
-            cert,
-        ],
-        root,
-    )?;
-    let status = req.finish(EXCHANGE)?;
-    if !status.success() {
-        return Err(format!(
-            "openssl req failed ({}): {}",
-            util::describe_status(status),
-            shorten(&req.stderr())
-        ));
     }
     Ok(())
 }

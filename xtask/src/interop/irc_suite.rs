@@ -9,7 +9,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use super::{require, shorten, Client, Report};
+use super::{make_certificate, require, shorten, Client, Report};
 use crate::util::{self, ServerProcess};
 
 /// Bound on the server logging `listening on`.
@@ -269,49 +269,11 @@ fn send_cli(root: &Path, port: u16) -> Result<(), String> {
     }
 }
 
-/// A throwaway self-signed certificate for localhost / 127.0.0.1, made by openssl.
-fn make_certificate(root: &Path, key: &str, cert: &str) -> Result<(), String> {
-    let openssl = require("openssl", "openssl")?;
-    let mut req = Client::spawn(
-        &openssl,
-        &[
-            "req",
-            "-x509",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:prime256v1",
-            "-nodes",
-            "-subj",
-            "/CN=localhost",
-            "-addext",
-            "subjectAltName=IP:127.0.0.1,DNS:localhost",
-            "-days",
-            "2",
-            "-keyout",
-            key,
-            "-out",
-            cert,
-        ],
-        root,
-    )?;
-    let status = req.finish(EXCHANGE)?;
-    if status.success() {
-        Ok(())
-    } else {
-        Err(format!(
-            "openssl req failed ({}): {}",
-            util::describe_status(status),
-            shorten(&req.stderr())
-        ))
-    }
-}
-
 /// torsion-irc on a `tls:` and a `tcp:` endpoint; tls.py connects one client each way.
 fn tls(root: &Path) -> Result<(), String> {
     let key = "var/interop/irc-tls-key.pem";
     let cert = "var/interop/irc-tls-cert.pem";
-    make_certificate(root, key, cert)?;
+    make_certificate(&require("openssl", "openssl")?, root, key, cert)?;
     let endpoint = format!("tls:0:privateKey={key}:certKey={cert}:interface=127.0.0.1");
     let server = Irc::start(root, "irc-tls", &[&endpoint], &[])?;
     let (tls_port, plain_port) = (server.port_of("tls:")?, server.port_of("tcp:")?);
