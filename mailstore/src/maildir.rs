@@ -73,15 +73,19 @@ pub struct Listing {
 
 static COUNTER: AtomicU64 = AtomicU64::new(0);
 
-/// The host part of unique names, with `/` and `:` escaped as the Maildir spec asks.
-fn host_part() -> String {
-    let host = fs::read_to_string("/proc/sys/kernel/hostname")
-        .or_else(|_| fs::read_to_string("/etc/hostname"))
-        .unwrap_or_else(|_| "localhost".into());
-    host.trim()
-        .replace('/', "\\057")
-        .replace(':', "\\072")
-        .replace(',', "\\054")
+/// The host part of unique names, with `/` and `:` escaped as the Maildir spec asks; read
+/// once per process, not once per delivery.
+fn host_part() -> &'static str {
+    static HOST: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    HOST.get_or_init(|| {
+        let host = fs::read_to_string("/proc/sys/kernel/hostname")
+            .or_else(|_| fs::read_to_string("/etc/hostname"))
+            .unwrap_or_else(|_| "localhost".into());
+        host.trim()
+            .replace('/', "\\057")
+            .replace(':', "\\072")
+            .replace(',', "\\054")
+    })
 }
 
 /// A new unique base name for a message of `size` bytes.

@@ -18,7 +18,9 @@ struct Relay<'a> {
     text: &'a str,
     client_tags: Vec<(&'a str, Option<&'a str>)>,
     account: Option<&'a str>,
-    time: String,
+    /// When the message arrived; formatted only if a recipient has server-time.
+    now: SystemTime,
+    time: std::sync::OnceLock<String>,
     /// Index: bit 0 server-time, bit 1 message-tags, bit 2 account-tag.
     built: [Option<Bytes>; 8],
 }
@@ -46,7 +48,10 @@ impl<'a> Relay<'a> {
             tags.push(("account", self.account));
         }
         if v & 1 != 0 {
-            tags.push(("time", Some(&self.time)));
+            tags.push((
+                "time",
+                Some(self.time.get_or_init(|| clock::server_time(self.now))),
+            ));
         }
         if v & 2 != 0 {
             tags.extend(self.client_tags.iter().copied());
@@ -109,7 +114,8 @@ pub fn privmsg(net: &mut Network, id: ClientId, msg: &Message, notice: bool, now
         text: msg.param(1),
         client_tags,
         account: account.as_deref(),
-        time: clock::server_time(SystemTime::now()),
+        now: SystemTime::now(),
+        time: std::sync::OnceLock::new(),
         built: Default::default(),
     };
     let max_targets = net.config.limits.max_targets;
