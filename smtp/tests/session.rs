@@ -509,3 +509,19 @@ async fn commands_pipelined_after_starttls_are_discarded() {
     drop(conn);
     let _ = task.await;
 }
+
+#[tokio::test(start_paused = true)]
+async fn forwarding_aliases_without_a_relay_queue_are_deferred_not_half_delivered() {
+    let s = setup_with(|c| c.relay_enabled = false);
+    let mut c = s.connect(Mode::Relay).await;
+    ehlo(&mut c).await;
+    c.script(
+        "C: MAIL FROM:<a@far.test>
+         S: 250 2.1.0 Sender OK
+         C: RCPT TO:<mixed@example.test>
+         S: 451 4.3.0 Forwarding not available, try again later
+         C: RCPT TO:<team@example.test>
+         S: 250 2.1.5 Recipient OK",
+    )
+    .await;
+}

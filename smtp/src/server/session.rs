@@ -518,7 +518,10 @@ impl Session {
         };
         let target = match self.config.directory.route(&addr) {
             Route::Local { mailboxes, forward } => {
-                if !forward.is_empty() && !self.config.relay_enabled && mailboxes.is_empty() {
+                // An alias that forwards needs the relay queue; without one the remote copies
+                // would be lost silently, so the recipient is deferred as a whole instead.
+                if !forward.is_empty() && !self.config.relay_enabled {
+                    tracing::warn!(%addr, "alias forwards to other domains but no --queue-dir is set");
                     return r(451, "4.3.0", "Forwarding not available, try again later");
                 }
                 let mut local = mailboxes;

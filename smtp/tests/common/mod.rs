@@ -23,7 +23,7 @@ pub fn setup_with(tweak: impl FnOnce(&mut SessionConfig)) -> Setup {
         .parse()
         .unwrap();
     let aliases = Aliases::parse(
-        "postmaster@example.test: alice\nteam@example.test: alice, bob\nfwd@example.test: someone@far.test\n",
+        "postmaster@example.test: alice\nteam@example.test: alice, bob\nfwd@example.test: someone@far.test\nmixed@example.test: alice, someone@far.test\n",
     )
     .unwrap();
     let directory = Directory::new(["example.test".to_owned()], accounts, aliases);
