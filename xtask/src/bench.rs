@@ -13,7 +13,8 @@ mod smtp;
 
 use std::process::ExitCode;
 
-/// Default length of each measurement (`bench dns` has its own, [`dns::DEFAULT_SECONDS`]).
+/// Default length of each measurement (`bench dns` has its own, [`dns::DEFAULT_SECONDS`], and
+/// its own flags).
 const DEFAULT_SECONDS: u64 = 5;
 /// Longest measurement accepted.
 const MAX_SECONDS: u64 = 600;
@@ -24,6 +25,7 @@ pub fn main(args: &[String]) -> ExitCode {
         return crate::usage_error("bench: missing NAME (core, dns, irc, smtp)");
     };
     match name.as_str() {
+        "dns" => return dns::main(&args[1..]),
         "irc" => return irc::main(&args[1..]),
         "smtp" => return smtp::main(&args[1..]),
         _ => {}
@@ -45,7 +47,6 @@ pub fn main(args: &[String]) -> ExitCode {
     }
     match name.as_str() {
         "core" => echo::main(seconds.unwrap_or(DEFAULT_SECONDS)),
-        "dns" => dns::main(seconds.unwrap_or(dns::DEFAULT_SECONDS)),
         other => crate::usage_error(&format!(
             "bench: unknown benchmark {other:?} (known: core, dns, irc, smtp)"
         )),

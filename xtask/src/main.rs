@@ -18,6 +18,9 @@ commands:
                               any server failed)
   bench NAME [--seconds N]    benchmark against a reference server (NAME: core, dns); N seconds
                               per measurement (core 5, dns 10 by default)
+  bench dns [--seconds N] [--rounds R]
+                              torsion-dns against NSD (authoritative) and Unbound (cached) under
+                              dnsperf: R alternating rounds (default 3), medians reported
   bench irc [--receivers N] [--messages N] [--idle-clients N] [--seconds N] [--torsion-irc BIN]
                               torsion-irc against InspIRCd: channel fan-out (200 receivers ×
                               25,000 messages, at most N = 120 s) and memory per idle client

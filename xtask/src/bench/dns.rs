@@ -9,6 +9,11 @@
 //!   send every cache miss for the zone to one configured address.
 //!
 //! Every measurement uses the same query file and dnsperf settings, and starts a fresh server.
+//! Each comparison runs several rounds (`--rounds N`, default [`DEFAULT_ROUNDS`]), alternating
+//! the servers (torsion-dns, peer, torsion-dns, peer, …) so that drift on the machine (another
+//! build, thermal limits) falls on both alike. The headline figures are each server's median
+//! over its rounds and the ratio of the two medians, so one noisy round cannot decide the
+//! result; every round's figures are printed too.
 //! On this 2-core machine dnsperf takes about one core, so besides queries per second the
 //! server's CPU time per 100k queries (utime + stime of its whole process tree, from /proc) is
 //! reported: the fairer figure when the load generator and the server share the cores.
@@ -17,6 +22,7 @@
 //! answers, read as a QPS ratio torsion/peer above 1 and a CPU-per-query ratio below 1.
 
 mod dnsperf;
+mod report;
 
 use std::collections::{HashMap, HashSet};
 use std::net::{Ipv4Addr, SocketAddr, TcpListener, UdpSocket};
@@ -29,9 +35,17 @@ use hickory_proto::rr::{Name, RecordType};
 
 use crate::util::{self, ServerProcess};
 use dnsperf::Measurement;
+use report::report;
 
 /// Default length of each measurement, in seconds.
 pub const DEFAULT_SECONDS: u64 = 10;
+/// Default number of rounds per comparison (each round measures both servers once). Three
+/// rounds of the four measurements take about 3 minutes with the default length.
+pub const DEFAULT_ROUNDS: u64 = 3;
+/// Most rounds accepted.
+const MAX_ROUNDS: u64 = 20;
+/// Longest measurement accepted, in seconds.
+const MAX_SECONDS: u64 = 600;
 /// The benchmark zone, relative to the workspace root.
 const ZONE: &str = "xtask/interop-data/bench/bench.test.zone";
 /// dnsperf's query file (names and types; existing names, NXDOMAIN and NODATA).
@@ -406,21 +420,58 @@ fn read_template(file: &str) -> Result<String, String> {
     std::fs::read_to_string(&path).map_err(|e| format!("cannot read {}: {e}", path.display()))
 }
 
-/// One comparison: ours against a peer, on one kind of answer.
+/// One server's measurements in a comparison, one per round (a failed round keeps its error).
+type Series = Vec<Result<Measurement, String>>;
+
+/// One comparison: ours against a peer, on one kind of answer, over several rounds.
 #[derive(Debug)]
 struct Comparison {
     title: &'static str,
     peer: &'static str,
-    torsion: Result<Measurement, String>,
-    other: Result<Measurement, String>,
+    torsion: Series,
+    other: Series,
 }
 
-/// Entry point of `bench dns`.
-pub fn main(seconds: u64) -> ExitCode {
-    super::finish("dns", run(seconds))
+/// The command line of `bench dns`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Options {
+    seconds: u64,
+    rounds: u64,
 }
 
-fn run(seconds: u64) -> Result<(), String> {
+/// `[--seconds N] [--rounds N]`, the words after `bench dns`.
+fn parse_options(args: &[String]) -> Result<Options, String> {
+    let mut options = Options {
+        seconds: DEFAULT_SECONDS,
+        rounds: DEFAULT_ROUNDS,
+    };
+    let mut i = 0;
+    while i < args.len() {
+        let value = args.get(i + 1);
+        match args[i].as_str() {
+            "--seconds" => {
+                options.seconds = crate::parse_number("--seconds", value, 1..=MAX_SECONDS)?;
+            }
+            "--rounds" => {
+                options.rounds = crate::parse_number("--rounds", value, 1..=MAX_ROUNDS)?;
+            }
+            other => return Err(format!("bench dns: unexpected argument {other:?}")),
+        }
+        i += 2;
+    }
+    Ok(options)
+}
+
+/// Entry point of `bench dns`; `args` are the words after `dns`.
+pub fn main(args: &[String]) -> ExitCode {
+    match parse_options(args) {
+        Ok(options) => super::finish("dns", run(options)),
+        Err(e) => crate::usage_error(&e),
+    }
+}
+
+fn run(options: Options) -> Result<(), String> {
+    let Options { seconds, rounds } = options;
     let command = format!(
         "cargo xtask {}",
         std::env::args().skip(1).collect::<Vec<_>>().join(" ")
@@ -444,8 +495,11 @@ fn run(seconds: u64) -> Result<(), String> {
     let example = dnsperf::args(0, Path::new(QUERIES), seconds)
         .join(" ")
         .replace("-p 0", "-p PORT");
+    // Four measurements per round, each a start, a warm-up, the run and a stop (~1 s).
+    let estimate = rounds * 4 * (seconds + WARMUP_SECONDS + 1);
     println!(
-        "bench dns: {seconds} s per measurement after a {WARMUP_SECONDS} s warm-up, a fresh server each; logs and configs in var/bench/dns/"
+        "bench dns: {rounds} round(s), each measuring both servers of a comparison in turn: {seconds} s per measurement after a {WARMUP_SECONDS} s warm-up, a fresh server each (about {} min in all); logs and configs in var/bench/dns/",
+        estimate.div_ceil(60)
     );
     println!("  load: dnsperf {example}");
     let mut notes = Vec::new();
@@ -453,29 +507,41 @@ fn run(seconds: u64) -> Result<(), String> {
     // Authoritative answers: NSD and torsion-dns serve the same zone file.
     let auth_port = free_port(SERVER_ADDR)?;
     let zone_flag = ["--zone".to_owned(), format!("{ORIGIN}={}", zone.display())];
-    let torsion_auth = ctx
-        .start_torsion("torsion-auth", auth_port, &zone_flag)
-        .and_then(|(mut process, args)| {
-            println!("  authoritative: torsion-dns {}", args.join(" "));
-            let result = measure(&ctx, &mut process, auth_port, "torsion-auth", None);
-            stop(process, &mut notes);
-            result
-        });
-    report_line("authoritative", "torsion-dns", &torsion_auth);
-    let nsd_auth =
-        ctx.start_nsd("nsd-auth", SERVER_ADDR, auth_port)
-            .and_then(|(mut process, conf)| {
-                println!("  authoritative: nsd -d -c {}", conf.display());
-                let result = measure(&ctx, &mut process, auth_port, "nsd-auth", None);
+    let (mut torsion_auth, mut nsd_auth) = (Series::new(), Series::new());
+    for round in 1..=rounds {
+        let torsion = ctx
+            .start_torsion("torsion-auth", auth_port, &zone_flag)
+            .and_then(|(mut process, args)| {
+                if round == 1 {
+                    println!("  authoritative: torsion-dns {}", args.join(" "));
+                }
+                let slug = format!("torsion-auth-{round}");
+                let result = measure(&ctx, &mut process, auth_port, &slug, None);
                 stop(process, &mut notes);
                 result
             });
-    report_line("authoritative", "NSD", &nsd_auth);
+        report_line("authoritative", "torsion-dns", (round, rounds), &torsion);
+        torsion_auth.push(torsion);
+        let nsd =
+            ctx.start_nsd("nsd-auth", SERVER_ADDR, auth_port)
+                .and_then(|(mut process, conf)| {
+                    if round == 1 {
+                        println!("  authoritative: nsd -d -c {}", conf.display());
+                    }
+                    let slug = format!("nsd-auth-{round}");
+                    let result = measure(&ctx, &mut process, auth_port, &slug, None);
+                    stop(process, &mut notes);
+                    result
+                });
+        report_line("authoritative", "NSD", (round, rounds), &nsd);
+        nsd_auth.push(nsd);
+    }
 
     // Cached answers: both resolvers in front of one upstream NSD on 127.0.0.2.
     let upstream_port = free_port(UPSTREAM_ADDR)?;
     let upstream = SocketAddr::from((UPSTREAM_ADDR, upstream_port));
-    let cached = match ctx.start_nsd("nsd-upstream", UPSTREAM_ADDR, upstream_port) {
+    let (mut torsion_cached, mut unbound_cached) = (Series::new(), Series::new());
+    match ctx.start_nsd("nsd-upstream", UPSTREAM_ADDR, upstream_port) {
         Ok((upstream_process, conf)) => {
             println!(
                 "  upstream for both resolvers: nsd -d -c {} on {upstream}",
@@ -484,33 +550,41 @@ fn run(seconds: u64) -> Result<(), String> {
             let port = free_port(SERVER_ADDR)?;
             let upstream_pid = Some(upstream_process.pid());
             let forward = ["--forward".to_owned(), upstream.to_string()];
-            let torsion = ctx
-                .start_torsion("torsion-forwarder", port, &forward)
-                .and_then(|(mut process, args)| {
-                    println!("  cached: torsion-dns {}", args.join(" "));
-                    let result =
-                        measure(&ctx, &mut process, port, "torsion-forwarder", upstream_pid);
-                    stop(process, &mut notes);
-                    result
-                });
-            report_line("cached", "torsion-dns", &torsion);
-            let unbound = ctx
-                .start_unbound(port, upstream)
-                .and_then(|(mut process, conf)| {
-                    println!("  cached: unbound -d -c {}", conf.display());
-                    let result = measure(&ctx, &mut process, port, "unbound", upstream_pid);
-                    stop(process, &mut notes);
-                    result
-                });
-            report_line("cached", "Unbound", &unbound);
+            for round in 1..=rounds {
+                let torsion = ctx
+                    .start_torsion("torsion-forwarder", port, &forward)
+                    .and_then(|(mut process, args)| {
+                        if round == 1 {
+                            println!("  cached: torsion-dns {}", args.join(" "));
+                        }
+                        let slug = format!("torsion-forwarder-{round}");
+                        let result = measure(&ctx, &mut process, port, &slug, upstream_pid);
+                        stop(process, &mut notes);
+                        result
+                    });
+                report_line("cached", "torsion-dns", (round, rounds), &torsion);
+                torsion_cached.push(torsion);
+                let unbound = ctx
+                    .start_unbound(port, upstream)
+                    .and_then(|(mut process, conf)| {
+                        if round == 1 {
+                            println!("  cached: unbound -d -c {}", conf.display());
+                        }
+                        let slug = format!("unbound-{round}");
+                        let result = measure(&ctx, &mut process, port, &slug, upstream_pid);
+                        stop(process, &mut notes);
+                        result
+                    });
+                report_line("cached", "Unbound", (round, rounds), &unbound);
+                unbound_cached.push(unbound);
+            }
             stop(upstream_process, &mut notes);
-            (torsion, unbound)
         }
-        Err(e) => (
-            Err(format!("no upstream: {e}")),
-            Err(format!("no upstream: {e}")),
-        ),
-    };
+        Err(e) => {
+            torsion_cached.push(Err(format!("no upstream: {e}")));
+            unbound_cached.push(Err(format!("no upstream: {e}")));
+        }
+    }
 
     let comparisons = [
         Comparison {
@@ -522,18 +596,20 @@ fn run(seconds: u64) -> Result<(), String> {
         Comparison {
             title: "cached (resolver)",
             peer: "Unbound",
-            torsion: cached.0,
-            other: cached.1,
+            torsion: torsion_cached,
+            other: unbound_cached,
         },
     ];
     report(&command, &comparisons, notes);
     Ok(())
 }
 
-fn report_line(phase: &str, label: &str, result: &Result<Measurement, String>) {
+/// One measurement as it finishes: `round` is (this round, all rounds).
+fn report_line(phase: &str, label: &str, round: (u64, u64), result: &Result<Measurement, String>) {
+    let round = format!("{}/{}", round.0, round.1);
     match result {
         Ok(m) => println!(
-            "  {phase:<13} {label:<11} {:>9.0} q/s  {:>6.3} ms avg  {:>5} lost  {:>5.2} CPU s/100k q  {:.2} cores  [{}]",
+            "  {phase:<13} {label:<11} {round:>5} {:>9.0} q/s  {:>6.3} ms avg  {:>5} lost  {:>5.2} CPU s/100k q  {:.2} cores  [{}]",
             m.qps,
             m.avg_latency * 1000.0,
             m.lost,
@@ -541,146 +617,8 @@ fn report_line(phase: &str, label: &str, result: &Result<Measurement, String>) {
             m.cores_busy().unwrap_or(f64::NAN),
             m.rcode_summary()
         ),
-        Err(e) => println!("  {phase:<13} {label:<11} error: {e}"),
+        Err(e) => println!("  {phase:<13} {label:<11} {round:>5} error: {e}"),
     }
-}
-
-fn cell(value: Option<f64>, decimals: usize) -> String {
-    value.map_or_else(|| "error".into(), |v| format!("{v:.decimals$}"))
-}
-
-fn ratio(a: Option<f64>, b: Option<f64>) -> Option<f64> {
-    Some(a? / b?).filter(|r| r.is_finite())
-}
-
-fn verdict(met: Option<bool>) -> &'static str {
-    match met {
-        Some(true) => "pass",
-        Some(false) => "FAIL",
-        None => "n/a",
-    }
-}
-
-/// Rcodes whose share differs by more than [`RCODE_TOLERANCE`] points between two runs.
-fn rcode_differences(a: &Measurement, b: &Measurement) -> Vec<String> {
-    let share = |m: &Measurement, code: &str| {
-        m.rcodes
-            .iter()
-            .find(|(c, _)| c == code)
-            .map_or(0.0, |(_, p)| *p)
-    };
-    let mut codes: Vec<&str> = a
-        .rcodes
-        .iter()
-        .chain(&b.rcodes)
-        .map(|(c, _)| c.as_str())
-        .collect();
-    codes.sort_unstable();
-    codes.dedup();
-    codes
-        .into_iter()
-        .filter(|code| (share(a, code) - share(b, code)).abs() > RCODE_TOLERANCE)
-        .map(|code| format!("{code} {:.1}% vs {:.1}%", share(a, code), share(b, code)))
-        .collect()
-}
-
-fn report(command: &str, comparisons: &[Comparison], mut notes: Vec<String>) {
-    println!();
-    println!("machine: {}", util::machine_summary());
-    println!("command: {command}");
-    println!();
-    println!("| answers | metric | torsion-dns | peer | torsion/peer | target | result |");
-    println!("| --- | --- | ---: | ---: | ---: | --- | --- |");
-    let mut verdicts = Vec::new();
-    for c in comparisons {
-        let ours = c.torsion.as_ref().ok();
-        let theirs = c.other.as_ref().ok();
-        let qps = |m: Option<&Measurement>| m.map(|m| m.qps);
-        let latency = |m: Option<&Measurement>| m.map(|m| m.avg_latency * 1000.0);
-        let cpu = |m: Option<&Measurement>| m.and_then(Measurement::cpu_per_100k);
-        let cores = |m: Option<&Measurement>| m.and_then(Measurement::cores_busy);
-        let lost = |m: Option<&Measurement>| m.map(|m| m.lost as f64);
-        let qps_ratio = ratio(qps(ours), qps(theirs));
-        let cpu_ratio = ratio(cpu(ours), cpu(theirs));
-        let qps_met = qps_ratio.map(|r| r > 1.0);
-        let cpu_met = cpu_ratio.map(|r| r < 1.0);
-        verdicts.extend([qps_met, cpu_met]);
-        println!(
-            "| {} | queries/s | {} | {} ({}) | {} | ratio > 1 | {} |",
-            c.title,
-            cell(qps(ours), 0),
-            cell(qps(theirs), 0),
-            c.peer,
-            cell(qps_ratio, 2),
-            verdict(qps_met)
-        );
-        println!(
-            "| | server CPU s per 100k queries | {} | {} | {} | ratio < 1 | {} |",
-            cell(cpu(ours), 2),
-            cell(cpu(theirs), 2),
-            cell(cpu_ratio, 2),
-            verdict(cpu_met)
-        );
-        println!(
-            "| | average latency, ms | {} | {} | {} | — | — |",
-            cell(latency(ours), 3),
-            cell(latency(theirs), 3),
-            cell(ratio(latency(ours), latency(theirs)), 2)
-        );
-        println!(
-            "| | server cores busy (CPU s / run s) | {} | {} | {} | — | — |",
-            cell(cores(ours), 2),
-            cell(cores(theirs), 2),
-            cell(ratio(cores(ours), cores(theirs)), 2)
-        );
-        let upstream = |m: Option<&Measurement>| m.and_then(|m| m.upstream_cpu);
-        if upstream(ours).is_some() || upstream(theirs).is_some() {
-            println!(
-                "| | upstream CPU s during the run (cache misses; ~0 when warm) | {} | {} | — | — | — |",
-                cell(upstream(ours), 3),
-                cell(upstream(theirs), 3)
-            );
-        }
-        println!(
-            "| | queries lost (of sent) | {} of {} | {} of {} | — | — | — |",
-            cell(lost(ours), 0),
-            ours.map_or_else(|| "?".into(), |m| m.sent.to_string()),
-            cell(lost(theirs), 0),
-            theirs.map_or_else(|| "?".into(), |m| m.sent.to_string()),
-        );
-        match (&c.torsion, &c.other) {
-            (Ok(a), Ok(b)) => {
-                let diffs = rcode_differences(a, b);
-                if !diffs.is_empty() {
-                    notes.push(format!(
-                        "{}: response codes differ (torsion-dns vs {}): {}",
-                        c.title,
-                        c.peer,
-                        diffs.join("; ")
-                    ));
-                }
-            }
-            (torsion, other) => {
-                for (label, r) in [("torsion-dns", torsion), (c.peer, other)] {
-                    if let Err(e) = r {
-                        notes.push(format!("{}, {label}: failed: {e}", c.title));
-                    }
-                }
-            }
-        }
-    }
-    if !notes.is_empty() {
-        println!();
-        for note in notes {
-            println!("note: {note}");
-        }
-    }
-    let met = verdicts.iter().filter(|v| **v == Some(true)).count();
-    println!();
-    println!(
-        "targets met: {met} of {} (benchmarks are not tests: exit code 0 either way)",
-        verdicts.len()
-    );
 }
 
 #[cfg(test)]
@@ -688,18 +626,25 @@ mod tests {
     use super::*;
 
     #[test]
-    fn flags_differing_rcode_shares() {
-        let a = dnsperf::parse(
-            "Queries sent: 10\nQueries completed: 10 (100.00%)\nQueries lost: 0 (0.00%)\n\
-             Response codes: NOERROR 8 (87.45%), NXDOMAIN 2 (12.55%)\nRun time (s): 1.0\n\
-             Queries per second: 10.0\nAverage Latency (s): 0.001 (min 0.001, max 0.001)\n",
-        )
-        .unwrap();
-        let mut b = a.clone();
-        assert!(rcode_differences(&a, &b).is_empty());
-        b.rcodes = vec![("NOERROR".into(), 80.0), ("SERVFAIL".into(), 20.0)];
-        let diffs = rcode_differences(&a, &b);
-        assert_eq!(diffs.len(), 3, "{diffs:?}");
+    fn parses_options() {
+        let words = |s: &str| s.split_whitespace().map(String::from).collect::<Vec<_>>();
+        assert_eq!(
+            parse_options(&[]).unwrap(),
+            Options {
+                seconds: DEFAULT_SECONDS,
+                rounds: DEFAULT_ROUNDS
+            }
+        );
+        assert_eq!(
+            parse_options(&words("--rounds 5 --seconds 4")).unwrap(),
+            Options {
+                seconds: 4,
+                rounds: 5
+            }
+        );
+        assert!(parse_options(&words("--rounds 0")).is_err());
+        assert!(parse_options(&words("--rounds")).is_err());
+        assert!(parse_options(&words("--round 2")).is_err());
     }
 
     #[test]
