@@ -20,15 +20,15 @@
 //! While a plain TCP connection waits for input with nothing buffered, it holds no read or write
 //! buffer at all: a server with 10,000 idle clients spends kilobytes on them, not 10,000 × 8 KiB.
 
-use std::future::Future;
+use std::future::{poll_fn, Future};
 use std::io;
 use std::mem;
 use std::pin::Pin;
-use std::task::Poll;
+use std::task::{ready, Context, Poll};
 use std::time::Duration;
 
 use bytes::{Buf, BytesMut};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncWrite, AsyncWriteExt};
 use tokio::time::{Instant, Sleep};
 use tokio_rustls::{TlsAcceptor, TlsConnector};
 use tokio_util::codec::{Decoder, Encoder};
@@ -85,6 +85,10 @@ impl AsRef<FrameError> for FrameError {
     }
 }
 
+/// What reading a frame with decoder `D` gives: a frame, `None` at a clean end of stream, or
+/// why not.
+pub type FrameResult<D> = Result<Option<<D as Decoder>::Item>, ReadError<<D as Decoder>::Error>>;
+
 /// Per-connection tunables (the runner fills them from flags).
 #[derive(Debug, Clone)]
 pub struct ConnectionOptions {
@@ -122,6 +126,8 @@ pub struct Connection {
     /// Kept across waits so the busy path re-arms it (a cheap deadline extension) instead of
     /// inserting and removing a timer-wheel entry for every read.
     idle_timer: Option<Pin<Box<Sleep>>>,
+    /// Whether `idle_timer` runs for the current wait (progress disarms it).
+    idle_armed: bool,
     /// Registered once with the shutdown token, for the same reason.
     shutdown_wait: Option<Pin<Box<WaitForCancellationFutureOwned>>>,
 }
@@ -168,6 +174,7 @@ impl Connection {
             shutdown_interrupts: true,
             eof: false,
             idle_timer: None,
+            idle_armed: false,
             shutdown_wait: None,
         }
     }
@@ -261,102 +268,140 @@ impl Connection {
         &mut self,
         codec: &mut D,
     ) -> Result<Option<D::Item>, ReadError<D::Error>> {
+        // The idle timeout counts from the start of this wait.
+        self.idle_armed = false;
+        poll_fn(|cx| self.poll_read_frame(cx, codec)).await
+    }
+
+    /// Poll form of [`read_frame`](Self::read_frame), for sessions that wait on their socket
+    /// and something else at once (an IRC client's send queue) without keeping a future per
+    /// connection: all the state of a wait lives in the connection. Pending output is written
+    /// first; the idle timeout counts from the first `Pending` after the last progress.
+    pub fn poll_read_frame<D: Decoder>(
+        &mut self,
+        cx: &mut Context<'_>,
+        codec: &mut D,
+    ) -> Poll<FrameResult<D>> {
         loop {
             if let Some(item) = codec.decode(&mut self.rbuf).map_err(ReadError::Frame)? {
-                return Ok(Some(item));
+                return Poll::Ready(Ok(Some(item)));
             }
             if self.eof {
                 // `decode` already had every byte; what is left is an incomplete frame.
                 // (Deliberately not `decode_eof`, whose default turns this into an opaque
                 // io::Error.)
-                return if self.rbuf.is_empty() {
+                return Poll::Ready(if self.rbuf.is_empty() {
                     Ok(None)
                 } else {
                     Err(ReadError::Truncated {
                         pending: self.rbuf.len(),
                     })
-                };
+                });
             }
-            self.fill().await?;
+            ready!(self.poll_fill(cx))?;
         }
     }
 
-    /// Flush pending output, then read more input into the buffer (waiting for it).
-    async fn fill(&mut self) -> Result<(), Wait> {
-        let chunk = self.options.read_chunk;
-        // Fast path for plain TCP: when the write goes out and input is already there, no
-        // idle timer or shutdown watch needs arming (the busy case, where those costs show).
-        let mut read_would_block = false;
-        if let Stream::Tcp(tcp) = &self.stream {
-            match tcp_io_now(tcp, &mut self.rbuf, &mut self.wbuf, chunk).map_err(Wait::Io)? {
-                NowIo::Read(n) => {
-                    // `try_read` bypasses tokio's cooperative budget; pay into it so a
-                    // connection that always has input cannot starve other tasks.
-                    tokio::task::consume_budget().await;
-                    if n == 0 {
-                        self.eof = true;
-                    }
-                    return Ok(());
+    /// Write out pending output, then read more input into the buffer.
+    fn poll_fill(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Wait>> {
+        // Output first, so replies go out in one write when the session has nothing more to
+        // do; and a peer that does not read its output is not read from (backpressure).
+        match self.poll_write_out(cx) {
+            Poll::Ready(Ok(())) => {}
+            Poll::Ready(Err(e)) => return Poll::Ready(Err(Wait::Io(e))),
+            Poll::Pending => return self.poll_guards(cx),
+        }
+        match self.poll_read_some(cx) {
+            Poll::Ready(Ok(n)) => {
+                self.idle_armed = false;
+                if n == 0 {
+                    self.eof = true;
                 }
-                NowIo::ReadBlocked => read_would_block = true,
-                NowIo::WriteBlocked => {}
+                Poll::Ready(Ok(()))
+            }
+            Poll::Ready(Err(e)) => Poll::Ready(Err(Wait::Io(e))),
+            Poll::Pending => self.poll_guards(cx),
+        }
+    }
+
+    /// Read what the stream has (waiting for it). A plain TCP connection polls readiness
+    /// before it allocates: while it waits with nothing buffered, it holds no buffer at all.
+    /// (Readiness polling also pays into tokio's cooperative budget, so a connection that
+    /// always has input cannot starve other tasks.)
+    fn poll_read_some(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<usize>> {
+        let chunk = self.options.read_chunk;
+        if let Stream::Tcp(tcp) = &self.stream {
+            loop {
+                if tcp.poll_read_ready(cx)?.is_pending() {
+                    if self.rbuf.is_empty() {
+                        self.rbuf = BytesMut::new();
+                    }
+                    if self.wbuf.is_empty() {
+                        self.wbuf = BytesMut::new();
+                    }
+                    return Poll::Pending;
+                }
+                reserve_chunk(&mut self.rbuf, chunk);
+                match tcp.try_read_buf(&mut self.rbuf) {
+                    Ok(n) => return Poll::Ready(Ok(n)),
+                    // Readiness is cleared: the next poll registers for the next event.
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                    Err(e) => return Poll::Ready(Err(e)),
+                }
             }
         }
-        let interruptible = self.shutdown_interrupts && self.rbuf.is_empty();
-        if interruptible && self.shutdown_requested() {
-            return Err(Wait::Shutdown);
-        }
-        let Connection {
-            stream,
-            rbuf,
-            wbuf,
-            options,
-            shutdown,
-            idle_timer,
-            shutdown_wait,
-            ..
-        } = self;
-        let mut shutdown_wait = match shutdown {
-            Some(token) if interruptible => Some(
-                shutdown_wait
-                    .get_or_insert_with(|| Box::pin(token.clone().cancelled_owned()))
-                    .as_mut(),
-            ),
-            _ => None,
-        };
-        let mut idle_timer = options.idle_timeout.map(|idle| {
-            let deadline = Instant::now() + idle;
-            let timer =
-                idle_timer.get_or_insert_with(|| Box::pin(tokio::time::sleep_until(deadline)));
-            timer.as_mut().reset(deadline);
-            timer.as_mut()
-        });
-        let io = async {
-            flush_buf(stream, wbuf).await?;
-            fill_buf(stream, rbuf, wbuf, chunk, read_would_block).await
-        };
-        let mut io = std::pin::pin!(io);
-        let n = std::future::poll_fn(|cx| {
-            if let Poll::Ready(r) = io.as_mut().poll(cx) {
-                return Poll::Ready(r.map_err(Wait::Io));
+        reserve_chunk(&mut self.rbuf, chunk);
+        tokio_util::io::poll_read_buf(Pin::new(&mut self.stream), cx, &mut self.rbuf)
+    }
+
+    /// Write out everything queued (progress re-arms the idle timeout).
+    fn poll_write_out(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        while !self.wbuf.is_empty() {
+            let n = ready!(Pin::new(&mut self.stream).poll_write(cx, &self.wbuf))?;
+            if n == 0 {
+                return Poll::Ready(Err(io::ErrorKind::WriteZero.into()));
             }
-            if let Some(wait) = shutdown_wait.as_mut() {
+            self.wbuf.advance(n);
+            self.idle_armed = false;
+        }
+        Pin::new(&mut self.stream).poll_flush(cx)
+    }
+
+    /// While I/O is pending: end the wait at a server shutdown (when interruptible, and not
+    /// in the middle of a frame) or at the idle timeout.
+    fn poll_guards(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Wait>> {
+        if self.shutdown_interrupts && self.rbuf.is_empty() {
+            if let Some(token) = &self.shutdown {
+                if token.is_cancelled() {
+                    return Poll::Ready(Err(Wait::Shutdown));
+                }
+                // Registered once, boxed: only connections that wait for a shutdown pay.
+                let wait = self
+                    .shutdown_wait
+                    .get_or_insert_with(|| Box::pin(token.clone().cancelled_owned()));
                 if wait.as_mut().poll(cx).is_ready() {
                     return Poll::Ready(Err(Wait::Shutdown));
                 }
             }
-            if let Some(timer) = idle_timer.as_mut() {
-                if timer.as_mut().poll(cx).is_ready() {
-                    return Poll::Ready(Err(Wait::Idle));
-                }
-            }
-            Poll::Pending
-        })
-        .await?;
-        if n == 0 {
-            self.eof = true;
         }
-        Ok(())
+        if let Some(idle) = self.options.idle_timeout {
+            let armed = mem::replace(&mut self.idle_armed, true);
+            let timer = match &mut self.idle_timer {
+                Some(timer) => {
+                    if !armed {
+                        // Kept across waits: re-arming is a cheap deadline change, not a
+                        // timer-wheel insertion and removal for every read.
+                        timer.as_mut().reset(Instant::now() + idle);
+                    }
+                    timer
+                }
+                slot => slot.insert(Box::pin(tokio::time::sleep(idle))),
+            };
+            if timer.as_mut().poll(cx).is_ready() {
+                return Poll::Ready(Err(Wait::Idle));
+            }
+        }
+        Poll::Pending
     }
 
     /// Queue bytes for sending without waiting. The next [`read_frame`](Self::read_frame) or
@@ -402,15 +447,17 @@ impl Connection {
         if self.wbuf.is_empty() {
             return Ok(());
         }
-        within(
-            self.options.idle_timeout,
-            flush_buf(&mut self.stream, &mut self.wbuf),
-        )
-        .await?;
+        within(self.options.idle_timeout, poll_fn(|cx| self.poll_flush(cx))).await
+    }
+
+    /// Poll form of [`flush`](Self::flush), without its idle timeout (a session polling
+    /// this keeps its own deadlines). Cancel-safe: what was written stays written.
+    pub fn poll_flush(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        ready!(self.poll_write_out(cx))?;
         if self.wbuf.capacity() > 2 * self.options.max_write_buffer {
             self.wbuf = BytesMut::new();
         }
-        Ok(())
+        Poll::Ready(Ok(()))
     }
 
     async fn timed_write(&mut self, data: &[u8]) -> io::Result<()> {
@@ -465,7 +512,7 @@ impl Connection {
             }
         }
         let io = async {
-            flush_buf(&mut self.stream, &mut self.wbuf).await?;
+            poll_fn(|cx| self.poll_write_out(cx)).await?;
             self.stream.shutdown().await
         };
         match tokio::time::timeout(CLOSE_TIMEOUT, io).await {
@@ -502,87 +549,9 @@ async fn within<T>(
     }
 }
 
-async fn flush_buf(stream: &mut Stream, wbuf: &mut BytesMut) -> io::Result<()> {
-    while !wbuf.is_empty() {
-        // `write` + `advance` rather than `write_all` so that cancellation never loses track
-        // of what was already written.
-        let n = stream.write(wbuf).await?;
-        if n == 0 {
-            return Err(io::ErrorKind::WriteZero.into());
-        }
-        wbuf.advance(n);
-    }
-    stream.flush().await
-}
-
-/// What [`tcp_io_now`] managed without waiting.
-enum NowIo {
-    /// Output flushed and this many bytes read (0: end of stream).
-    Read(usize),
-    /// The socket's send buffer is full.
-    WriteBlocked,
-    /// Output flushed; no input yet.
-    ReadBlocked,
-}
-
-/// Without waiting: write out `wbuf`, then read what is available.
-fn tcp_io_now(
-    tcp: &tokio::net::TcpStream,
-    rbuf: &mut BytesMut,
-    wbuf: &mut BytesMut,
-    chunk: usize,
-) -> io::Result<NowIo> {
-    while !wbuf.is_empty() {
-        match tcp.try_write(wbuf) {
-            Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
-            Ok(n) => wbuf.advance(n),
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(NowIo::WriteBlocked),
-            Err(e) => return Err(e),
-        }
-    }
+/// Make room for a read of about `chunk` bytes (only when little is left).
+fn reserve_chunk(rbuf: &mut BytesMut, chunk: usize) {
     if rbuf.capacity() - rbuf.len() < chunk / 4 {
         rbuf.reserve(chunk);
     }
-    match tcp.try_read_buf(rbuf) {
-        Ok(n) => Ok(NowIo::Read(n)),
-        Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(NowIo::ReadBlocked),
-        Err(e) => Err(e),
-    }
-}
-
-async fn fill_buf(
-    stream: &mut Stream,
-    rbuf: &mut BytesMut,
-    wbuf: &mut BytesMut,
-    chunk: usize,
-    known_empty: bool,
-) -> io::Result<usize> {
-    if let Stream::Tcp(tcp) = stream {
-        // Only hold buffers while there is data: when the socket would block with nothing
-        // pending, release both buffers and wait for readiness with no memory attached.
-        let mut would_block = known_empty;
-        loop {
-            if would_block {
-                if rbuf.is_empty() {
-                    *rbuf = BytesMut::new();
-                }
-                if wbuf.is_empty() {
-                    *wbuf = BytesMut::new();
-                }
-                tcp.readable().await?;
-            }
-            if rbuf.capacity() - rbuf.len() < chunk / 4 {
-                rbuf.reserve(chunk);
-            }
-            match tcp.try_read_buf(rbuf) {
-                Ok(n) => return Ok(n),
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => would_block = true,
-                Err(e) => return Err(e),
-            }
-        }
-    }
-    if rbuf.capacity() - rbuf.len() < chunk / 4 {
-        rbuf.reserve(chunk);
-    }
-    stream.read_buf(rbuf).await
 }

@@ -81,7 +81,7 @@ pub mod timer;
 pub mod tls;
 
 pub use address::Address;
-pub use connection::{Connection, ConnectionOptions, ReadError};
+pub use connection::{Connection, ConnectionOptions, FrameResult, ReadError};
 pub use endpoint::{ClientEndpoint, ServerEndpoint};
 pub use runner::Service;
 pub use stream::Stream;

@@ -18,9 +18,11 @@
 use std::collections::HashMap;
 use std::future::Future;
 use std::net::IpAddr;
+use std::pin::Pin;
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use tokio::sync::{Notify, Semaphore};
@@ -66,6 +68,12 @@ pub trait Service: Send + Sync + 'static {
     fn long_lived_connections(&self) -> bool {
         false
     }
+
+    /// Shutdown has begun (the listeners are closed). Sessions normally notice it through
+    /// their connection (a wait for input ends with [`crate::ReadError::Shutdown`]); a service
+    /// whose sessions opt out of that (with [`Connection::set_shutdown_interrupts`], to save
+    /// the per-connection registration) ends them here from its shared state. Default: nothing.
+    fn shutting_down(&self) {}
 }
 
 /// Why a connection was refused.
@@ -582,6 +590,7 @@ impl<S: Service> Server<S> {
         }
         // Stop accepting: the loops see the token and drop their listeners.
         while loops.join_next().await.is_some() {}
+        shared.service.shutting_down();
         let open = shared.tracker.len();
         shared.tracker.close();
         if open > 0 {
@@ -650,50 +659,119 @@ fn start_connection<S: Service>(
         .try_acquire_owned()
         .map_err(|_| Refusal::TooManyConnections);
     let slot = permit.and_then(|permit| shared.peers.acquire(&peer).map(|slot| (permit, slot)));
-    let acceptor = listener.tls().map(|t| t.acceptor());
+    let shutdown = shared.shutdown.clone();
+    let connection = move |stream| {
+        Connection::new(stream, peer, local)
+            .with_id(id)
+            .with_options(options)
+            .with_shutdown(shutdown)
+    };
+    let tls = listener.tls().map(|t| t.acceptor());
+    let admission = match (tls.is_none(), slot) {
+        (true, Ok(admission)) => admission,
+        (_, slot) => return start_tls_or_refusal(shared, stream, tls, slot, connection, span),
+    };
+    // The common case, plain and admitted: the session future is created here and the task is
+    // a plain struct around it. (An `async` block would keep its captures — the stream, the
+    // addresses — beside the session future for the connection's whole life.)
+    let conn = connection(stream);
+    span.in_scope(|| debug!("connected"));
+    let task = ConnectionTask {
+        session: shared.service.clone().handle(conn),
+        hard_stop: shared.hard_stop.clone().cancelled_owned(),
+        _admission: admission,
+    };
+    if span.is_disabled() {
+        // A debug-level span while not debugging: nothing to enter, so not even its handle
+        // is kept.
+        shared.tracker.spawn(task);
+    } else {
+        shared.tracker.spawn(task.instrument(span));
+    }
+}
+
+/// The rest of [`start_connection`]: a TLS handshake first, or a refusal.
+fn start_tls_or_refusal<S: Service>(
+    shared: &Arc<Shared<S>>,
+    stream: Stream,
+    tls: Option<tokio_rustls::TlsAcceptor>,
+    slot: Result<Admission, Refusal>,
+    connection: impl FnOnce(Stream) -> Connection + Send + 'static,
+    span: tracing::Span,
+) {
     let shared2 = shared.clone();
-    shared.tracker.spawn(
-        async move {
-            let shared = shared2;
-            let stream = match acceptor {
-                None => stream,
-                Some(acceptor) => {
-                    // Boxed: the handshake state is large and would otherwise size every
-                    // connection task for its whole life.
-                    let handshake = Box::pin(acceptor.accept(stream));
-                    match tokio::time::timeout(shared.limits.tls_handshake_timeout, handshake).await
-                    {
-                        Ok(Ok(tls)) => Stream::TlsServer(Box::new(tls)),
-                        Ok(Err(e)) => {
-                            debug!("TLS handshake failed: {e}");
-                            return;
-                        }
-                        Err(_) => {
-                            debug!("TLS handshake timed out");
-                            return;
-                        }
+    let task = async move {
+        let shared = shared2;
+        let stream = match tls {
+            None => stream,
+            Some(acceptor) => {
+                // Boxed: the handshake state is large and would otherwise size the
+                // connection's task for its whole life.
+                let handshake = Box::pin(acceptor.accept(stream));
+                match tokio::time::timeout(shared.limits.tls_handshake_timeout, handshake).await {
+                    Ok(Ok(tls)) => Stream::TlsServer(Box::new(tls)),
+                    Ok(Err(e)) => {
+                        debug!("TLS handshake failed: {e}");
+                        return;
                     }
-                }
-            };
-            let conn = Connection::new(stream, peer, local)
-                .with_id(id)
-                .with_options(options)
-                .with_shutdown(shared.shutdown.clone());
-            match slot {
-                Err(reason) => {
-                    warn!("refused: {reason:?}");
-                    let refuse = shared.service.clone().refuse(conn, reason);
-                    let _ = tokio::time::timeout(Duration::from_secs(5), refuse).await;
-                }
-                Ok(_held) => {
-                    debug!("connected");
-                    tokio::select! {
-                        () = shared.service.clone().handle(conn) => debug!("closed"),
-                        () = shared.hard_stop.cancelled() => debug!("closed by shutdown"),
+                    Err(_) => {
+                        debug!("TLS handshake timed out");
+                        return;
                     }
                 }
             }
+        };
+        let conn = connection(stream);
+        match slot {
+            Err(reason) => {
+                warn!("refused: {reason:?}");
+                // Boxed: rare, and it would otherwise size the task.
+                let refuse = Box::pin(shared.service.clone().refuse(conn, reason));
+                let _ = tokio::time::timeout(Duration::from_secs(5), refuse).await;
+            }
+            Ok(admission) => {
+                debug!("connected");
+                // Boxed for the same reason as the handshake.
+                let task = ConnectionTask {
+                    session: shared.service.clone().handle(conn),
+                    hard_stop: shared.hard_stop.clone().cancelled_owned(),
+                    _admission: admission,
+                };
+                Box::pin(task).await;
+            }
         }
-        .instrument(span),
-    );
+    };
+    shared.tracker.spawn(task.instrument(span));
+}
+
+/// What a connection holds against the limits (released when its task ends).
+type Admission = (tokio::sync::OwnedSemaphorePermit, Option<PeerSlot>);
+
+pin_project_lite::pin_project! {
+    /// A connection's task: its session until it ends, or until the hard stop at the end of
+    /// the shutdown timeout.
+    struct ConnectionTask<F> {
+        #[pin]
+        session: F,
+        #[pin]
+        hard_stop: tokio_util::sync::WaitForCancellationFutureOwned,
+        _admission: Admission,
+    }
+}
+
+impl<F: Future<Output = ()>> Future for ConnectionTask<F> {
+    type Output = ();
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        let this = self.project();
+        if this.session.poll(cx).is_ready() {
+            debug!("closed");
+            return Poll::Ready(());
+        }
+        if this.hard_stop.poll(cx).is_ready() {
+            debug!("closed by shutdown");
+            return Poll::Ready(());
+        }
+        Poll::Pending
+    }
 }

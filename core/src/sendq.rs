@@ -3,10 +3,11 @@
 //! exceeded") instead of growing memory without limit.
 
 use std::collections::VecDeque;
+use std::future::poll_fn;
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::task::{Context, Poll, Waker};
 
 use bytes::Bytes;
-use tokio::sync::Notify;
 
 /// Why a message was not queued.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -23,19 +24,24 @@ pub enum SendQueueError {
 /// allocation (an idle IRC client costs a few dozen bytes here, where tokio's mpsc allocates a
 /// 32-slot block up front), a producer pays one uncontended lock, and the consumer takes every
 /// waiting message under a single lock ([`SendQueueReceiver::drain`]).
+///
+/// The single consumer's waker sits in the state itself rather than in a `Notify`: waiting is a
+/// poll method ([`SendQueueReceiver::poll_ready`]) with no future to keep, so a session that
+/// waits on its socket and its queue at once needs no per-connection wait state.
 #[derive(Debug)]
 struct State {
     queue: VecDeque<Bytes>,
     bytes: usize,
     senders: usize,
     receiver_alive: bool,
+    /// The consumer, when it waits: woken when the queue goes from empty to non-empty, or the
+    /// last producer leaves.
+    waker: Option<Waker>,
 }
 
 #[derive(Debug)]
 struct Shared {
     state: Mutex<State>,
-    /// Woken when the queue goes from empty to non-empty, or the last producer leaves.
-    notify: Notify,
     limit: usize,
 }
 
@@ -65,8 +71,8 @@ pub fn send_queue(limit_bytes: usize) -> (SendQueue, SendQueueReceiver) {
             bytes: 0,
             senders: 1,
             receiver_alive: true,
+            waker: None,
         }),
-        notify: Notify::new(),
         limit: limit_bytes,
     });
     (
@@ -88,13 +94,17 @@ impl Clone for SendQueue {
 
 impl Drop for SendQueue {
     fn drop(&mut self) {
-        let last = {
+        let waker = {
             let mut state = self.shared.lock();
             state.senders -= 1;
-            state.senders == 0
+            if state.senders == 0 {
+                state.waker.take()
+            } else {
+                None
+            }
         };
-        if last {
-            self.shared.notify.notify_one();
+        if let Some(waker) = waker {
+            waker.wake();
         }
     }
 }
@@ -104,7 +114,7 @@ impl SendQueue {
     /// A single message larger than the limit still goes when the queue is empty.
     pub fn try_send(&self, msg: Bytes) -> Result<(), SendQueueError> {
         let len = msg.len();
-        let was_empty = {
+        let waker = {
             let mut state = self.shared.lock();
             if !state.receiver_alive {
                 return Err(SendQueueError::Closed);
@@ -114,12 +124,17 @@ impl SendQueue {
             }
             state.bytes += len;
             state.queue.push_back(msg);
-            state.queue.len() == 1
+            // Only the empty → non-empty transition needs a wake-up: a consumer that was woken
+            // drains everything there is before it waits (and registers) again.
+            if state.queue.len() == 1 {
+                state.waker.take()
+            } else {
+                None
+            }
         };
-        // Only the empty → non-empty transition needs a wake-up: a consumer that was woken
-        // drains everything there is (Notify keeps a permit if it is not waiting yet).
-        if was_empty {
-            self.shared.notify.notify_one();
+        // Woken outside the lock, so the consumer does not wake into a held mutex.
+        if let Some(waker) = waker {
+            waker.wake();
         }
         Ok(())
     }
@@ -141,25 +156,68 @@ impl Drop for SendQueueReceiver {
         state.receiver_alive = false;
         state.queue = VecDeque::new();
         state.bytes = 0;
+        state.waker = None;
+    }
+}
+
+/// Keep `cx`'s waker as the one to wake (cloning only when it changed).
+fn register(state: &mut State, cx: &Context<'_>) {
+    match &mut state.waker {
+        Some(waker) if waker.will_wake(cx.waker()) => {}
+        slot => *slot = Some(cx.waker().clone()),
     }
 }
 
 impl SendQueueReceiver {
     /// The next message; `None` once every producer has gone and the queue is empty.
     pub async fn recv(&mut self) -> Option<Bytes> {
-        loop {
-            {
-                let mut state = self.shared.lock();
-                if let Some(msg) = state.queue.pop_front() {
-                    state.bytes -= msg.len();
-                    return Some(msg);
-                }
-                if state.senders == 0 {
-                    return None;
-                }
-            }
-            self.shared.notify.notified().await;
+        poll_fn(|cx| self.poll_recv(cx)).await
+    }
+
+    /// Poll form of [`recv`](Self::recv).
+    pub fn poll_recv(&mut self, cx: &mut Context<'_>) -> Poll<Option<Bytes>> {
+        let mut state = self.shared.lock();
+        if let Some(msg) = state.queue.pop_front() {
+            state.bytes -= msg.len();
+            return Poll::Ready(Some(msg));
         }
+        if state.senders == 0 {
+            return Poll::Ready(None);
+        }
+        register(&mut state, cx);
+        Poll::Pending
+    }
+
+    /// Ready with `true` when messages are waiting (take them with [`drain`](Self::drain)),
+    /// `false` once every producer has gone and the queue is empty; otherwise the task is
+    /// woken when either happens.
+    pub fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<bool> {
+        let mut state = self.shared.lock();
+        if !state.queue.is_empty() {
+            return Poll::Ready(true);
+        }
+        if state.senders == 0 {
+            return Poll::Ready(false);
+        }
+        register(&mut state, cx);
+        Poll::Pending
+    }
+
+    /// Ready once every producer has gone (whatever is still queued); otherwise the task is
+    /// woken then — or, spuriously, when a message arrives in an empty queue. For a consumer
+    /// that is not taking messages right now (its output is full) but must notice the end.
+    pub fn poll_closed(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        let mut state = self.shared.lock();
+        if state.senders == 0 {
+            return Poll::Ready(());
+        }
+        register(&mut state, cx);
+        Poll::Pending
+    }
+
+    /// Whether every producer has gone.
+    pub fn is_closed(&self) -> bool {
+        self.shared.lock().senders == 0
     }
 
     /// The next message if one is waiting.
@@ -183,8 +241,10 @@ impl SendQueueReceiver {
             sink(&msg);
         }
         state.bytes -= taken;
-        if state.queue.is_empty() && state.queue.capacity() > 64 {
-            // A burst is over: give its memory back.
+        if state.queue.is_empty() && state.queue.capacity() > 0 {
+            // Emptied: give the memory back, so a waiting consumer costs no buffer (an idle
+            // IRC client would otherwise keep its welcome burst's 16 slots, 512 bytes, for
+            // good). Refilling costs one small allocation per wake-up, not per message.
             state.queue = VecDeque::new();
         }
         taken
@@ -256,5 +316,38 @@ mod tests {
         tx.try_send(Bytes::from_static(b"wake")).unwrap();
         assert_eq!(waiter.await.unwrap().unwrap(), &b"wake"[..]);
         assert!(tx.is_closed());
+    }
+
+    #[tokio::test]
+    async fn poll_ready_and_poll_closed_wake_the_consumer() {
+        let (tx, mut rx) = send_queue(100);
+        let waiter = tokio::spawn(async move {
+            let ready = poll_fn(|cx| rx.poll_ready(cx)).await;
+            let mut got = Vec::new();
+            rx.drain(usize::MAX, |m| got.push(m.clone()));
+            // Emptied: the queue's buffer is given back.
+            assert_eq!(rx.shared.lock().queue.capacity(), 0);
+            poll_fn(|cx| rx.poll_closed(cx)).await;
+            (
+                ready,
+                got,
+                poll_fn(|cx| rx.poll_ready(cx)).await,
+                rx.is_closed(),
+            )
+        });
+        tokio::task::yield_now().await;
+        tx.try_send(Bytes::from_static(b"a")).unwrap();
+        tokio::task::yield_now().await;
+        // A message into the now empty queue wakes poll_closed spuriously; it waits on.
+        tx.try_send(Bytes::from_static(b"b")).unwrap();
+        tokio::task::yield_now().await;
+        assert!(!waiter.is_finished());
+        drop(tx);
+        let (ready, got, ready_after, closed) = waiter.await.unwrap();
+        assert!(ready);
+        assert_eq!(got, [Bytes::from_static(b"a")]);
+        // "b" is still queued: ready, not yet the end.
+        assert!(ready_after);
+        assert!(closed);
     }
 }

@@ -266,3 +266,78 @@ async fn idle_tcp_connection_holds_no_buffers() {
         &b"two"[..]
     );
 }
+
+#[derive(Debug, PartialEq)]
+enum Woke {
+    Queue,
+    Frame(Option<String>),
+    Err(String),
+}
+
+/// Wait on `conn` and `rx` at once, the way an IRC session does.
+async fn wait_either(
+    conn: &mut Connection,
+    rx: &mut torsion_core::sendq::SendQueueReceiver,
+    lines: &mut LineCodec,
+) -> Woke {
+    use std::task::Poll;
+    std::future::poll_fn(|cx| {
+        if let Poll::Ready(true) = rx.poll_ready(cx) {
+            return Poll::Ready(Woke::Queue);
+        }
+        match conn.poll_read_frame(cx, lines) {
+            Poll::Ready(Ok(frame)) => Poll::Ready(Woke::Frame(
+                frame.map(|f| String::from_utf8_lossy(&f).into_owned()),
+            )),
+            Poll::Ready(Err(e)) => Poll::Ready(Woke::Err(e.to_string())),
+            Poll::Pending => Poll::Pending,
+        }
+    })
+    .await
+}
+
+/// The poll form waits on the socket beside another source (here a send queue) with no future
+/// of its own: output goes out before the wait, input and the other source both wake it, and
+/// the idle timeout runs from the first `Pending` after the last progress.
+#[tokio::test(start_paused = true)]
+async fn poll_read_frame_waits_beside_other_sources() {
+    let (conn, mut peer) = memory_pair();
+    let mut conn = conn.with_options(ConnectionOptions {
+        idle_timeout: Some(Duration::from_secs(10)),
+        ..Default::default()
+    });
+    let (tx, mut rx) = torsion_core::sendq::send_queue(1000);
+    let mut lines = LineCodec::crlf(100);
+    let started = tokio::time::Instant::now();
+    conn.queue(b"hello\r\n");
+    let sender = tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_secs(4)).await;
+        tx.try_send(bytes::Bytes::from_static(b"queued")).unwrap();
+        tx
+    });
+    // The queued greeting is written while the session waits.
+    let woke = wait_either(&mut conn, &mut rx, &mut lines).await;
+    assert_eq!(woke, Woke::Queue);
+    peer.expect_line("hello").await;
+    assert_eq!(started.elapsed(), Duration::from_secs(4));
+    let mut got = Vec::new();
+    rx.drain(usize::MAX, |m| got.push(m.clone()));
+    assert_eq!(got, ["queued"]);
+    let _tx = sender.await.unwrap();
+
+    // The queue's wake-up was no progress on the connection: its idle time still counts from
+    // the first wait. Input 5 s later (9 s idle) is in time…
+    let (_, woke) = tokio::join!(
+        async {
+            tokio::time::sleep(Duration::from_secs(5)).await;
+            peer.send(b"one\r\n").await;
+        },
+        wait_either(&mut conn, &mut rx, &mut lines)
+    );
+    assert_eq!(woke, Woke::Frame(Some("one".into())));
+    // …and re-arms the timeout: 10 s of nothing from there ends the next wait.
+    let waited = tokio::time::Instant::now();
+    let woke = wait_either(&mut conn, &mut rx, &mut lines).await;
+    assert_eq!(woke, Woke::Err("idle timeout".into()));
+    assert_eq!(waited.elapsed(), Duration::from_secs(10));
+}

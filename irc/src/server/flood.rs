@@ -4,28 +4,31 @@
 
 use tokio::time::{Duration, Instant};
 
-/// A token bucket measured in messages.
+/// A token bucket measured in messages (`f32`: one lives in every session, and message
+/// counts need no more precision).
 #[derive(Debug, Clone)]
 pub struct TokenBucket {
-    burst: f64,
-    rate: f64,
-    tokens: f64,
+    burst: f32,
+    rate: f32,
+    tokens: f32,
     updated: Instant,
 }
 
 impl TokenBucket {
     /// A full bucket.
     pub fn new(burst: u32, rate: f64, now: Instant) -> Self {
+        // Saturating casts: a burst or rate beyond f32's range is "unlimited" anyway.
+        let burst = burst.max(1) as f32;
         TokenBucket {
-            burst: f64::from(burst.max(1)),
-            rate: rate.max(0.001),
-            tokens: f64::from(burst.max(1)),
+            burst,
+            rate: rate.max(0.001) as f32,
+            tokens: burst,
             updated: now,
         }
     }
 
     fn refill(&mut self, now: Instant) {
-        let elapsed = now.saturating_duration_since(self.updated).as_secs_f64();
+        let elapsed = now.saturating_duration_since(self.updated).as_secs_f32();
         self.tokens = (self.tokens + elapsed * self.rate).min(self.burst);
         self.updated = now;
     }
@@ -44,7 +47,7 @@ impl TokenBucket {
     /// When the next token will be there.
     pub fn next_token_at(&self) -> Instant {
         let missing = (1.0 - self.tokens).max(0.0);
-        self.updated + Duration::from_secs_f64(missing / self.rate)
+        self.updated + Duration::from_secs_f32(missing / self.rate)
     }
 }
 

@@ -5,7 +5,7 @@
 //! their order, and a client that stops reading is disconnected instead of growing memory.
 
 use std::collections::{HashMap, VecDeque};
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 use std::time::{Instant, SystemTime};
 
 use bytes::{BufMut, Bytes, BytesMut};
@@ -20,35 +20,6 @@ use super::config::ServerConfig;
 
 /// A client's number, unique for the server's lifetime.
 pub type ClientId = u64;
-
-/// Why a session should end, set when the network removes the client; its driver waits on
-/// [`CloseReason::closed`].
-#[derive(Debug, Default)]
-pub struct CloseReason {
-    reason: OnceLock<String>,
-    notify: tokio::sync::Notify,
-}
-
-impl CloseReason {
-    /// Record the reason (first one wins) and wake the session.
-    pub fn set(&self, reason: impl Into<String>) {
-        if self.reason.set(reason.into()).is_ok() {
-            self.notify.notify_one();
-        }
-    }
-
-    /// The reason, if the network closed the client.
-    pub fn get(&self) -> Option<&str> {
-        self.reason.get().map(String::as_str)
-    }
-
-    /// Wait until a reason is set.
-    pub async fn closed(&self) {
-        if self.get().is_none() {
-            self.notify.notified().await;
-        }
-    }
-}
 
 /// SASL exchange state.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -86,7 +57,8 @@ impl UserModes {
     }
 }
 
-/// One connected client.
+/// One connected client. (Boxed strings for the rarely set fields: this record exists for
+/// every connection.)
 #[derive(Debug)]
 pub struct Client {
     /// Its number.
@@ -106,7 +78,7 @@ pub struct Client {
     /// USER received.
     pub got_user: bool,
     /// PASS given (and matching, when the server has a password).
-    pub pass: Option<String>,
+    pub pass: Option<Box<str>>,
     /// CAP LS/REQ seen before registration and no CAP END yet.
     pub cap_negotiating: bool,
     /// CAP LS version (302 enables cap-notify and multi-line LS).
@@ -116,9 +88,9 @@ pub struct Client {
     /// User modes.
     pub modes: UserModes,
     /// Away message.
-    pub away: Option<String>,
+    pub away: Option<Box<str>>,
     /// Account (after SASL).
-    pub account: Option<String>,
+    pub account: Option<Box<str>>,
     /// SASL state.
     pub sasl: SaslState,
     /// Folded names of joined channels.
@@ -127,14 +99,18 @@ pub struct Client {
     pub signon: u64,
     /// Last PRIVMSG/NOTICE (idle time in WHOIS 317).
     pub last_spoke: Instant,
+    /// When it connected (the registration deadline counts from here).
+    pub connected: Instant,
+    /// Last line received (keepalive: PING after `ping_interval` of silence).
+    pub last_active: Instant,
+    /// A keepalive PING is unanswered.
+    pub ping_sent: bool,
     /// Connected over TLS (WHOIS 671).
     pub tls: bool,
     /// Output.
     pub queue: SendQueue,
-    /// Why the network closed it.
-    pub closer: Arc<CloseReason>,
     /// The OPER name used.
-    pub oper_name: Option<String>,
+    pub oper_name: Option<Box<str>>,
 }
 
 /// A WHOWAS entry.
@@ -194,8 +170,9 @@ pub enum PasswordPurpose {
 pub struct Network {
     /// Configuration.
     pub config: Arc<ServerConfig>,
-    /// Clients by id.
-    pub clients: HashMap<ClientId, Client>,
+    /// Clients by id (boxed: the table keeps spare slots as it grows, and a spare slot costs
+    /// a pointer rather than a whole client record).
+    pub clients: HashMap<ClientId, Box<Client>>,
     /// Folded nick → id (reserved at NICK, before registration completes).
     pub nicks: HashMap<String, ClientId>,
     /// Folded channel name → channel.
@@ -213,6 +190,9 @@ pub struct Network {
     capture: Option<Capture>,
     /// Labeled commands waiting for a password check.
     deferred: HashMap<ClientId, Capture>,
+    /// Why removed clients were removed, and their hosts, until their sessions take them
+    /// ([`Network::take_close_reason`]).
+    closing: HashMap<ClientId, (String, String)>,
     next_batch: u64,
 }
 
@@ -250,6 +230,7 @@ impl Network {
             isupport,
             capture: None,
             deferred: HashMap::new(),
+            closing: HashMap::new(),
             next_batch: 1,
         }
     }
@@ -266,16 +247,15 @@ impl Network {
         tls: bool,
         queue: SendQueue,
         now: Instant,
-    ) -> Option<(ClientId, Arc<CloseReason>)> {
+    ) -> Option<ClientId> {
         if self.clients.len() >= self.config.limits.max_clients {
             return None;
         }
         let id = self.next_id;
         self.next_id += 1;
-        let closer = Arc::new(CloseReason::default());
         self.clients.insert(
             id,
-            Client {
+            Box::new(Client {
                 id,
                 nick: "*".into(),
                 user: String::new(),
@@ -295,13 +275,71 @@ impl Network {
                 channels: Vec::new(),
                 signon: clock::unix_now(),
                 last_spoke: now,
+                connected: now,
+                last_active: now,
+                ping_sent: false,
                 tls,
                 queue,
-                closer: closer.clone(),
                 oper_name: None,
-            },
+            }),
         );
-        Some((id, closer))
+        Some(id)
+    }
+
+    /// Why `id` was removed, and its host (once: for its session, to say goodbye with).
+    pub fn take_close_reason(&mut self, id: ClientId) -> Option<(String, String)> {
+        self.closing.remove(&id)
+    }
+
+    /// `id` sent a line at `now` (any line answers a keepalive PING).
+    pub fn touch(&mut self, id: ClientId, now: Instant) {
+        if let Some(client) = self.clients.get_mut(&id) {
+            client.last_active = now;
+            client.ping_sent = false;
+        }
+    }
+
+    /// The keepalive round, run about once a second for every client (as InspIRCd does)
+    /// instead of a timer per connection: disconnect clients that did not register within
+    /// `registration_timeout`, PING those silent for `ping_interval`, and disconnect those
+    /// that left that PING unanswered for `ping_timeout`.
+    pub fn sweep(&mut self, now: Instant) {
+        let limits = &self.config.limits;
+        let (interval, timeout) = (limits.ping_interval, limits.ping_timeout);
+        let mut ping = Vec::new();
+        for client in self.clients.values_mut() {
+            if !client.registered {
+                if now.saturating_duration_since(client.connected) >= limits.registration_timeout {
+                    self.pending_removal
+                        .push((client.id, "Registration timed out".into()));
+                }
+            } else if !client.ping_sent {
+                if now.saturating_duration_since(client.last_active) >= interval {
+                    client.ping_sent = true;
+                    ping.push(client.id);
+                }
+            } else if now.saturating_duration_since(client.last_active) >= interval + timeout {
+                let secs = (interval + timeout).as_secs();
+                self.pending_removal
+                    .push((client.id, format!("Ping timeout: {secs} seconds")));
+            }
+        }
+        if !ping.is_empty() {
+            let line = proto::line("", "PING", [self.config.server_name.as_str()]);
+            for id in ping {
+                self.send(id, line.clone());
+            }
+        }
+        self.flush_removals();
+    }
+
+    /// Disconnect everyone with `reason` (server shutdown).
+    pub fn quit_all(&mut self, reason: &str) {
+        let ids: Vec<ClientId> = self.clients.keys().copied().collect();
+        for id in ids {
+            self.remove_client(id, reason);
+        }
+        self.flush_removals();
     }
 
     /// Registered users.
@@ -447,7 +485,11 @@ impl Network {
         let Some(client) = self.clients.get(&id) else {
             return;
         };
-        client.closer.set(reason);
+        // For the session, which notices the removal by its send queue closing.
+        let host = &client.host;
+        self.closing
+            .entry(id)
+            .or_insert_with(|| (reason.to_owned(), host.clone()));
         if client.registered {
             let line = proto::line(&client.prefix, "QUIT", [reason]);
             for other in self.neighbours(id) {

@@ -3,12 +3,15 @@
 //! delivers, keeping PING/registration timers — and ends it with `ERROR :Closing Link`.
 
 use std::collections::VecDeque;
+use std::future::Future;
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::pin::Pin;
+use std::sync::{Arc, Mutex, MutexGuard, Once};
+use std::task::Poll;
 use std::time::Duration;
 
 use bytes::BytesMut;
-use tokio::time::Instant;
+use tokio::time::{Instant, Sleep};
 use torsion_core::cred::CredentialStore;
 use torsion_core::framing::LineCodec;
 use torsion_core::runner::Refusal;
@@ -26,6 +29,8 @@ use super::network::{ClientId, Effect, Network, PasswordPurpose};
 const WRITE_HIGH_WATER: usize = 64 * 1024;
 /// How long the goodbye (`ERROR`) may take to reach a client before the socket is dropped.
 const GOODBYE_TIMEOUT: Duration = Duration::from_secs(5);
+/// How often the keepalive round ([`Network::sweep`]) runs.
+const SWEEP_INTERVAL: Duration = Duration::from_secs(1);
 
 /// The IRC service (Twisted's factory): the network plus what sessions need to check passwords.
 #[derive(Debug)]
@@ -34,6 +39,8 @@ pub struct IrcServer {
     config: Arc<ServerConfig>,
     opers: CredentialStore,
     motd_file: Option<PathBuf>,
+    /// Started with the first session: see [`IrcServer::start_sweeper`].
+    sweeper: Once,
 }
 
 impl IrcServer {
@@ -49,6 +56,7 @@ impl IrcServer {
             config,
             opers,
             motd_file: None,
+            sweeper: Once::new(),
         }
     }
 
@@ -76,83 +84,86 @@ impl IrcServer {
     /// Handle one raw line; returns the client's status afterwards (read under the same lock,
     /// so the session need not lock the network again to know it).
     async fn process(&self, id: ClientId, line: &[u8]) -> Status {
-        let msg = match Message::parse_client(line) {
-            Ok(msg) => msg,
-            Err(ParseError::TooLong | ParseError::TagsTooLong) => {
-                let mut net = self.network();
-                net.reply(id, ERR_INPUTTOOLONG, &["Input line was too long"]);
-                return Status::of(&net, id);
-            }
-            // Empty lines are ignored (Modern IRC: "silently ignored"); so is garbage.
-            Err(_) => return Status::of(&self.network(), id),
-        };
         let effect = {
             let mut net = self.network();
-            let effect = net.handle(id, msg, std::time::Instant::now());
-            if effect.is_none() {
-                return Status::of(&net, id);
+            let at = now();
+            net.touch(id, at);
+            match Message::parse_client(line) {
+                Ok(msg) => net.handle(id, msg, at),
+                Err(ParseError::TooLong | ParseError::TagsTooLong) => {
+                    net.reply(id, ERR_INPUTTOOLONG, &["Input line was too long"]);
+                    None
+                }
+                // Empty lines are ignored (Modern IRC: "silently ignored"); so is garbage.
+                Err(_) => None,
             }
-            effect
+            .ok_or_else(|| Status::of(&net, id))
         };
-        if let Some(Effect::CheckPassword {
-            purpose,
-            user,
-            password,
-        }) = effect
-        {
-            let ok = self.check_password(purpose, &user, &password).await;
-            let mut net = self.network();
-            net.password_checked(id, purpose, &user, ok, std::time::Instant::now());
-            return Status::of(&net, id);
+        match effect {
+            Err(status) => status,
+            Ok(Effect::CheckPassword {
+                purpose,
+                user,
+                password,
+            }) => {
+                let ok = self.check_password(purpose, &user, &password).await;
+                let mut net = self.network();
+                net.password_checked(id, purpose, &user, ok, now());
+                Status::of(&net, id)
+            }
         }
-        Status::of(&self.network(), id)
     }
+
+    /// Run the keepalive round once a second while the server lives (one task for all
+    /// clients; it holds only a weak reference, so it ends with the server).
+    fn start_sweeper(self: &Arc<Self>) {
+        self.sweeper.call_once(|| {
+            let server = Arc::downgrade(self);
+            tokio::spawn(async move {
+                let mut tick = tokio::time::interval(SWEEP_INTERVAL);
+                tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+                loop {
+                    tick.tick().await;
+                    let Some(server) = server.upgrade() else {
+                        return;
+                    };
+                    server.network().sweep(now());
+                }
+            });
+        });
+    }
+}
+
+/// The network's clock: tokio's, so that tests on a paused clock see keepalives and
+/// timeouts happen on time.
+fn now() -> std::time::Instant {
+    Instant::now().into_std()
 }
 
 /// What a session remembers of its client between commands: only its own commands change it.
 #[derive(Debug, Clone, Copy, Default)]
 struct Status {
-    registered: bool,
     oper: bool,
 }
 
 impl Status {
     fn of(net: &Network, id: ClientId) -> Self {
         Status {
-            registered: net.is_registered(id),
             oper: net.is_oper(id),
         }
     }
 }
 
-/// Where a session is in its keepalive cycle.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Keepalive {
-    Quiet,
-    PingSent,
-}
-
-impl IrcServer {
-    /// The session timer fired: registration deadline, time to PING, or PING unanswered.
-    fn on_timer(
-        &self,
-        id: ClientId,
-        status: Status,
-        keepalive: &mut Keepalive,
-        limits: &super::config::Limits,
-    ) {
-        if !status.registered {
-            self.network().quit(id, "Registration timed out");
-        } else if *keepalive == Keepalive::Quiet {
-            *keepalive = Keepalive::PingSent;
-            let line = proto::line("", "PING", [self.config.server_name.as_str()]);
-            self.network().send(id, line);
-        } else {
-            let secs = (limits.ping_interval + limits.ping_timeout).as_secs();
-            self.network()
-                .quit(id, &format!("Ping timeout: {secs} seconds"));
-        }
-    }
+/// What ended a session's wait.
+enum Wake {
+    /// Output is waiting in the send queue (`false`: the queue closed — the client is gone).
+    Output(bool),
+    /// A line from the client, or the end of its input.
+    Input(Result<Option<bytes::Bytes>, ReadError>),
+    /// Flood control has a token for the next pending line.
+    Token,
+    /// The write buffer drained below the high-water mark (or failed).
+    Flushed(std::io::Result<()>),
 }
 
 impl Service for IrcServer {
@@ -164,143 +175,152 @@ impl Service for IrcServer {
         true
     }
 
-    async fn handle(self: Arc<Self>, mut conn: Connection) {
-        conn.set_idle_timeout(None);
-        let limits = &self.config.limits;
-        let host = conn
-            .peer()
-            .ip()
-            .map(|ip| match ip {
-                std::net::IpAddr::V6(v6) => v6
-                    .to_ipv4_mapped()
-                    .map_or_else(|| v6.to_string(), |v4| v4.to_string()),
-                ip => ip.to_string(),
-            })
-            .unwrap_or_else(|| "localhost".into());
-        // An IPv6 host starting with ':' would break the message grammar (as ircds do, prefix 0).
-        let host = if host.starts_with(':') {
-            format!("0{host}")
-        } else {
-            host
-        };
-        let (tx, mut inbox) = send_queue(limits.sendq);
-        let connected =
-            self.network()
-                .connect(host.clone(), conn.is_tls(), tx, std::time::Instant::now());
-        let Some((id, closer)) = connected else {
-            conn.queue(b"ERROR :Closing Link: Server is full\r\n");
-            let _ = Box::pin(tokio::time::timeout(GOODBYE_TIMEOUT, conn.close())).await;
-            return;
-        };
-        tracing::debug!(id, "client connected");
-        let mut codec = LineCodec::any_eol(MAX_WIRE_LINE);
-        let mut bucket = TokenBucket::new(limits.flood_burst, limits.flood_rate, Instant::now());
-        let mut pending: VecDeque<bytes::Bytes> = VecDeque::new();
-        let mut pending_bytes = 0usize;
-        let mut last_input = Instant::now();
-        let mut keepalive = Keepalive::Quiet;
-        let registration_deadline = Instant::now() + limits.registration_timeout;
-
-        let mut status = Status::default();
-        let reason: String = loop {
-            // Run what flood control allows (operators are exempt).
-            while let Some(line) = pending.front() {
-                if !status.oper && !bucket.try_take(Instant::now()) {
-                    break;
-                }
-                let line = line.clone();
-                pending.pop_front();
-                pending_bytes -= line.len();
-                // Boxed: a password check makes this future large, and the session future
-                // (alive for every idle client) would otherwise always be that large.
-                status = Box::pin(self.process(id, &line)).await;
-            }
-            if let Some(reason) = closer.get() {
-                break reason.to_owned();
-            }
-            let timer = if !status.registered {
-                registration_deadline
-            } else {
-                match keepalive {
-                    Keepalive::Quiet => last_input + limits.ping_interval,
-                    Keepalive::PingSent => last_input + limits.ping_interval + limits.ping_timeout,
-                }
+    #[allow(clippy::manual_async_fn)] // deliberately not an async fn: see the first comment
+    fn handle(self: Arc<Self>, mut conn: Connection) -> impl Future<Output = ()> + Send {
+        // An `async` block, not an `async fn`: an async fn keeps its arguments twice (as
+        // captured and as bound), and this future lives as long as the client does.
+        async move {
+            conn.set_idle_timeout(None);
+            // The server ends every session itself at shutdown (`shutting_down`), which saves
+            // each connection registering with the shutdown signal.
+            conn.set_shutdown_interrupts(false);
+            let limits = &self.config.limits;
+            let (tx, mut inbox) = send_queue(limits.sendq);
+            let connected =
+                self.network()
+                    .connect(shown_host(conn.peer()), conn.is_tls(), tx, now());
+            let Some(id) = connected else {
+                conn.queue(b"ERROR :Closing Link: Server is full\r\n");
+                let _ = Box::pin(tokio::time::timeout(GOODBYE_TIMEOUT, conn.close())).await;
+                return;
             };
-            if conn.buffered_output() >= WRITE_HIGH_WATER {
-                // Let the socket drain before taking more from the send queue (which then
-                // fills, and overflows into "SendQ exceeded" if the client never reads). Input
-                // waits meanwhile: a client that does not read its output is not served.
-                // Boxed, as a rare path, to keep the session future small.
-                let fired = Box::pin(async {
-                    tokio::select! {
-                        flushed = conn.flush() => flushed.err().map(|e| format!("Write error: {e}")),
-                        _ = tokio::time::sleep_until(timer) => Some(String::new()),
-                        _ = closer.closed() => None,
+            tracing::debug!(id, "client connected");
+            self.start_sweeper();
+            // Everything a session keeps while it waits is here or in the connection: the waits
+            // below are poll functions, not futures, so an idle client's task stays small (the
+            // keepalive timers live in the network's once-a-second sweep, not in each session).
+            // In a block of its own: what the loop keeps is dropped before the goodbye awaits
+            // (the future would otherwise hold both at once).
+            let (reason, host) = {
+                let mut codec = LineCodec::any_eol(MAX_WIRE_LINE);
+                let mut bucket =
+                    TokenBucket::new(limits.flood_burst, limits.flood_rate, Instant::now());
+                let mut pending: VecDeque<bytes::Bytes> = VecDeque::new();
+                let mut pending_bytes = 0usize;
+                // Allocated only while flood control holds lines back.
+                let mut flood_timer: Option<Pin<Box<Sleep>>> = None;
+                let mut status = Status::default();
+                loop {
+                    // Run what flood control allows (operators are exempt).
+                    while let Some(line) = pending.front() {
+                        if !status.oper && !bucket.try_take(Instant::now()) {
+                            break;
+                        }
+                        let line = line.clone();
+                        pending.pop_front();
+                        pending_bytes -= line.len();
+                        // Boxed: a password check makes this future large, and the session future
+                        // (alive for every idle client) would otherwise always be that large.
+                        status = Box::pin(self.process(id, &line)).await;
                     }
-                })
-                .await;
-                match fired {
-                    Some(reason) if !reason.is_empty() => self.network().quit(id, &reason),
-                    Some(_) => self.on_timer(id, status, &mut keepalive, limits),
-                    None => {}
-                }
-                continue;
-            }
-            // One timer for both the keepalive/registration deadline and flood control.
-            let wake = if pending.is_empty() {
-                timer
-            } else {
-                timer.min(bucket.next_token_at())
-            };
-            tokio::select! {
-                frame = conn.read_frame(&mut codec) => match frame {
-                    Ok(Some(line)) => {
-                        last_input = Instant::now();
-                        keepalive = Keepalive::Quiet;
-                        pending_bytes += line.len();
-                        pending.push_back(line);
-                        if pending_bytes > limits.recvq {
-                            self.network().quit(id, "Excess Flood");
+                    if pending.is_empty() {
+                        // Give the flood state's memory back once the backlog is gone.
+                        pending = VecDeque::new();
+                        flood_timer = None;
+                    } else {
+                        let at = bucket.next_token_at();
+                        match &mut flood_timer {
+                            Some(timer) => timer.as_mut().reset(at),
+                            slot => *slot = Some(Box::pin(tokio::time::sleep_until(at))),
                         }
                     }
-                    Ok(None) => self.network().quit(id, "Remote host closed the connection"),
-                    Err(e) if e.is_recoverable_frame() => {
-                        self.network().reply(id, ERR_INPUTTOOLONG, &["Input line was too long"]);
+                    if inbox.is_closed() {
+                        // The network removed the client (QUIT, KILL, a timeout, "SendQ exceeded"):
+                        // it closes the queue by dropping the client record, its only producer.
+                        let closing = self.network().take_close_reason(id);
+                        break closing
+                            .unwrap_or_else(|| ("Closed".to_owned(), shown_host(conn.peer())));
                     }
-                    Err(ReadError::Shutdown) => self.network().quit(id, "Server shutting down"),
-                    Err(e) => self.network().quit(id, &format!("Read error: {e}")),
-                },
-                // The network drops its end of the queue when it removes the client, so this
-                // also notices QUIT, KILL and "SendQ exceeded" (via `closer`, checked above).
-                msg = inbox.recv() => {
-                    if let Some(msg) = msg {
-                        conn.queue(&msg);
-                        // Everything else waiting, under one lock, up to the high-water mark.
-                        let room = WRITE_HIGH_WATER.saturating_sub(conn.buffered_output());
-                        inbox.drain(room, |m| conn.queue(m));
+                    let high_water = conn.buffered_output() >= WRITE_HIGH_WATER;
+                    let wake = std::future::poll_fn(|cx| {
+                        if high_water {
+                            // Let the socket drain before taking more from the send queue (which
+                            // then fills, and overflows into "SendQ exceeded" if the client never
+                            // reads). Input waits meanwhile: a client that does not read its output
+                            // is not served.
+                            if let Poll::Ready(r) = conn.poll_flush(cx) {
+                                return Poll::Ready(Wake::Flushed(r));
+                            }
+                            return match inbox.poll_closed(cx) {
+                                Poll::Ready(()) => Poll::Ready(Wake::Output(false)),
+                                Poll::Pending => Poll::Pending,
+                            };
+                        }
+                        // Output first: queueing it is cheap, and the read below writes it out.
+                        if let Poll::Ready(more) = inbox.poll_ready(cx) {
+                            return Poll::Ready(Wake::Output(more));
+                        }
+                        if let Poll::Ready(frame) = conn.poll_read_frame(cx, &mut codec) {
+                            return Poll::Ready(Wake::Input(frame));
+                        }
+                        if let Some(timer) = flood_timer.as_mut() {
+                            if timer.as_mut().poll(cx).is_ready() {
+                                return Poll::Ready(Wake::Token);
+                            }
+                        }
+                        Poll::Pending
+                    })
+                    .await;
+                    match wake {
+                        // `false`: the queue closed — the client is gone (handled at the loop's top).
+                        Wake::Output(true) => {
+                            let room = WRITE_HIGH_WATER.saturating_sub(conn.buffered_output());
+                            inbox.drain(room, |m| conn.queue(m));
+                        }
+                        Wake::Output(false) | Wake::Token | Wake::Flushed(Ok(())) => {}
+                        Wake::Flushed(Err(e)) => {
+                            self.network().quit(id, &format!("Write error: {e}"))
+                        }
+                        Wake::Input(frame) => match frame {
+                            Ok(Some(line)) => {
+                                pending_bytes += line.len();
+                                pending.push_back(line);
+                                if pending_bytes > limits.recvq {
+                                    self.network().quit(id, "Excess Flood");
+                                }
+                            }
+                            Ok(None) => {
+                                self.network().quit(id, "Remote host closed the connection")
+                            }
+                            Err(e) if e.is_recoverable_frame() => {
+                                self.network().reply(
+                                    id,
+                                    ERR_INPUTTOOLONG,
+                                    &["Input line was too long"],
+                                );
+                            }
+                            Err(ReadError::Shutdown) => {
+                                self.network().quit(id, "Server shutting down")
+                            }
+                            Err(e) => self.network().quit(id, &format!("Read error: {e}")),
+                        },
                     }
                 }
-                _ = tokio::time::sleep_until(wake) => {
-                    if Instant::now() >= timer {
-                        self.on_timer(id, status, &mut keepalive, limits);
-                    }
-                }
+            };
+            // What was queued before the end still goes out (bounded by the send queue), then ERROR.
+            if reason != "SendQ exceeded" {
+                inbox.drain(usize::MAX, |m| conn.queue(m));
             }
-        };
-        // What was queued before the end still goes out (bounded by the send queue), then ERROR.
-        if reason != "SendQ exceeded" {
-            inbox.drain(usize::MAX, |m| conn.queue(m));
+            tracing::debug!(id, reason, "client disconnected");
+            {
+                let mut goodbye = BytesMut::new();
+                let text = format!("Closing Link: {host} ({reason})");
+                proto::write_line(&mut goodbye, "", "ERROR", [text.as_str()]);
+                conn.queue(&goodbye);
+            }
+            drop((reason, host));
+            let _ = Box::pin(tokio::time::timeout(GOODBYE_TIMEOUT, conn.close())).await;
         }
-        tracing::debug!(id, reason, "client disconnected");
-        let mut goodbye = BytesMut::new();
-        proto::write_line(
-            &mut goodbye,
-            "",
-            "ERROR",
-            [format!("Closing Link: {host} ({reason})").as_str()],
-        );
-        conn.queue(&goodbye);
-        let _ = Box::pin(tokio::time::timeout(GOODBYE_TIMEOUT, conn.close())).await;
     }
 
     async fn refuse(self: Arc<Self>, mut conn: Connection, reason: Refusal) {
@@ -310,6 +330,10 @@ impl Service for IrcServer {
         };
         conn.queue(format!("ERROR :Closing Link: {text}\r\n").as_bytes());
         let _ = tokio::time::timeout(GOODBYE_TIMEOUT, conn.close()).await;
+    }
+
+    fn shutting_down(&self) {
+        self.network().quit_all("Server shutting down");
     }
 
     fn reload(&self) -> Result<(), String> {
@@ -322,6 +346,26 @@ impl Service for IrcServer {
         config.motd = Some(motd);
         net.config = Arc::new(config);
         Ok(())
+    }
+}
+
+/// The host a client is shown with: its IP address (IPv4-mapped IPv6 as IPv4), with a `0`
+/// before an IPv6 address starting with `:`, which would break the message grammar (as
+/// ircds do).
+fn shown_host(peer: &torsion_core::address::Address) -> String {
+    let host = peer
+        .ip()
+        .map(|ip| match ip {
+            std::net::IpAddr::V6(v6) => v6
+                .to_ipv4_mapped()
+                .map_or_else(|| v6.to_string(), |v4| v4.to_string()),
+            ip => ip.to_string(),
+        })
+        .unwrap_or_else(|| "localhost".into());
+    if host.starts_with(':') {
+        format!("0{host}")
+    } else {
+        host
     }
 }
 

@@ -106,7 +106,7 @@ fn join_one(net: &mut Network, id: ClientId, name: &str, key: &str) {
     }
     let plain = proto::line(&prefix, "JOIN", [shown.as_str()]);
     let extended = proto::line(&prefix, "JOIN", [shown.as_str(), &account, &realname]);
-    let away_line = away.map(|text| proto::line(&prefix, "AWAY", [text.as_str()]));
+    let away_line = away.map(|text| proto::line(&prefix, "AWAY", [&*text]));
     let members: Vec<ClientId> = net
         .channels
         .get(&folded)

@@ -28,7 +28,7 @@ pub fn oper_result(net: &mut Network, id: ClientId, name: &str, ok: bool) {
     };
     let newly = !client.modes.oper;
     client.modes.oper = true;
-    client.oper_name = Some(name.to_owned());
+    client.oper_name = Some(name.into());
     let nick = client.nick.clone();
     net.reply(id, RPL_YOUREOPER, &["You are now an IRC operator"]);
     if newly {

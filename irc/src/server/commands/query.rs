@@ -264,7 +264,7 @@ pub fn away(net: &mut Network, id: ClientId, msg: &Message) {
         net.reply(id, RPL_UNAWAY, &["You are no longer marked as being away"]);
         proto::line(&prefix, "AWAY", [])
     } else {
-        client.away = Some(text.clone());
+        client.away = Some(text.as_str().into());
         net.reply(id, RPL_NOWAWAY, &["You have been marked as being away"]);
         proto::line(&prefix, "AWAY", [text.as_str()])
     };

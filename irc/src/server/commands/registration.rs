@@ -179,7 +179,7 @@ pub fn sasl_result(net: &mut Network, id: ClientId, user: &str, ok: bool, now: I
         net.reply(id, ERR_SASLFAIL, &["SASL authentication failed"]);
         return;
     }
-    client.account = Some(user.to_owned());
+    client.account = Some(user.into());
     let mask = if client.registered {
         client.prefix.clone()
     } else {
@@ -210,7 +210,7 @@ pub fn pass(net: &mut Network, id: ClientId, msg: &Message) -> Option<Effect> {
         return None;
     }
     if let Some(client) = net.clients.get_mut(&id) {
-        client.pass = Some(msg.param(0).to_owned());
+        client.pass = Some(msg.param(0).into());
     }
     None
 }
