@@ -156,8 +156,9 @@ impl Status {
 
 /// What ended a session's wait.
 enum Wake {
-    /// Output is waiting in the send queue (`false`: the queue closed — the client is gone).
-    Output(bool),
+    /// Output was moved from the send queue into the write buffer, or the queue closed (the
+    /// client is gone).
+    Output,
     /// A line from the client, or the end of its input.
     Input(Result<Option<bytes::Bytes>, ReadError>),
     /// Flood control has a token for the next pending line.
@@ -252,16 +253,30 @@ impl Service for IrcServer {
                                 return Poll::Ready(Wake::Flushed(r));
                             }
                             return match inbox.poll_closed(cx) {
-                                Poll::Ready(()) => Poll::Ready(Wake::Output(false)),
+                                Poll::Ready(()) => Poll::Ready(Wake::Output),
                                 Poll::Pending => Poll::Pending,
                             };
                         }
-                        // Output first: queueing it is cheap, and the read below writes it out.
-                        if let Poll::Ready(more) = inbox.poll_ready(cx) {
-                            return Poll::Ready(Wake::Output(more));
+                        // Output first, taken straight into the write buffer (up to the
+                        // high-water mark); the socket is polled on the same wake-up, so a
+                        // busy send queue neither delays the write (the read below flushes
+                        // first) nor starves the client's input.
+                        let mut output = false;
+                        match inbox.poll_ready(cx) {
+                            Poll::Ready(true) => {
+                                let room = WRITE_HIGH_WATER.saturating_sub(conn.buffered_output());
+                                inbox.drain(room, |m| conn.queue(m));
+                                output = true;
+                            }
+                            // The queue closed: the client is gone (handled at the loop's top).
+                            Poll::Ready(false) => return Poll::Ready(Wake::Output),
+                            Poll::Pending => {}
                         }
                         if let Poll::Ready(frame) = conn.poll_read_frame(cx, &mut codec) {
                             return Poll::Ready(Wake::Input(frame));
+                        }
+                        if output {
+                            return Poll::Ready(Wake::Output);
                         }
                         if let Some(timer) = flood_timer.as_mut() {
                             if timer.as_mut().poll(cx).is_ready() {
@@ -272,12 +287,7 @@ impl Service for IrcServer {
                     })
                     .await;
                     match wake {
-                        // `false`: the queue closed — the client is gone (handled at the loop's top).
-                        Wake::Output(true) => {
-                            let room = WRITE_HIGH_WATER.saturating_sub(conn.buffered_output());
-                            inbox.drain(room, |m| conn.queue(m));
-                        }
-                        Wake::Output(false) | Wake::Token | Wake::Flushed(Ok(())) => {}
+                        Wake::Output | Wake::Token | Wake::Flushed(Ok(())) => {}
                         Wake::Flushed(Err(e)) => {
                             self.network().quit(id, &format!("Write error: {e}"))
                         }
