@@ -53,6 +53,38 @@ pub fn main(args: &[String]) -> ExitCode {
     }
 }
 
+/// The median of the finite `values` (the mean of the middle two for an even count); `None`
+/// when there are none. The benchmarks that run several rounds report each server's median.
+fn median(values: impl IntoIterator<Item = f64>) -> Option<f64> {
+    let mut values: Vec<f64> = values.into_iter().filter(|v| v.is_finite()).collect();
+    values.sort_by(f64::total_cmp);
+    let middle = values.len() / 2;
+    match values.len() {
+        0 => None,
+        n if n % 2 == 1 => Some(values[middle]),
+        _ => Some((values[middle - 1] + values[middle]) / 2.0),
+    }
+}
+
+/// A table cell: `value` to `decimals` places, or "error" when it could not be measured.
+fn cell(value: Option<f64>, decimals: usize) -> String {
+    value.map_or_else(|| "error".into(), |v| format!("{v:.decimals$}"))
+}
+
+/// `a / b` when both were measured and the quotient is finite.
+fn ratio(a: Option<f64>, b: Option<f64>) -> Option<f64> {
+    Some(a? / b?).filter(|r| r.is_finite())
+}
+
+/// A target's result cell.
+fn verdict(met: Option<bool>) -> &'static str {
+    match met {
+        Some(true) => "pass",
+        Some(false) => "FAIL",
+        None => "n/a",
+    }
+}
+
 /// The exit code of a benchmark, printing why it could not run (a benchmark that ran is
 /// success whatever its figures: benchmarks are not tests).
 pub fn finish(name: &str, result: Result<(), String>) -> ExitCode {
@@ -62,5 +94,19 @@ pub fn finish(name: &str, result: Result<(), String>) -> ExitCode {
             println!("bench {name}: {e}");
             ExitCode::FAILURE
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn medians_skip_non_finite_values() {
+        assert_eq!(median([]), None);
+        assert_eq!(median([3.0]), Some(3.0));
+        assert_eq!(median([5.0, 1.0, 3.0]), Some(3.0));
+        assert_eq!(median([4.0, 1.0, 3.0, 2.0]), Some(2.5));
+        assert_eq!(median([f64::NAN, 2.0, f64::INFINITY]), Some(2.0));
     }
 }

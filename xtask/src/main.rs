@@ -18,13 +18,16 @@ commands:
                               any server failed)
   bench NAME [--seconds N]    benchmark against a reference server (NAME: core, dns); N seconds
                               per measurement (core 5, dns 10 by default)
-  bench dns [--seconds N] [--rounds R]
+  bench dns [--seconds N] [--rounds R] [--latency-rate Q]
                               torsion-dns against NSD (authoritative) and Unbound (cached) under
-                              dnsperf: R alternating rounds (default 3), medians reported
-  bench irc [--receivers N] [--messages N] [--idle-clients N] [--seconds N] [--torsion-irc BIN]
+                              dnsperf: R alternating rounds (default 3), medians reported; then
+                              latency at a fixed Q queries/s (default 20000; 0: skip)
+  bench irc [--receivers N] [--messages N] [--idle-clients N] [--seconds N] [--rounds R]
+            [--memory-rounds M] [--torsion-irc BIN]
                               torsion-irc against InspIRCd: channel fan-out (200 receivers ×
-                              25,000 messages, at most N = 120 s) and memory per idle client
-                              (10,000); BIN: measure that binary instead of building one
+                              25,000 messages, at most N = 120 s; R alternating rounds, default
+                              3, medians reported) and memory per idle client (10,000; M rounds,
+                              default 1); BIN: measure that binary instead of building one
   bench smtp [--messages N] [--sessions N] [--seconds N]
                               torsion-smtp against Postfix (Maildir delivery) under smtp-source:
                               messages/s accepted and durably stored (20 sessions × 20,000

@@ -18,6 +18,13 @@
 //! server's CPU time per 100k queries (utime + stime of its whole process tree, from /proc) is
 //! reported: the fairer figure when the load generator and the server share the cores.
 //!
+//! At full speed the average latency is mostly time spent queued (dnsperf is the bottleneck
+//! here), so after the rounds of each comparison one more run per server, a fresh server each
+//! (warmed up like the others), offers a fixed moderate load (`--latency-rate N` queries per
+//! second, default [`DEFAULT_LATENCY_RATE`]; 0 skips it) for the same `--seconds`: the achieved
+//! rate should equal the offered one, and the latency (average, and dnsperf's min, max and
+//! standard deviation) is then the server's answer time rather than queueing.
+//!
 //! Targets (from the DNS issue): ahead of NSD on authoritative answers and of Unbound on cached
 //! answers, read as a QPS ratio torsion/peer above 1 and a CPU-per-query ratio below 1.
 
@@ -44,6 +51,11 @@ pub const DEFAULT_SECONDS: u64 = 10;
 pub const DEFAULT_ROUNDS: u64 = 3;
 /// Most rounds accepted.
 const MAX_ROUNDS: u64 = 20;
+/// Default offered load of the latency runs, queries per second (well below what every server
+/// and dnsperf sustain here, so nothing queues).
+pub const DEFAULT_LATENCY_RATE: u32 = 20_000;
+/// Highest `--latency-rate` accepted (dnsperf's cap of the full-speed runs).
+const MAX_LATENCY_RATE: u32 = dnsperf::MAX_QPS;
 /// Longest measurement accepted, in seconds.
 const MAX_SECONDS: u64 = 600;
 /// The benchmark zone, relative to the workspace root.
@@ -216,15 +228,16 @@ fn tree_cpu_seconds(pid: u32) -> Result<f64, String> {
     Ok(total)
 }
 
-/// Warm up, then measure one server: dnsperf for `seconds`, and the server's CPU time over
-/// exactly that run (and the upstream's, when there is one: it shows whether the cache was
-/// warm).
+/// Warm up (at full speed), then measure one server: dnsperf for `seconds` sending at most
+/// `max_qps` queries per second, and the server's CPU time over exactly that run (and the
+/// upstream's, when there is one: it shows whether the cache was warm).
 fn measure(
     ctx: &Context,
     process: &mut ServerProcess,
     port: u16,
     slug: &str,
     upstream: Option<u32>,
+    max_qps: u32,
 ) -> Result<Measurement, String> {
     let logs = ctx.root.join("var").join("bench").join("dns");
     dnsperf::run(
@@ -233,6 +246,7 @@ fn measure(
         &ctx.root.join(QUERIES),
         port,
         WARMUP_SECONDS,
+        dnsperf::MAX_QPS,
         &logs.join(format!("{slug}-warmup.dnsperf.log")),
     )
     .map_err(|e| format!("warm-up: {e}"))?;
@@ -245,6 +259,7 @@ fn measure(
         &ctx.root.join(QUERIES),
         port,
         ctx.seconds,
+        max_qps,
         &logs.join(format!("{slug}.dnsperf.log")),
     )?;
     let after = tree_cpu_seconds(pid)?;
@@ -423,13 +438,23 @@ fn read_template(file: &str) -> Result<String, String> {
 /// One server's measurements in a comparison, one per round (a failed round keeps its error).
 type Series = Vec<Result<Measurement, String>>;
 
-/// One comparison: ours against a peer, on one kind of answer, over several rounds.
+/// One comparison: ours against a peer, on one kind of answer, over several rounds, then
+/// one latency run each at a fixed offered load.
 #[derive(Debug)]
 struct Comparison {
     title: &'static str,
     peer: &'static str,
     torsion: Series,
     other: Series,
+    latency: Option<Latency>,
+}
+
+/// The latency runs of a comparison: each server once at `rate` queries per second.
+#[derive(Debug)]
+struct Latency {
+    rate: u32,
+    torsion: Result<Measurement, String>,
+    other: Result<Measurement, String>,
 }
 
 /// The command line of `bench dns`.
@@ -437,13 +462,16 @@ struct Comparison {
 struct Options {
     seconds: u64,
     rounds: u64,
+    /// Offered load of the latency runs (queries/s); 0: no latency runs.
+    latency_rate: u32,
 }
 
-/// `[--seconds N] [--rounds N]`, the words after `bench dns`.
+/// `[--seconds N] [--rounds N] [--latency-rate N]`, the words after `bench dns`.
 fn parse_options(args: &[String]) -> Result<Options, String> {
     let mut options = Options {
         seconds: DEFAULT_SECONDS,
         rounds: DEFAULT_ROUNDS,
+        latency_rate: DEFAULT_LATENCY_RATE,
     };
     let mut i = 0;
     while i < args.len() {
@@ -454,6 +482,11 @@ fn parse_options(args: &[String]) -> Result<Options, String> {
             }
             "--rounds" => {
                 options.rounds = crate::parse_number("--rounds", value, 1..=MAX_ROUNDS)?;
+            }
+            "--latency-rate" => {
+                let range = 0..=u64::from(MAX_LATENCY_RATE);
+                let rate = crate::parse_number("--latency-rate", value, range)?;
+                options.latency_rate = u32::try_from(rate).map_err(|e| e.to_string())?;
             }
             other => return Err(format!("bench dns: unexpected argument {other:?}")),
         }
@@ -471,7 +504,11 @@ pub fn main(args: &[String]) -> ExitCode {
 }
 
 fn run(options: Options) -> Result<(), String> {
-    let Options { seconds, rounds } = options;
+    let Options {
+        seconds,
+        rounds,
+        latency_rate,
+    } = options;
     let command = format!(
         "cargo xtask {}",
         std::env::args().skip(1).collect::<Vec<_>>().join(" ")
@@ -492,55 +529,83 @@ fn run(options: Options) -> Result<(), String> {
         torsion: util::release_dir().join("torsion-dns"),
     };
     let zone = ctx.root.join(ZONE);
-    let example = dnsperf::args(0, Path::new(QUERIES), seconds)
-        .join(" ")
-        .replace("-p 0", "-p PORT");
-    // Four measurements per round, each a start, a warm-up, the run and a stop (~1 s).
-    let estimate = rounds * 4 * (seconds + WARMUP_SECONDS + 1);
+    let example = |max_qps: u32| {
+        dnsperf::args(0, Path::new(QUERIES), seconds, max_qps)
+            .join(" ")
+            .replace("-p 0", "-p PORT")
+    };
+    // Four measurements per round, each a start, a warm-up, the run and a stop (~1 s), and
+    // four latency runs of the same length.
+    let latency_runs = if latency_rate > 0 { 4 } else { 0 };
+    let estimate = (rounds * 4 + latency_runs) * (seconds + WARMUP_SECONDS + 1);
     println!(
         "bench dns: {rounds} round(s), each measuring both servers of a comparison in turn: {seconds} s per measurement after a {WARMUP_SECONDS} s warm-up, a fresh server each (about {} min in all); logs and configs in var/bench/dns/",
         estimate.div_ceil(60)
     );
-    println!("  load: dnsperf {example}");
+    println!("  load: dnsperf {}", example(dnsperf::MAX_QPS));
+    if latency_rate > 0 {
+        println!(
+            "  latency (after the rounds, each server once): dnsperf {}",
+            example(latency_rate)
+        );
+    }
     let mut notes = Vec::new();
 
     // Authoritative answers: NSD and torsion-dns serve the same zone file.
     let auth_port = free_port(SERVER_ADDR)?;
     let zone_flag = ["--zone".to_owned(), format!("{ORIGIN}={}", zone.display())];
-    let (mut torsion_auth, mut nsd_auth) = (Series::new(), Series::new());
-    for round in 1..=rounds {
-        let torsion = ctx
-            .start_torsion("torsion-auth", auth_port, &zone_flag)
+    // One measurement of each server, a fresh server each: `slug` names its logs, `announce`
+    // prints its command line.
+    let torsion_auth_run = |slug: &str, max_qps: u32, announce: bool, notes: &mut Vec<String>| {
+        ctx.start_torsion("torsion-auth", auth_port, &zone_flag)
             .and_then(|(mut process, args)| {
-                if round == 1 {
+                if announce {
                     println!("  authoritative: torsion-dns {}", args.join(" "));
                 }
-                let slug = format!("torsion-auth-{round}");
-                let result = measure(&ctx, &mut process, auth_port, &slug, None);
-                stop(process, &mut notes);
+                let result = measure(&ctx, &mut process, auth_port, slug, None, max_qps);
+                stop(process, notes);
                 result
-            });
+            })
+    };
+    let nsd_auth_run = |slug: &str, max_qps: u32, announce: bool, notes: &mut Vec<String>| {
+        ctx.start_nsd("nsd-auth", SERVER_ADDR, auth_port)
+            .and_then(|(mut process, conf)| {
+                if announce {
+                    println!("  authoritative: nsd -d -c {}", conf.display());
+                }
+                let result = measure(&ctx, &mut process, auth_port, slug, None, max_qps);
+                stop(process, notes);
+                result
+            })
+    };
+    let (mut torsion_auth, mut nsd_auth) = (Series::new(), Series::new());
+    for round in 1..=rounds {
+        let slug = format!("torsion-auth-{round}");
+        let torsion = torsion_auth_run(&slug, dnsperf::MAX_QPS, round == 1, &mut notes);
         report_line("authoritative", "torsion-dns", (round, rounds), &torsion);
         torsion_auth.push(torsion);
-        let nsd =
-            ctx.start_nsd("nsd-auth", SERVER_ADDR, auth_port)
-                .and_then(|(mut process, conf)| {
-                    if round == 1 {
-                        println!("  authoritative: nsd -d -c {}", conf.display());
-                    }
-                    let slug = format!("nsd-auth-{round}");
-                    let result = measure(&ctx, &mut process, auth_port, &slug, None);
-                    stop(process, &mut notes);
-                    result
-                });
+        let slug = format!("nsd-auth-{round}");
+        let nsd = nsd_auth_run(&slug, dnsperf::MAX_QPS, round == 1, &mut notes);
         report_line("authoritative", "NSD", (round, rounds), &nsd);
         nsd_auth.push(nsd);
     }
+    let auth_latency = (latency_rate > 0).then(|| {
+        let torsion = torsion_auth_run("torsion-auth-latency", latency_rate, false, &mut notes);
+        report_latency_line("authoritative", "torsion-dns", latency_rate, &torsion);
+        let other = nsd_auth_run("nsd-auth-latency", latency_rate, false, &mut notes);
+        report_latency_line("authoritative", "NSD", latency_rate, &other);
+        Latency {
+            rate: latency_rate,
+            torsion,
+            other,
+        }
+    });
 
     // Cached answers: both resolvers in front of one upstream NSD on 127.0.0.2.
     let upstream_port = free_port(UPSTREAM_ADDR)?;
     let upstream = SocketAddr::from((UPSTREAM_ADDR, upstream_port));
     let (mut torsion_cached, mut unbound_cached) = (Series::new(), Series::new());
+    let mut cached_latency = None;
     match ctx.start_nsd("nsd-upstream", UPSTREAM_ADDR, upstream_port) {
         Ok((upstream_process, conf)) => {
             println!(
@@ -550,39 +615,66 @@ fn run(options: Options) -> Result<(), String> {
             let port = free_port(SERVER_ADDR)?;
             let upstream_pid = Some(upstream_process.pid());
             let forward = ["--forward".to_owned(), upstream.to_string()];
+            let torsion_run =
+                |slug: &str, max_qps: u32, announce: bool, notes: &mut Vec<String>| {
+                    ctx.start_torsion("torsion-forwarder", port, &forward)
+                        .and_then(|(mut process, args)| {
+                            if announce {
+                                println!("  cached: torsion-dns {}", args.join(" "));
+                            }
+                            let result =
+                                measure(&ctx, &mut process, port, slug, upstream_pid, max_qps);
+                            stop(process, notes);
+                            result
+                        })
+                };
+            let unbound_run =
+                |slug: &str, max_qps: u32, announce: bool, notes: &mut Vec<String>| {
+                    ctx.start_unbound(port, upstream)
+                        .and_then(|(mut process, conf)| {
+                            if announce {
+                                println!("  cached: unbound -d -c {}", conf.display());
+                            }
+                            let result =
+                                measure(&ctx, &mut process, port, slug, upstream_pid, max_qps);
+                            stop(process, notes);
+                            result
+                        })
+                };
             for round in 1..=rounds {
-                let torsion = ctx
-                    .start_torsion("torsion-forwarder", port, &forward)
-                    .and_then(|(mut process, args)| {
-                        if round == 1 {
-                            println!("  cached: torsion-dns {}", args.join(" "));
-                        }
-                        let slug = format!("torsion-forwarder-{round}");
-                        let result = measure(&ctx, &mut process, port, &slug, upstream_pid);
-                        stop(process, &mut notes);
-                        result
-                    });
+                let slug = format!("torsion-forwarder-{round}");
+                let torsion = torsion_run(&slug, dnsperf::MAX_QPS, round == 1, &mut notes);
                 report_line("cached", "torsion-dns", (round, rounds), &torsion);
                 torsion_cached.push(torsion);
-                let unbound = ctx
-                    .start_unbound(port, upstream)
-                    .and_then(|(mut process, conf)| {
-                        if round == 1 {
-                            println!("  cached: unbound -d -c {}", conf.display());
-                        }
-                        let slug = format!("unbound-{round}");
-                        let result = measure(&ctx, &mut process, port, &slug, upstream_pid);
-                        stop(process, &mut notes);
-                        result
-                    });
+                let slug = format!("unbound-{round}");
+                let unbound = unbound_run(&slug, dnsperf::MAX_QPS, round == 1, &mut notes);
                 report_line("cached", "Unbound", (round, rounds), &unbound);
                 unbound_cached.push(unbound);
+            }
+            if latency_rate > 0 {
+                let torsion =
+                    torsion_run("torsion-forwarder-latency", latency_rate, false, &mut notes);
+                report_latency_line("cached", "torsion-dns", latency_rate, &torsion);
+                let other = unbound_run("unbound-latency", latency_rate, false, &mut notes);
+                report_latency_line("cached", "Unbound", latency_rate, &other);
+                cached_latency = Some(Latency {
+                    rate: latency_rate,
+                    torsion,
+                    other,
+                });
             }
             stop(upstream_process, &mut notes);
         }
         Err(e) => {
             torsion_cached.push(Err(format!("no upstream: {e}")));
             unbound_cached.push(Err(format!("no upstream: {e}")));
+            if latency_rate > 0 {
+                cached_latency = Some(Latency {
+                    rate: latency_rate,
+                    torsion: Err(format!("no upstream: {e}")),
+                    other: Err(format!("no upstream: {e}")),
+                });
+            }
         }
     }
 
@@ -592,12 +684,14 @@ fn run(options: Options) -> Result<(), String> {
             peer: "NSD",
             torsion: torsion_auth,
             other: nsd_auth,
+            latency: auth_latency,
         },
         Comparison {
             title: "cached (resolver)",
             peer: "Unbound",
             torsion: torsion_cached,
             other: unbound_cached,
+            latency: cached_latency,
         },
     ];
     report(&command, &comparisons, notes);
@@ -621,6 +715,23 @@ fn report_line(phase: &str, label: &str, round: (u64, u64), result: &Result<Meas
     }
 }
 
+/// One latency run as it finishes, at `rate` queries per second offered.
+fn report_latency_line(phase: &str, label: &str, rate: u32, result: &Result<Measurement, String>) {
+    let ms = |s: Option<f64>| s.map_or_else(|| "n/a".to_owned(), |s| format!("{:.3}", s * 1000.0));
+    match result {
+        Ok(m) => println!(
+            "  {phase:<13} {label:<11} @{rate} q/s: {:.0} q/s achieved, latency ms avg {} (min {}, max {}, stddev {}), {} lost",
+            m.qps,
+            ms(Some(m.avg_latency)),
+            ms(m.min_latency),
+            ms(m.max_latency),
+            ms(m.latency_stddev),
+            m.lost
+        ),
+        Err(e) => println!("  {phase:<13} {label:<11} @{rate} q/s: error: {e}"),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -632,16 +743,33 @@ mod tests {
             parse_options(&[]).unwrap(),
             Options {
                 seconds: DEFAULT_SECONDS,
-                rounds: DEFAULT_ROUNDS
+                rounds: DEFAULT_ROUNDS,
+                latency_rate: DEFAULT_LATENCY_RATE,
             }
         );
         assert_eq!(
             parse_options(&words("--rounds 5 --seconds 4")).unwrap(),
             Options {
                 seconds: 4,
-                rounds: 5
+                rounds: 5,
+                latency_rate: DEFAULT_LATENCY_RATE,
             }
         );
+        assert_eq!(
+            parse_options(&words("--latency-rate 5000"))
+                .unwrap()
+                .latency_rate,
+            5000
+        );
+        assert_eq!(
+            parse_options(&words("--latency-rate 0"))
+                .unwrap()
+                .latency_rate,
+            0
+        );
+        assert!(parse_options(&words("--latency-rate 1000001")).is_err());
+        assert!(parse_options(&words("--latency-rate")).is_err());
+        assert!(parse_options(&words("--latency-rate -1")).is_err());
         assert!(parse_options(&words("--rounds 0")).is_err());
         assert!(parse_options(&words("--rounds")).is_err());
         assert!(parse_options(&words("--round 2")).is_err());

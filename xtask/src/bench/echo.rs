@@ -17,6 +17,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use super::load::{self, ConnectionRate, IdleMemory, Throughput};
+use super::{cell, ratio, verdict};
 use crate::util::{self, ServerProcess};
 
 /// Throughput: concurrent connections.
@@ -253,22 +254,6 @@ fn measured<T>(
             server.log.display()
         )),
         Err(e) => Err(e),
-    }
-}
-
-fn cell(value: Option<f64>, decimals: usize) -> String {
-    value.map_or_else(|| "error".into(), |v| format!("{v:.decimals$}"))
-}
-
-fn ratio(a: Option<f64>, b: Option<f64>) -> Option<f64> {
-    Some(a? / b?).filter(|r| r.is_finite())
-}
-
-fn verdict(met: Option<bool>) -> &'static str {
-    match met {
-        Some(true) => "pass",
-        Some(false) => "FAIL",
-        None => "n/a",
     }
 }
 

@@ -16,14 +16,23 @@
 //! InspIRCd runs from `/work/shared/peers/inspircd.conf` (no fakelag, 1 MB sendq, no DNS
 //! lookups, `netbuffersize="65534"`, an oper `bench` with the `users/flood/*` privileges);
 //! torsion-irc from `serve --oper bench:{PLAIN}benchpw --sendq 1048576 --max-clients 20000
-//! --max-connections 20000 --max-per-ip 0`. Each measurement starts a fresh server, torsion-irc
-//! first. Both servers and the load client share the machine's cores, so the servers' CPU time
+//! --max-connections 20000 --max-per-ip 0`. Each measurement starts a fresh server.
+//!
+//! One fan-out measurement swings a lot on a shared machine, so the fan-out comparison runs
+//! several rounds (`--rounds N`, default [`DEFAULT_ROUNDS`]), alternating the servers
+//! (torsion-irc, InspIRCd, torsion-irc, InspIRCd, …) so that drift on the machine falls on both
+//! alike. The headline figures are each server's median over its rounds and the ratio of the
+//! two medians; every round's figures, their ratios and the range of those are printed too.
+//! The idle-memory figure barely moves between runs: one round per server unless
+//! `--memory-rounds N` asks for more (reported the same way).
+//! Both servers and the load client share the machine's cores, so the servers' CPU time
 //! per 1000 deliveries is reported beside the rate, and the load client's own CPU time shows
 //! whether it could have been the bottleneck.
 //!
 //! Targets (IRC issue): at least 2× the peer's fan-out rate, and no more memory per idle client.
 
 mod load;
+mod report;
 
 use std::net::{Ipv4Addr, SocketAddr, TcpListener};
 use std::path::{Path, PathBuf};
@@ -31,7 +40,8 @@ use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use crate::util::{self, ServerProcess};
-use load::{Fanout, FanoutPlan, IdleMemory};
+use load::FanoutPlan;
+use report::{report, Results};
 
 /// Where the servers listen.
 const SERVER_ADDR: Ipv4Addr = Ipv4Addr::LOCALHOST;
@@ -62,18 +72,30 @@ const OPER_NAME: &str = "bench";
 const OPER_PASSWORD: &str = "benchpw";
 /// Time a server gets to welcome its first client.
 const START_TIMEOUT: Duration = Duration::from_secs(15);
+/// Default fan-out rounds (each measures both servers once, alternating). A round takes
+/// about 10 s with the default sizes, so three rounds and the memory round make ~1 minute.
+pub const DEFAULT_ROUNDS: u64 = 3;
+/// Default idle-memory rounds.
+const DEFAULT_MEMORY_ROUNDS: u64 = 1;
+/// Most rounds accepted (either kind).
+const MAX_ROUNDS: u64 = 20;
 /// Fan-out target: torsion-irc / InspIRCd deliveries per second.
 const FANOUT_TARGET: f64 = 2.0;
 /// Memory target: torsion-irc / InspIRCd KiB per idle client.
 const MEMORY_TARGET: f64 = 1.0;
 
-/// Sizes of one run (`--receivers`, `--messages`, `--idle-clients`, `--seconds`).
+/// Sizes of one run (`--receivers`, `--messages`, `--idle-clients`, `--seconds`, `--rounds`,
+/// `--memory-rounds`).
 #[derive(Debug, Clone)]
 struct Options {
     receivers: usize,
     messages: u64,
     idle_clients: usize,
     limit_seconds: u64,
+    /// Fan-out rounds; each measures both servers.
+    rounds: u64,
+    /// Idle-memory rounds; each measures both servers.
+    memory_rounds: u64,
     /// A torsion-irc binary to measure instead of building the workspace's.
     binary: Option<PathBuf>,
 }
@@ -84,6 +106,8 @@ fn parse_options(args: &[String]) -> Result<Options, String> {
         messages: MESSAGES,
         idle_clients: IDLE_CLIENTS,
         limit_seconds: FANOUT_LIMIT_SECONDS,
+        rounds: DEFAULT_ROUNDS,
+        memory_rounds: DEFAULT_MEMORY_ROUNDS,
         binary: None,
     };
     let mut i = 0;
@@ -103,6 +127,13 @@ fn parse_options(args: &[String]) -> Result<Options, String> {
             }
             "--seconds" => {
                 options.limit_seconds = crate::parse_number("--seconds", value, 1..=600)?;
+            }
+            "--rounds" => {
+                options.rounds = crate::parse_number("--rounds", value, 1..=MAX_ROUNDS)?;
+            }
+            "--memory-rounds" => {
+                options.memory_rounds =
+                    crate::parse_number("--memory-rounds", value, 1..=MAX_ROUNDS)?;
             }
             "--torsion-irc" => {
                 let path = value.ok_or("--torsion-irc needs a path")?;
@@ -139,14 +170,16 @@ enum Kind {
 }
 
 impl Contender {
-    /// Start a fresh server for `phase`; returns it, its address and the command line.
+    /// Start a fresh server for round `round` of `phase`; returns it, its address and the
+    /// command line.
     fn start(
         &self,
         root: &Path,
         phase: &str,
+        round: u64,
     ) -> Result<(ServerProcess, SocketAddr, String), String> {
         let dir = root.join("var").join("bench").join("irc");
-        let log = dir.join(format!("{phase}-{}.log", self.slug));
+        let log = dir.join(format!("{phase}-{round}-{}.log", self.slug));
         match &self.kind {
             Kind::Torsion(binary) => {
                 let args: Vec<String> = [
@@ -288,11 +321,11 @@ fn wait_welcoming(
 fn measured<T>(
     root: &Path,
     contender: &Contender,
-    phase: &str,
+    (phase, round): (&str, u64),
     commands: &mut Vec<String>,
     measure: impl FnOnce(SocketAddr, u32) -> Result<T, String>,
 ) -> Result<T, String> {
-    let (mut server, addr, command) = contender.start(root, phase)?;
+    let (mut server, addr, command) = contender.start(root, phase, round)?;
     if !commands.contains(&command) {
         println!("  {}: {command}", contender.label);
         commands.push(command);
@@ -363,19 +396,26 @@ fn run(options: &Options) -> Result<(), String> {
         .enable_all()
         .build()
         .map_err(|e| format!("cannot start the runtime: {e}"))?;
+    let Options {
+        rounds,
+        memory_rounds,
+        ..
+    } = *options;
     println!(
-        "bench irc: fan-out {} receivers × {} messages ({} bytes of text, {WARMUP_MESSAGES} warm-up, window {WINDOW}); {idle_clients} idle clients; a fresh server each; logs in var/bench/irc/",
+        "bench irc: fan-out {} receivers × {} messages ({} bytes of text, {WARMUP_MESSAGES} warm-up, window {WINDOW}), {rounds} round(s); {idle_clients} idle clients, {memory_rounds} round(s); each round measures both servers in turn, a fresh server each; logs in var/bench/irc/",
         plan.receivers, plan.messages, plan.text_bytes
     );
     let mut commands = Vec::new();
-    let mut fanouts = Vec::new();
-    for c in &contenders {
-        let result = measured(&root, c, "fanout", &mut commands, |addr, pid| {
+    let mut results = Results::default();
+    for (round, i) in schedule(rounds, contenders.len()) {
+        let c = &contenders[i];
+        let result = measured(&root, c, ("fanout", round), &mut commands, |addr, pid| {
             runtime.block_on(load::fanout(addr, pid, &plan))
         });
+        let tag = format!("{round}/{rounds}");
         match &result {
             Ok(f) => println!(
-                "  fan-out      {:<12} {:>10.0} deliveries/s  {:>6.3} s  {:>6.2} CPU ms/1000  server {:.2} cores, load client {:.2} cores{}",
+                "  fan-out      {:<12} {tag:>5} {:>10.0} deliveries/s  {:>6.3} s  {:>6.2} CPU ms/1000  server {:.2} cores, load client {:.2} cores{}",
                 c.label,
                 f.per_second(),
                 f.seconds,
@@ -384,13 +424,13 @@ fn run(options: &Options) -> Result<(), String> {
                 f.client_cores(),
                 if f.complete { "" } else { "  INCOMPLETE" }
             ),
-            Err(e) => println!("  fan-out      {:<12} error: {e}", c.label),
+            Err(e) => println!("  fan-out      {:<12} {tag:>5} error: {e}", c.label),
         }
-        fanouts.push(result);
+        results.fanouts[i].push(result);
     }
-    let mut memories = Vec::new();
-    for c in &contenders {
-        let result = measured(&root, c, "memory", &mut commands, |addr, pid| {
+    for (round, i) in schedule(memory_rounds, contenders.len()) {
+        let c = &contenders[i];
+        let result = measured(&root, c, ("memory", round), &mut commands, |addr, pid| {
             runtime.block_on(load::idle_clients(
                 addr,
                 pid,
@@ -400,9 +440,10 @@ fn run(options: &Options) -> Result<(), String> {
                 SETTLE,
             ))
         });
+        let tag = format!("{round}/{memory_rounds}");
         match &result {
             Ok(m) => println!(
-                "  idle memory  {:<12} {:>10.2} KiB/client ({} clients, RSS {} → {} KiB; registered in {:.1} s)",
+                "  idle memory  {:<12} {tag:>5} {:>10.2} KiB/client ({} clients, RSS {} → {} KiB; registered in {:.1} s)",
                 c.label,
                 m.kib_per_client(),
                 m.registered,
@@ -410,12 +451,18 @@ fn run(options: &Options) -> Result<(), String> {
                 m.rss_after / 1024,
                 m.register_seconds
             ),
-            Err(e) => println!("  idle memory  {:<12} error: {e}", c.label),
+            Err(e) => println!("  idle memory  {:<12} {tag:>5} error: {e}", c.label),
         }
-        memories.push(result);
+        results.memories[i].push(result);
     }
-    report(&command, &plan, idle_clients, &fanouts, &memories);
+    report(&command, &plan, idle_clients, &results);
     Ok(())
+}
+
+/// The order of the measurements: rounds `1..=rounds`, each measuring every one of
+/// `contenders` in turn (torsion-irc first), as (round, contender index).
+fn schedule(rounds: u64, contenders: usize) -> impl Iterator<Item = (u64, usize)> {
+    (1..=rounds).flat_map(move |round| (0..contenders).map(move |i| (round, i)))
 }
 
 /// Where a program is: on PATH, or in the sbin directories Debian installs daemons into.
@@ -426,160 +473,6 @@ fn find_program(name: &str, package: &str) -> Result<PathBuf, String> {
         .map(|dir| dir.join(name))
         .find(|candidate| candidate.is_file())
         .ok_or_else(|| format!("{name} not found: apt-get install -y {package}"))
-}
-
-fn cell(value: Option<f64>, decimals: usize) -> String {
-    value.map_or_else(|| "error".into(), |v| format!("{v:.decimals$}"))
-}
-
-fn ratio(a: Option<f64>, b: Option<f64>) -> Option<f64> {
-    Some(a? / b?).filter(|r| r.is_finite())
-}
-
-fn verdict(met: Option<bool>) -> &'static str {
-    match met {
-        Some(true) => "pass",
-        Some(false) => "FAIL",
-        None => "n/a",
-    }
-}
-
-fn report(
-    command: &str,
-    plan: &FanoutPlan,
-    idle_clients: usize,
-    fanouts: &[Result<Fanout, String>],
-    memories: &[Result<IdleMemory, String>],
-) {
-    let fanout = |i: usize| {
-        fanouts
-            .get(i)
-            .and_then(|r| r.as_ref().ok())
-            .filter(|f| f.complete)
-    };
-    let memory = |i: usize| memories.get(i).and_then(|r| r.as_ref().ok());
-    let row = |label: &str, f: &dyn Fn(usize) -> Option<f64>, decimals: usize| {
-        println!(
-            "| {label} | {} | {} | {} |",
-            cell(f(0), decimals),
-            cell(f(1), decimals),
-            cell(ratio(f(0), f(1)), 2)
-        );
-    };
-    let rate_ratio = ratio(
-        fanout(0).map(Fanout::per_second),
-        fanout(1).map(Fanout::per_second),
-    );
-    let memory_ratio = ratio(
-        memory(0).map(IdleMemory::kib_per_client),
-        memory(1).map(IdleMemory::kib_per_client),
-    );
-    let rate_met = rate_ratio.map(|r| r >= FANOUT_TARGET);
-    let memory_met = memory_ratio.map(|r| r <= MEMORY_TARGET);
-
-    println!();
-    println!("machine: {}", util::machine_summary());
-    println!("command: {command}");
-    println!();
-    println!("| metric | torsion-irc | InspIRCd | torsion/InspIRCd |");
-    println!("| --- | ---: | ---: | ---: |");
-    row(
-        &format!(
-            "fan-out: deliveries/s ({} receivers × {} messages)",
-            plan.receivers, plan.messages
-        ),
-        &|i| fanout(i).map(Fanout::per_second),
-        0,
-    );
-    row(
-        "fan-out: seconds until every receiver had every message",
-        &|i| fanout(i).map(|f| f.seconds),
-        3,
-    );
-    row(
-        "fan-out: server CPU ms per 1000 deliveries",
-        &|i| fanout(i).map(Fanout::cpu_ms_per_1000),
-        2,
-    );
-    row(
-        "fan-out: server cores busy (CPU s / s)",
-        &|i| fanout(i).map(Fanout::server_cores),
-        2,
-    );
-    row(
-        "fan-out: load client cores busy",
-        &|i| fanout(i).map(Fanout::client_cores),
-        2,
-    );
-    row(
-        "fan-out: times the sender waited for its window",
-        &|i| fanout(i).map(|f| f.sender_waits as f64),
-        0,
-    );
-    row(
-        &format!("idle memory: KiB per registered client ({idle_clients} clients)"),
-        &|i| memory(i).map(IdleMemory::kib_per_client),
-        2,
-    );
-    row(
-        "idle memory: server RSS with the clients, MiB",
-        &|i| memory(i).map(|m| m.rss_after as f64 / (1024.0 * 1024.0)),
-        1,
-    );
-    row(
-        "server CPU µs per registration",
-        &|i| memory(i).map(IdleMemory::cpu_us_per_registration),
-        0,
-    );
-    println!();
-    println!(
-        "target: fan-out rate ≥ {FANOUT_TARGET}× InspIRCd's: {} ({})",
-        verdict(rate_met),
-        cell(rate_ratio, 2)
-    );
-    println!(
-        "target: memory per idle client ≤ {MEMORY_TARGET}× InspIRCd's: {} ({})",
-        verdict(memory_met),
-        cell(memory_ratio, 2)
-    );
-    let labels = ["torsion-irc", "InspIRCd"];
-    let mut notes = Vec::new();
-    for (label, f) in labels.iter().zip(fanouts) {
-        match f {
-            Ok(f) => {
-                if let Some(e) = &f.errors {
-                    notes.push(format!(
-                        "{label}, fan-out ({} of {} deliveries): {e}",
-                        f.deliveries,
-                        f.receivers as u64 * f.messages
-                    ));
-                }
-            }
-            Err(e) => notes.push(format!("{label}, fan-out: failed: {e}")),
-        }
-    }
-    for (label, m) in labels.iter().zip(memories) {
-        match m {
-            Ok(m) => {
-                if let Some(e) = &m.errors {
-                    notes.push(format!("{label}, idle memory: {e}"));
-                }
-            }
-            Err(e) => notes.push(format!("{label}, idle memory: failed: {e}")),
-        }
-    }
-    if !notes.is_empty() {
-        println!();
-        for note in notes {
-            println!("note: {note}");
-        }
-    }
-    let met = [rate_met, memory_met]
-        .iter()
-        .filter(|v| **v == Some(true))
-        .count();
-    println!();
-    println!("targets met: {met} of 2 (benchmarks are not tests: exit code 0 either way)");
 }
 
 #[cfg(test)]
@@ -604,7 +497,34 @@ mod tests {
             (10, 3, 0)
         );
         assert_eq!(options.limit_seconds, FANOUT_LIMIT_SECONDS);
+        assert_eq!(
+            (options.rounds, options.memory_rounds),
+            (DEFAULT_ROUNDS, DEFAULT_MEMORY_ROUNDS)
+        );
         assert!(parse_options(&["--bogus".to_owned()]).is_err());
         assert!(parse_options(&["--messages".to_owned()]).is_err());
+    }
+
+    #[test]
+    fn parses_rounds() {
+        let words = |s: &str| s.split_whitespace().map(String::from).collect::<Vec<_>>();
+        let options = parse_options(&words("--rounds 5 --memory-rounds 2 --seconds 30")).unwrap();
+        assert_eq!(
+            (options.rounds, options.memory_rounds, options.limit_seconds),
+            (5, 2, 30)
+        );
+        assert!(parse_options(&words("--rounds 0")).is_err());
+        assert!(parse_options(&words("--rounds")).is_err());
+        assert!(parse_options(&words("--memory-rounds 0")).is_err());
+        assert!(parse_options(&words("--rounds 21")).is_err());
+    }
+
+    #[test]
+    fn schedule_alternates_the_servers_round_by_round() {
+        assert_eq!(
+            schedule(3, 2).collect::<Vec<_>>(),
+            [(1, 0), (1, 1), (2, 0), (2, 1), (3, 0), (3, 1)]
+        );
+        assert_eq!(schedule(1, 2).collect::<Vec<_>>(), [(1, 0), (1, 1)]);
     }
 }

@@ -34,6 +34,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitCode, Stdio};
 use std::time::{Duration, Instant};
 
+use super::{cell, ratio};
 use crate::util::{self, ServerProcess};
 use postfix::Postfix;
 
@@ -436,14 +437,6 @@ fn find_program(name: &str, package: &str) -> Result<PathBuf, String> {
         .map(|dir| dir.join(name))
         .find(|candidate| candidate.is_file())
         .ok_or_else(|| format!("{name} not found: apt-get install -y {package}"))
-}
-
-fn cell(value: Option<f64>, decimals: usize) -> String {
-    value.map_or_else(|| "error".into(), |v| format!("{v:.decimals$}"))
-}
-
-fn ratio(a: Option<f64>, b: Option<f64>) -> Option<f64> {
-    Some(a? / b?).filter(|r| r.is_finite())
 }
 
 fn report(

@@ -15,7 +15,7 @@ pub(super) const CLIENTS: u32 = 20;
 /// slot for the whole `-t` timeout).
 pub(super) const OUTSTANDING: u32 = 100;
 /// dnsperf `-Q`: a rate cap far above what the servers reach (no cap in effect).
-const MAX_QPS: u32 = 1_000_000;
+pub(super) const MAX_QPS: u32 = 1_000_000;
 /// dnsperf `-t`: seconds before an unanswered query counts as lost.
 const QUERY_TIMEOUT_SECONDS: u64 = 5;
 /// Time dnsperf gets beyond its `-l` limit before it is killed.
@@ -30,6 +30,11 @@ pub(super) struct Measurement {
     pub(super) qps: f64,
     /// Seconds.
     pub(super) avg_latency: f64,
+    /// Seconds, from "Average Latency (s): X (min Y, max Z)" when dnsperf prints them.
+    pub(super) min_latency: Option<f64>,
+    pub(super) max_latency: Option<f64>,
+    /// Seconds, from "Latency StdDev (s):" when dnsperf prints it.
+    pub(super) latency_stddev: Option<f64>,
     /// "NOERROR 244381 (87.45%), NXDOMAIN 35075 (12.55%)" as (rcode, percent).
     pub(super) rcodes: Vec<(String, f64)>,
     pub(super) run_seconds: f64,
@@ -71,6 +76,10 @@ pub(super) fn parse(output: &str) -> Result<Measurement, String> {
             .ok_or_else(|| format!("no `{label}` line in dnsperf's output"))
     };
     let count = |label: &str| first_number(label).map(|n| n as u64);
+    let latency_range = field("Average Latency (s):").map_or((None, None), latency_min_max);
+    let latency_stddev = field("Latency StdDev (s):")
+        .and_then(|rest| rest.split_whitespace().next())
+        .and_then(|n| n.parse::<f64>().ok());
     let rcodes = field("Response codes:")
         .map(|rest| {
             rest.split(',')
@@ -95,6 +104,9 @@ pub(super) fn parse(output: &str) -> Result<Measurement, String> {
         lost: count("Queries lost:")?,
         qps: first_number("Queries per second:")?,
         avg_latency: first_number("Average Latency (s):")?,
+        min_latency: latency_range.0,
+        max_latency: latency_range.1,
+        latency_stddev,
         rcodes,
         run_seconds: first_number("Run time (s):")?,
         server_cpu: 0.0,
@@ -102,8 +114,30 @@ pub(super) fn parse(output: &str) -> Result<Measurement, String> {
     })
 }
 
-/// The dnsperf arguments used for every run (`-l` and `-p` vary).
-pub(super) fn args(port: u16, queries: &Path, seconds: u64) -> Vec<String> {
+/// The "(min Y, max Z)" after the average on dnsperf's "Average Latency (s):" line (`rest` is
+/// the text after the label), each `None` when absent or unreadable.
+fn latency_min_max(rest: &str) -> (Option<f64>, Option<f64>) {
+    let Some(inside) = rest
+        .split_once('(')
+        .and_then(|(_, tail)| tail.split_once(')'))
+        .map(|(inside, _)| inside)
+    else {
+        return (None, None);
+    };
+    let value = |key: &str| {
+        inside.split(',').find_map(|part| {
+            let mut words = part.split_whitespace();
+            (words.next() == Some(key))
+                .then(|| words.next()?.parse::<f64>().ok())
+                .flatten()
+        })
+    };
+    (value("min"), value("max"))
+}
+
+/// The dnsperf arguments used for every run (`-l`, `-p` and `-Q` vary: `max_qps` is
+/// [`MAX_QPS`] for the full-speed runs and the fixed offered load for the latency runs).
+pub(super) fn args(port: u16, queries: &Path, seconds: u64, max_qps: u32) -> Vec<String> {
     [
         "-s".to_owned(),
         SERVER_ADDR.to_string(),
@@ -118,7 +152,7 @@ pub(super) fn args(port: u16, queries: &Path, seconds: u64) -> Vec<String> {
         "-q".to_owned(),
         OUTSTANDING.to_string(),
         "-Q".to_owned(),
-        MAX_QPS.to_string(),
+        max_qps.to_string(),
         "-t".to_owned(),
         QUERY_TIMEOUT_SECONDS.to_string(),
     ]
@@ -126,16 +160,17 @@ pub(super) fn args(port: u16, queries: &Path, seconds: u64) -> Vec<String> {
 }
 
 /// Run dnsperf (`program`, in `root`) for `seconds` against `port` with the `queries` file,
-/// output to `log`, and parse its statistics.
+/// sending at most `max_qps` queries per second, output to `log`, and parse its statistics.
 pub(super) fn run(
     program: &Path,
     root: &Path,
     queries: &Path,
     port: u16,
     seconds: u64,
+    max_qps: u32,
     log: &Path,
 ) -> Result<Measurement, String> {
-    let args = args(port, queries, seconds);
+    let args = args(port, queries, seconds, max_qps);
     let mut run = ServerProcess::spawn("dnsperf", program, &args, root, log)?;
     let limit = Duration::from_secs(seconds) + DNSPERF_GRACE;
     match run.wait_timeout(limit) {
@@ -197,6 +232,46 @@ Statistics:
                 ("NXDOMAIN".to_owned(), 12.55)
             ]
         );
+        assert_eq!(m.min_latency, Some(0.000_015));
+        assert_eq!(m.max_latency, Some(0.016_873));
+        assert_eq!(m.latency_stddev, Some(0.001_755));
         assert!(parse("Statistics:\n").is_err());
+    }
+
+    #[test]
+    fn latency_spread_is_optional() {
+        // Older dnsperf: the average alone, no min/max and no StdDev line.
+        let bare = OUTPUT
+            .replace(" (min 0.000015, max 0.016873)", "")
+            .replace("  Latency StdDev (s):   0.001755\n", "");
+        let m = parse(&bare).unwrap();
+        assert!((m.avg_latency - 0.002_979).abs() < 1e-9);
+        assert_eq!((m.min_latency, m.max_latency), (None, None));
+        assert_eq!(m.latency_stddev, None);
+    }
+
+    #[test]
+    fn reads_latency_min_and_max() {
+        assert_eq!(
+            latency_min_max("0.000348 (min 0.000010, max 0.004555)"),
+            (Some(0.000_010), Some(0.004_555))
+        );
+        assert_eq!(
+            latency_min_max("0.1 (max 2.5, min 0.5)"),
+            (Some(0.5), Some(2.5))
+        );
+        assert_eq!(latency_min_max("0.1 (min 0.05)"), (Some(0.05), None));
+        assert_eq!(latency_min_max("0.1 (min x, max 2)"), (None, Some(2.0)));
+        assert_eq!(latency_min_max("0.1"), (None, None));
+        assert_eq!(latency_min_max("0.1 (min 0.05"), (None, None));
+    }
+
+    #[test]
+    fn rate_goes_to_dash_q() {
+        let args = args(53, Path::new("q.txt"), 10, 20_000);
+        let at = args.iter().position(|a| a == "-Q").unwrap();
+        assert_eq!(args[at + 1], "20000");
+        let at = args.iter().position(|a| a == "-l").unwrap();
+        assert_eq!(args[at + 1], "10");
     }
 }

@@ -2,27 +2,81 @@
 //! medians against the targets, and every round side by side.
 
 use super::dnsperf::Measurement;
-use super::{Comparison, Series, RCODE_TOLERANCE};
+use super::{Comparison, Latency, Series, RCODE_TOLERANCE};
+use crate::bench::{cell, median, ratio, verdict};
 use crate::util;
 
-fn cell(value: Option<f64>, decimals: usize) -> String {
-    value.map_or_else(|| "error".into(), |v| format!("{v:.decimals$}"))
+/// "a / b" of two figures in milliseconds (`seconds` in, `n/a` for one dnsperf did not print).
+fn ms_pair(a: Option<f64>, b: Option<f64>) -> String {
+    let ms = |v: Option<f64>| v.map_or_else(|| "n/a".into(), |s| format!("{:.3}", s * 1000.0));
+    format!("{} / {}", ms(a), ms(b))
 }
 
-fn ratio(a: Option<f64>, b: Option<f64>) -> Option<f64> {
-    Some(a? / b?).filter(|r| r.is_finite())
+/// "a / b" of two ratios (`n/a` where either side is missing).
+fn ratio_pair(a: Option<f64>, b: Option<f64>) -> String {
+    let r = |v: Option<f64>| v.map_or_else(|| "n/a".into(), |r| format!("{r:.2}"));
+    format!("{} / {}", r(a), r(b))
 }
 
-/// The median of the finite `values` (the mean of the middle two for an even count).
-fn median(values: impl IntoIterator<Item = f64>) -> Option<f64> {
-    let mut values: Vec<f64> = values.into_iter().filter(|v| v.is_finite()).collect();
-    values.sort_by(f64::total_cmp);
-    let middle = values.len() / 2;
-    match values.len() {
-        0 => None,
-        n if n % 2 == 1 => Some(values[middle]),
-        _ => Some((values[middle - 1] + values[middle]) / 2.0),
+/// Offered loads the achieved rate may fall short of, as a share, before a note says so.
+const RATE_SHORTFALL: f64 = 0.01;
+
+/// The main-table rows of a comparison's latency runs at a fixed offered load, and notes on
+/// runs that failed or did not reach that load.
+fn latency_rows(c: &Comparison, latency: &Latency, notes: &mut Vec<String>) -> Vec<String> {
+    let rate = latency.rate;
+    let (ours, theirs) = (latency.torsion.as_ref().ok(), latency.other.as_ref().ok());
+    let pair = |m: Option<&Measurement>,
+                a: fn(&Measurement) -> Option<f64>,
+                b: fn(&Measurement) -> Option<f64>| {
+        m.map_or_else(|| "error".into(), |m| ms_pair(a(m), b(m)))
+    };
+    let both = |f: fn(&Measurement) -> Option<f64>| ratio(ours.and_then(f), theirs.and_then(f));
+    let avg: fn(&Measurement) -> Option<f64> = |m| Some(m.avg_latency);
+    let max: fn(&Measurement) -> Option<f64> = |m| m.max_latency;
+    let stddev: fn(&Measurement) -> Option<f64> = |m| m.latency_stddev;
+    let min: fn(&Measurement) -> Option<f64> = |m| m.min_latency;
+    let achieved = |m: Option<&Measurement>| {
+        m.map_or_else(
+            || "error".into(),
+            |m| format!("{:.0} ({} lost)", m.qps, m.lost),
+        )
+    };
+    for (label, result) in [("torsion-dns", &latency.torsion), (c.peer, &latency.other)] {
+        match result {
+            Err(e) => notes.push(format!(
+                "{}, {label}, latency at {rate} q/s: failed: {e}",
+                c.title
+            )),
+            Ok(m) if m.qps < f64::from(rate) * (1.0 - RATE_SHORTFALL) || m.lost > 0 => {
+                notes.push(format!(
+                    "{}, {label}, latency at {rate} q/s: only {:.0} q/s achieved, {} lost (the latency includes queueing)",
+                    c.title, m.qps, m.lost
+                ));
+            }
+            Ok(_) => {}
+        }
     }
+    vec![
+        format!(
+            "| | latency at {rate} q/s, ms avg / max | {} | {} | {} | — | — |",
+            pair(ours, avg, max),
+            pair(theirs, avg, max),
+            ratio_pair(both(avg), both(max))
+        ),
+        format!(
+            "| | latency at {rate} q/s, ms stddev / min | {} | {} | {} | — | — |",
+            pair(ours, stddev, min),
+            pair(theirs, stddev, min),
+            ratio_pair(both(stddev), both(min))
+        ),
+        format!(
+            "| | queries/s achieved at {rate} q/s offered | {} | {} | {} | — | — |",
+            achieved(ours),
+            achieved(theirs),
+            cell(ratio(ours.map(|m| m.qps), theirs.map(|m| m.qps)), 2)
+        ),
+    ]
 }
 
 /// The median of `metric` over the rounds of `series` that succeeded.
@@ -37,14 +91,6 @@ fn rounds_used(series: &Series) -> String {
         ok.to_string()
     } else {
         format!("{ok} of {}", series.len())
-    }
-}
-
-fn verdict(met: Option<bool>) -> &'static str {
-    match met {
-        Some(true) => "pass",
-        Some(false) => "FAIL",
-        None => "n/a",
     }
 }
 
@@ -84,6 +130,14 @@ pub(super) fn report(command: &str, comparisons: &[Comparison], mut notes: Vec<S
     println!(
         "Each figure is the median over the rounds (ratios: of the two medians); every round below."
     );
+    if let Some(rate) = comparisons
+        .iter()
+        .find_map(|c| c.latency.as_ref().map(|l| l.rate))
+    {
+        println!(
+            "Latency rows: one run per server at a fixed {rate} q/s offered (no queueing), after the rounds."
+        );
+    }
     println!();
     println!("| answers | metric | torsion-dns | peer | torsion/peer | target | result |");
     println!("| --- | --- | ---: | ---: | ---: | --- | --- |");
@@ -150,6 +204,11 @@ pub(super) fn report(command: &str, comparisons: &[Comparison], mut notes: Vec<S
             rounds_used(ours),
             rounds_used(theirs)
         );
+        if let Some(latency) = &c.latency {
+            for row in latency_rows(c, latency, &mut notes) {
+                println!("{row}");
+            }
+        }
         // Rcode shares, round by round; one note per comparison is enough.
         if let Some(diffs) = ours
             .iter()
@@ -252,12 +311,57 @@ mod tests {
     }
 
     #[test]
-    fn medians_skip_non_finite_values() {
-        assert_eq!(median([]), None);
-        assert_eq!(median([3.0]), Some(3.0));
-        assert_eq!(median([5.0, 1.0, 3.0]), Some(3.0));
-        assert_eq!(median([4.0, 1.0, 3.0, 2.0]), Some(2.5));
-        assert_eq!(median([f64::NAN, 2.0, f64::INFINITY]), Some(2.0));
+    fn latency_rows_show_avg_max_and_ratios() {
+        let run = |avg: &str, min: &str, max: &str, stddev: &str, qps: &str| {
+            dnsperf::parse(&format!(
+                "Queries sent: 10\nQueries completed: 10 (100.00%)\nQueries lost: 0 (0.00%)\n\
+                 Run time (s): 1.0\nQueries per second: {qps}\n\
+                 Average Latency (s): {avg} (min {min}, max {max})\nLatency StdDev (s): {stddev}\n"
+            ))
+            .unwrap()
+        };
+        let comparison = |latency| Comparison {
+            title: "authoritative",
+            peer: "NSD",
+            torsion: Vec::new(),
+            other: Vec::new(),
+            latency: Some(latency),
+        };
+        let c = comparison(Latency {
+            rate: 20_000,
+            torsion: Ok(run("0.0001", "0.00001", "0.002", "0.00005", "20000.1")),
+            other: Ok(run("0.0002", "0.00002", "0.001", "0.0001", "20000.0")),
+        });
+        let mut notes = Vec::new();
+        let rows = latency_rows(&c, c.latency.as_ref().unwrap(), &mut notes);
+        assert_eq!(
+            rows[0],
+            "| | latency at 20000 q/s, ms avg / max | 0.100 / 2.000 | 0.200 / 1.000 | 0.50 / 2.00 | — | — |"
+        );
+        assert_eq!(
+            rows[1],
+            "| | latency at 20000 q/s, ms stddev / min | 0.050 / 0.010 | 0.100 / 0.020 | 0.50 / 0.50 | — | — |"
+        );
+        assert_eq!(
+            rows[2],
+            "| | queries/s achieved at 20000 q/s offered | 20000 (0 lost) | 20000 (0 lost) | 1.00 | — | — |"
+        );
+        assert!(notes.is_empty(), "{notes:?}");
+
+        // A failed run and one that fell short of the offered load both get a note.
+        let c = comparison(Latency {
+            rate: 20_000,
+            torsion: Err("crashed".into()),
+            other: Ok(run("0.0002", "0.00002", "0.001", "0.0001", "15000")),
+        });
+        let rows = latency_rows(&c, c.latency.as_ref().unwrap(), &mut notes);
+        assert!(
+            rows[0].contains("| error | 0.200 / 1.000 | n/a / n/a |"),
+            "{}",
+            rows[0]
+        );
+        assert_eq!(notes.len(), 2, "{notes:?}");
+        assert!(notes[1].contains("only 15000 q/s achieved"), "{}", notes[1]);
     }
 
     #[test]
