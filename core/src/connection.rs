@@ -10,6 +10,11 @@
 //! natural batching for pipelined protocols. `read_frame` is cancel-safe: it may be used in a
 //! `tokio::select!` branch.
 //!
+//! [`Connection::poll_read_frame`] is the same as a poll method: every bit of a wait's state
+//! (readiness registration, idle timer, shutdown watch) lives in the connection, so a session
+//! that waits on its socket and on something else (an IRC client's send queue) can do both in
+//! one `poll_fn` and keep no future per wait — what makes an idle connection cheap.
+//!
 //! ## Writing and backpressure
 //! Output accumulates in a write buffer of at most `max_write_buffer` bytes (default
 //! [`DEFAULT_MAX_WRITE_BUFFER`]); [`Connection::feed`] flushes (awaiting the peer) when the buffer
