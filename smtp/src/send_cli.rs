@@ -36,6 +36,10 @@ pub struct SendArgs {
     /// the message is read from FILE.
     #[arg(long, value_name = "USER")]
     pub auth: Option<String>,
+    /// Send the --auth credentials even over an unencrypted connection (by default the
+    /// password only goes over TLS: use --starttls or --tls).
+    #[arg(long)]
+    pub allow_plaintext_auth: bool,
     /// The envelope sender (`<>` or "" for the null sender).
     #[arg(long, value_name = "ADDR", allow_hyphen_values = true)]
     pub from: String,
@@ -122,6 +126,7 @@ fn config(args: &SendArgs, endpoint: &ClientEndpoint) -> Result<ClientConfig, Ru
         .with_tls(tls)
         .with_timeout(Duration::from_secs(args.timeout.max(1)));
     config.trust_roots = args.trust_roots.clone();
+    config.allow_plaintext_auth = args.allow_plaintext_auth;
     Ok(config)
 }
 
@@ -226,6 +231,7 @@ mod tests {
             tls,
             trust_roots: None,
             auth: None,
+            allow_plaintext_auth: false,
             from: "a@b.test".into(),
             to: vec!["c@d.test".into()],
             helo: Some("client.test".into()),
@@ -261,6 +267,16 @@ mod tests {
             tls_mode("tls:host=mx.test:port=465", true, false),
             Err(RunError::Config(_))
         ));
+    }
+
+    #[test]
+    fn plaintext_auth_only_when_asked() {
+        let endpoint = ClientEndpoint::parse_with_default_port("mx.test", Some(DEFAULT_PORT))
+            .expect("endpoint");
+        let mut a = args("mx.test", false, false);
+        assert!(!config(&a, &endpoint).expect("config").allow_plaintext_auth);
+        a.allow_plaintext_auth = true;
+        assert!(config(&a, &endpoint).expect("config").allow_plaintext_auth);
     }
 
     #[test]

@@ -372,7 +372,11 @@ async fn malformed_replies_and_closing_servers() {
 
 #[tokio::test(start_paused = true)]
 async fn auth_login_against_a_server_that_only_offers_login() {
-    let (task, mut peer) = fake_server(config().with_auth("alice", "wonderland"));
+    let (task, mut peer) = fake_server(
+        config()
+            .allow_plaintext_auth()
+            .with_auth("alice", "wonderland"),
+    );
     greet(&mut peer, &["AUTH LOGIN"]).await;
     peer.expect_line("AUTH LOGIN").await;
     peer.send_line("334 VXNlcm5hbWU6").await;
@@ -384,12 +388,45 @@ async fn auth_login_against_a_server_that_only_offers_login() {
     assert!(client.is_authenticated());
 
     // No AUTH offered at all: an error naming the problem, after a QUIT.
-    let (task, mut peer) = fake_server(config().with_auth("alice", "wonderland"));
+    let (task, mut peer) = fake_server(
+        config()
+            .allow_plaintext_auth()
+            .with_auth("alice", "wonderland"),
+    );
     greet(&mut peer, &["PIPELINING"]).await;
     peer.expect_line("QUIT").await;
     peer.send_line("221 bye").await;
     let err = task.await.unwrap().unwrap_err();
     assert!(err.to_string().contains("does not offer AUTH"), "{err}");
+}
+
+#[tokio::test(start_paused = true)]
+async fn credentials_never_go_in_the_clear_unless_allowed() {
+    // TLS off: refused before any AUTH, whatever the server offers.
+    let (task, mut peer) = fake_server(config().with_auth("alice", "wonderland"));
+    greet(&mut peer, &["AUTH PLAIN LOGIN"]).await;
+    peer.expect_line("QUIT").await;
+    peer.send_line("221 bye").await;
+    let err = task.await.unwrap().unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("unencrypted connection (TLS is off)"),
+        "{err}"
+    );
+
+    // Opportunistic TLS and a server that does not offer STARTTLS (or had it stripped): the
+    // same refusal, not a silent fallback.
+    let (task, mut peer) = fake_server(
+        config()
+            .with_tls(TlsMode::Opportunistic)
+            .with_auth("alice", "wonderland"),
+    );
+    greet(&mut peer, &["AUTH PLAIN"]).await;
+    peer.expect_line("QUIT").await;
+    peer.send_line("221 bye").await;
+    let err = task.await.unwrap().unwrap_err();
+    assert!(err.to_string().contains("did not offer STARTTLS"), "{err}");
+    assert!(!err.is_permanent());
 }
 
 // ---- Over loopback ----
@@ -402,7 +439,9 @@ async fn auth_plain_over_loopback_and_connect_addr() {
     let endpoint = server.client_endpoint();
     let mut client = Client::connect(
         &endpoint,
-        config().with_auth("alice@example.test", "wonderland"),
+        config()
+            .allow_plaintext_auth()
+            .with_auth("alice@example.test", "wonderland"),
     )
     .await
     .unwrap();
@@ -420,9 +459,14 @@ async fn auth_plain_over_loopback_and_connect_addr() {
     assert_eq!(s.inbox("bob@example.test").len(), 1);
 
     // Wrong password: 535, permanent.
-    let err = Client::connect(&endpoint, config().with_auth("alice@example.test", "wrong"))
-        .await
-        .unwrap_err();
+    let err = Client::connect(
+        &endpoint,
+        config()
+            .allow_plaintext_auth()
+            .with_auth("alice@example.test", "wrong"),
+    )
+    .await
+    .unwrap_err();
     assert_eq!(err.reply().unwrap().code, 535);
     assert!(err.is_permanent());
 
@@ -475,7 +519,9 @@ async fn auth_login_over_loopback() {
     let mut client = Client::connect_addr(
         proxy,
         "localhost",
-        config().with_auth("bob@example.test", "builder"),
+        config()
+            .allow_plaintext_auth()
+            .with_auth("bob@example.test", "builder"),
     )
     .await
     .unwrap();

@@ -160,9 +160,12 @@ async fn smtp_sink_pipelined_delivery_with_auth() {
     }
     let dir = TempDir::new("sink").unwrap();
     let sink = smtp_sink(&[], dir.path()).await;
-    let mut client = Client::connect(&sink.endpoint(), config().with_auth("user", "secret"))
-        .await
-        .unwrap();
+    let mut client = Client::connect(
+        &sink.endpoint(),
+        config().allow_plaintext_auth().with_auth("user", "secret"),
+    )
+    .await
+    .unwrap();
     let ext = client.extensions().clone();
     assert!(
         ext.pipelining && ext.eight_bit_mime && ext.enhanced_status_codes,

@@ -138,6 +138,7 @@ async fn submission_is_relayed_by_mx_to_a_second_server_and_failures_bounce() {
     let mut client_config = ClientConfig::new("laptop.local.test");
     client_config.tls = TlsMode::None;
     client_config.auth = Some(("alice@local.test".into(), "wonderland".into()));
+    client_config.allow_plaintext_auth = true;
     let mut client = Client::connect_addr(local.addr(), "127.0.0.1", client_config)
         .await
         .unwrap();

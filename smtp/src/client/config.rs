@@ -38,6 +38,11 @@ pub struct ClientConfig {
     pub tls: TlsMode,
     /// AUTH credentials (user, password): PLAIN if offered, else LOGIN.
     pub auth: Option<(String, String)>,
+    /// Send the credentials even when the connection is not encrypted (the server offered no
+    /// STARTTLS, or TLS is off). Off by default: both mechanisms carry the password in the
+    /// clear, and a man in the middle can strip STARTTLS from the EHLO reply (Postfix's
+    /// `smtp_sasl_security_options = noplaintext` refuses the same way).
+    pub allow_plaintext_auth: bool,
     /// How long to wait for each reply (and for each write to make progress).
     pub timeout: Duration,
     /// How long to wait for the reply to the end of the message data.
@@ -55,6 +60,7 @@ impl ClientConfig {
             helo_name: helo_name.into(),
             tls: TlsMode::None,
             auth: None,
+            allow_plaintext_auth: false,
             timeout: DEFAULT_TIMEOUT,
             data_timeout: DEFAULT_DATA_TIMEOUT,
             trust_roots: None,
@@ -71,6 +77,12 @@ impl ClientConfig {
     /// Authenticate as `user`.
     pub fn with_auth(mut self, user: impl Into<String>, password: impl Into<String>) -> Self {
         self.auth = Some((user.into(), password.into()));
+        self
+    }
+
+    /// Allow AUTH over an unencrypted connection (see [`ClientConfig::allow_plaintext_auth`]).
+    pub fn allow_plaintext_auth(mut self) -> Self {
+        self.allow_plaintext_auth = true;
         self
     }
 
@@ -97,6 +109,7 @@ impl fmt::Debug for ClientConfig {
                 "auth",
                 &self.auth.as_ref().map(|(user, _)| (user, "<redacted>")),
             )
+            .field("allow_plaintext_auth", &self.allow_plaintext_auth)
             .field("timeout", &self.timeout)
             .field("data_timeout", &self.data_timeout)
             .field("trust_roots", &self.trust_roots)

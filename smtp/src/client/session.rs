@@ -155,6 +155,19 @@ impl Client {
             }
         }
         if let Some((user, password)) = self.config.auth.clone() {
+            if !self.conn.is_tls() && !self.config.allow_plaintext_auth {
+                // Never the password in the clear by default: not even when the server just
+                // did not offer STARTTLS (an attacker on the path can strip it from EHLO).
+                let why = match self.config.tls {
+                    TlsMode::None => "TLS is off",
+                    _ => "it did not offer STARTTLS",
+                };
+                return Err(ClientError::Tls(format!(
+                    "not sending credentials to {} over an unencrypted connection ({why}); use \
+                     TLS, or allow plaintext AUTH explicitly",
+                    self.server_name
+                )));
+            }
             self.authenticate(&user, &password).await?;
         }
         Ok(())
