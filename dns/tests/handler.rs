@@ -50,6 +50,15 @@ fn query(name: &str, rtype: RecordType, edns: Option<u16>, rd: bool) -> Vec<u8> 
     m.to_vec().unwrap()
 }
 
+/// The Extended DNS Error info code of a response (RFC 8914), if it has one.
+fn ede(r: &Message) -> Option<u16> {
+    use hickory_proto::rr::rdata::opt::{EdnsCode, EdnsOption};
+    match r.edns.as_ref()?.option(EdnsCode::from(15))? {
+        EdnsOption::Unknown(15, data) => Some(u16::from_be_bytes([*data.first()?, *data.get(1)?])),
+        _ => None,
+    }
+}
+
 const LOCAL: &str = "127.0.0.1";
 const REMOTE: &str = "203.0.113.7";
 
@@ -165,6 +174,17 @@ async fn not_our_zone_and_no_recursion_is_refused() {
     .await;
     assert_eq!(r.metadata.response_code, ResponseCode::Refused);
     assert!(r.answers.is_empty());
+    // No OPT in the query: no EDE either. With EDNS: 20 "Not Authoritative", as NSD says.
+    assert_eq!(ede(&r), None);
+    let r = ask(
+        &handler(),
+        &query("www.other.test.", RecordType::A, Some(1232), true),
+        LOCAL,
+        Transport::Udp,
+    )
+    .await;
+    assert_eq!(r.metadata.response_code, ResponseCode::Refused);
+    assert_eq!(ede(&r), Some(20));
 }
 
 #[tokio::test]
@@ -196,6 +216,9 @@ async fn axfr_only_over_tcp_to_allowed_clients() {
     assert_eq!(r.metadata.response_code, ResponseCode::Refused);
     let r = ask(&h, &bytes, REMOTE, Transport::Tcp).await;
     assert_eq!(r.metadata.response_code, ResponseCode::Refused);
+    let with_edns = query("example.test.", RecordType::AXFR, Some(1232), false);
+    let r = ask(&h, &with_edns, REMOTE, Transport::Tcp).await;
+    assert_eq!(ede(&r), Some(18), "a refused transfer is Prohibited");
     let Outcome::Stream(messages) = h.handle(&bytes, ip(LOCAL), Transport::Tcp).await else {
         panic!("expected a transfer")
     };
@@ -307,6 +330,18 @@ async fn recursion_is_offered_only_to_allowed_clients_that_ask() {
     .await;
     assert_eq!(r.metadata.response_code, ResponseCode::Refused);
     assert!(!r.metadata.recursion_available);
+    let r = ask(
+        &h,
+        &query("resolvable.test.", RecordType::A, Some(1232), true),
+        REMOTE,
+        Transport::Udp,
+    )
+    .await;
+    assert_eq!(
+        ede(&r),
+        Some(18),
+        "recursion not offered to this client: Prohibited"
+    );
     let r = ask(
         &h,
         &query("resolvable.test.", RecordType::A, None, false),

@@ -8,6 +8,7 @@ use std::pin::Pin;
 use std::sync::{Arc, RwLock};
 
 use hickory_proto::op::{Edns, Header, Message, MessageType, OpCode, Query, ResponseCode};
+use hickory_proto::rr::rdata::opt::EdnsOption;
 use hickory_proto::rr::{DNSClass, Name, Record, RecordType};
 use hickory_proto::serialize::binary::{BinDecodable, BinDecoder};
 use tracing::{debug, warn};
@@ -342,8 +343,19 @@ impl QueryHandler {
                     None => Outcome::Resolve(Box::new(Pending { request, limit })),
                 }
             }
+            // RFC 8914: say why, as NSD (20) and Unbound (18) do — recursion not offered to
+            // this client is "Prohibited"; otherwise the name is simply not ours.
             _ => self.reply(&request, ResponseCode::Refused, limit, |m| {
                 m.metadata.recursion_available = recursion_ok;
+                let client_barred = self.recursion.is_some() && !recursion_ok;
+                extended_error(
+                    m,
+                    if client_barred {
+                        EDE_PROHIBITED
+                    } else {
+                        EDE_NOT_AUTHORITATIVE
+                    },
+                );
             }),
         }
     }
@@ -416,7 +428,9 @@ impl QueryHandler {
     ) -> Outcome {
         if transport != Transport::Tcp || !self.allow_transfer.allows(client) {
             debug!(%client, "AXFR refused");
-            return self.reply(request, ResponseCode::Refused, limit, |_| {});
+            return self.reply(request, ResponseCode::Refused, limit, |m| {
+                extended_error(m, EDE_PROHIBITED);
+            });
         }
         let catalog = self.catalog();
         let Some(zone) = catalog.zones().iter().find(|z| z.origin() == &query.name) else {
@@ -477,5 +491,23 @@ fn reply_error(id: u16, op: OpCode, rcode: ResponseCode, query: Option<Query>) -
     match m.to_vec() {
         Ok(bytes) => Outcome::Reply(bytes),
         Err(_) => Outcome::Drop,
+    }
+}
+
+/// RFC 8914 §4.19 "Prohibited": the client may not have this (ACL, transfers).
+const EDE_PROHIBITED: u16 = 18;
+/// RFC 8914 §4.21 "Not Authoritative": not ours, and recursion not asked for or offered.
+const EDE_NOT_AUTHORITATIVE: u16 = 20;
+/// The Extended DNS Error option code (RFC 8914 §2).
+const EDNS_OPTION_EDE: u16 = 15;
+
+/// Add an Extended DNS Error (info code, no extra text) to `m` — only when the client sent
+/// EDNS, since the option lives in the OPT record (RFC 8914 §3).
+fn extended_error(m: &mut Message, info_code: u16) {
+    if let Some(edns) = m.edns.as_mut() {
+        edns.options_mut().insert(EdnsOption::Unknown(
+            EDNS_OPTION_EDE,
+            info_code.to_be_bytes().to_vec(),
+        ));
     }
 }
