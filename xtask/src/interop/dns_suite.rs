@@ -86,6 +86,10 @@ pub fn run(report: &mut Report) {
             "dig-axfr (refused without --allow-transfer; full transfer with it)",
             || dig_axfr(&root, server),
         );
+        report.check(
+            "dig-refused-ede (a name outside our zones: REFUSED with EDE 20 Not Authoritative)",
+            || dig_refused_ede(&root, server),
+        );
     }
     if let Some(server) = server {
         if let Err(e) = server.stop() {
@@ -295,6 +299,22 @@ fn dig_nxdomain(root: &Path, server: &Dns) -> Result<(), String> {
             fields.join(" ")
         )),
     }
+}
+
+/// A name outside the served zones, recursion off: REFUSED, and (dig sends EDNS) an Extended
+/// DNS Error saying why (RFC 8914; NSD answers the same).
+fn dig_refused_ede(root: &Path, server: &Dns) -> Result<(), String> {
+    let out = dig(root, server.udp, &["www.elsewhere.example", "A"])?;
+    if !out.contains("status: REFUSED") {
+        return Err(format!("no \"status: REFUSED\" in {:?}", shorten(&out)));
+    }
+    if !out.contains("EDE: 20 (Not Authoritative)") {
+        return Err(format!(
+            "no \"EDE: 20 (Not Authoritative)\" in {:?}",
+            shorten(&out)
+        ));
+    }
+    Ok(())
 }
 
 /// The records of dig's AXFR output, whitespace collapsed.
