@@ -188,3 +188,52 @@ async fn oper_kill_and_wallops() {
     a.send("ISON victim").await;
     a.expect(":irc.test 303 a :").await;
 }
+
+/// The LUSERS counters are kept incrementally; after every kind of change they must equal a
+/// count over all clients.
+#[tokio::test(start_paused = true)]
+async fn lusers_counters_follow_registration_modes_opers_and_quits() {
+    fn recount(s: &std::sync::Arc<torsion_irc::server::IrcServer>) -> (usize, usize, usize) {
+        let net = s.network();
+        let users = net.clients.values().filter(|c| c.registered).count();
+        let invisible = net
+            .clients
+            .values()
+            .filter(|c| c.registered && c.modes.invisible)
+            .count();
+        let opers = net.clients.values().filter(|c| c.modes.oper).count();
+        (users, invisible, opers)
+    }
+    let check = |s: &std::sync::Arc<torsion_irc::server::IrcServer>, expected| {
+        assert_eq!(s.network().lusers_counts(), expected);
+        assert_eq!(recount(s), expected);
+    };
+    let s = server();
+    let mut a = register(&s, "a").await;
+    let mut b = register(&s, "b").await;
+    check(&s, (2, 0, 0));
+    a.send("MODE a +i").await;
+    a.until("MODE").await;
+    a.send("MODE a +i").await; // no change
+    a.sync().await;
+    check(&s, (2, 1, 0));
+    b.send("OPER admin secret").await;
+    b.until("MODE b :+o").await;
+    check(&s, (2, 1, 1));
+    b.send("MODE b -o").await;
+    b.until("MODE b :-o").await;
+    check(&s, (2, 1, 0));
+    b.send("OPER admin secret").await;
+    b.until("MODE b :+o").await;
+    a.send("LUSERS").await;
+    a.expect(":irc.test 251 a :There are 1 users and 1 invisible on 1 servers")
+        .await;
+    a.expect(":irc.test 252 a 1 :operator(s) online").await;
+    a.send("QUIT :bye").await;
+    a.until("ERROR").await;
+    b.sync().await;
+    check(&s, (1, 0, 1));
+    b.send("QUIT :bye").await;
+    b.until("ERROR").await;
+    check(&s, (0, 0, 0));
+}

@@ -113,6 +113,36 @@ pub struct Client {
     pub oper_name: Option<Box<str>>,
 }
 
+/// What the LUSERS counters count of one client.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Counted {
+    user: bool,
+    invisible: bool,
+    oper: bool,
+}
+
+/// The LUSERS counters.
+#[derive(Debug, Clone, Copy, Default)]
+struct Tally {
+    users: usize,
+    invisible: usize,
+    opers: usize,
+}
+
+impl Tally {
+    fn add(&mut self, c: Counted) {
+        self.users += usize::from(c.user);
+        self.invisible += usize::from(c.invisible);
+        self.opers += usize::from(c.oper);
+    }
+
+    fn remove(&mut self, c: Counted) {
+        self.users -= usize::from(c.user);
+        self.invisible -= usize::from(c.invisible);
+        self.opers -= usize::from(c.oper);
+    }
+}
+
 /// A WHOWAS entry.
 #[derive(Debug, Clone)]
 pub struct Whowas {
@@ -181,6 +211,9 @@ pub struct Network {
     pub whowas: VecDeque<Whowas>,
     /// Most clients seen at once (265/266).
     pub max_seen: usize,
+    /// The LUSERS counters, kept as clients register, change modes and leave (counting them
+    /// by walking every client made each registration O(clients)).
+    tally: Tally,
     next_id: ClientId,
     /// Clients to remove after the current command (send queue overflowed, killed).
     pending_removal: Vec<(ClientId, String)>,
@@ -225,6 +258,7 @@ impl Network {
             channels,
             whowas: VecDeque::new(),
             max_seen: 0,
+            tally: Tally::default(),
             next_id: 1,
             pending_removal: Vec::new(),
             isupport,
@@ -344,7 +378,31 @@ impl Network {
 
     /// Registered users.
     pub fn user_count(&self) -> usize {
-        self.clients.values().filter(|c| c.registered).count()
+        self.tally.users
+    }
+
+    /// Registered users, those of them invisible (+i), and operators (LUSERS).
+    pub fn lusers_counts(&self) -> (usize, usize, usize) {
+        (self.tally.users, self.tally.invisible, self.tally.opers)
+    }
+
+    /// What the LUSERS counters count of `id` now; pass it to [`Network::recount`] after
+    /// changing the client's registration or modes.
+    pub fn counted(&self, id: ClientId) -> Counted {
+        self.clients
+            .get(&id)
+            .map_or_else(Counted::default, |c| Counted {
+                user: c.registered,
+                invisible: c.registered && c.modes.invisible,
+                oper: c.modes.oper,
+            })
+    }
+
+    /// `id` changed since `before` (registration, +i/-i, OPER, -o): update the counters.
+    pub fn recount(&mut self, id: ClientId, before: Counted) {
+        let after = self.counted(id);
+        self.tally.remove(before);
+        self.tally.add(after);
     }
 
     /// Whether `id` is an IRC operator (exempt from flood control).
@@ -482,6 +540,7 @@ impl Network {
 
     fn remove_client(&mut self, id: ClientId, reason: &str) {
         self.deferred.remove(&id);
+        let counted = self.counted(id);
         let Some(client) = self.clients.get(&id) else {
             return;
         };
@@ -501,6 +560,7 @@ impl Network {
         let Some(client) = self.clients.remove(&id) else {
             return;
         };
+        self.tally.remove(counted);
         for name in &client.channels {
             if let Some(ch) = self.channels.get_mut(name) {
                 ch.members.remove(&id);

@@ -36,6 +36,7 @@ fn user_mode(net: &mut Network, id: ClientId, msg: &Message) {
         net.reply(id, ERR_USERSDONTMATCH, &[verb]);
         return;
     }
+    let counted = net.counted(id);
     let Some(client) = net.clients.get_mut(&id) else {
         return;
     };
@@ -76,6 +77,7 @@ fn user_mode(net: &mut Network, id: ClientId, msg: &Message) {
         }
     }
     let nick = client.nick.clone();
+    net.recount(id, counted);
     if unknown {
         net.reply(id, ERR_UMODEUNKNOWNFLAG, &["Unknown MODE flag"]);
     }

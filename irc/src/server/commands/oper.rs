@@ -23,6 +23,7 @@ pub fn oper_result(net: &mut Network, id: ClientId, name: &str, ok: bool) {
         net.reply(id, ERR_PASSWDMISMATCH, &["Password incorrect"]);
         return;
     }
+    let counted = net.counted(id);
     let Some(client) = net.clients.get_mut(&id) else {
         return;
     };
@@ -30,6 +31,7 @@ pub fn oper_result(net: &mut Network, id: ClientId, name: &str, ok: bool) {
     client.modes.oper = true;
     client.oper_name = Some(name.into());
     let nick = client.nick.clone();
+    net.recount(id, counted);
     net.reply(id, RPL_YOUREOPER, &["You are now an IRC operator"]);
     if newly {
         net.send(id, proto::line(&nick, "MODE", [nick.as_str(), "+o"]));

@@ -287,6 +287,7 @@ pub fn user(net: &mut Network, id: ClientId, msg: &Message, now: Instant) -> Opt
 /// Complete registration when NICK, USER, CAP END and SASL allow it.
 pub fn try_register(net: &mut Network, id: ClientId, _now: Instant) {
     let server_password = net.config.password.clone();
+    let counted = net.counted(id);
     let Some(client) = net.clients.get_mut(&id) else {
         return;
     };
@@ -309,6 +310,7 @@ pub fn try_register(net: &mut Network, id: ClientId, _now: Instant) {
     client.registered = true;
     client.prefix = format!("{}!{}@{}", client.nick, client.user, client.host);
     let prefix = client.prefix.clone();
+    net.recount(id, counted);
     let users = net.user_count();
     net.max_seen = net.max_seen.max(users);
     let name = net.config.server_name.clone();
@@ -351,13 +353,7 @@ pub fn send_isupport(net: &mut Network, id: ClientId) {
 
 /// `LUSERS` (251–255, 265, 266).
 pub fn lusers(net: &mut Network, id: ClientId) {
-    let users = net.clients.values().filter(|c| c.registered).count();
-    let invisible = net
-        .clients
-        .values()
-        .filter(|c| c.registered && c.modes.invisible)
-        .count();
-    let opers = net.clients.values().filter(|c| c.modes.oper).count();
+    let (users, invisible, opers) = net.lusers_counts();
     let unknown = net.clients.len() - users;
     let channels = net.channels.len();
     let max = net.max_seen.max(users);
