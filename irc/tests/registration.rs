@@ -376,3 +376,21 @@ async fn operators_are_exempt_from_flood_control() {
         c.expect(&format!(":irc.test PONG irc.test :{i}")).await;
     }
 }
+
+/// Every connected client keeps one session future for as long as it stays: its size is most
+/// of an idle client's memory (BENCHMARKS.md: 520 bytes in a release build, inside a 768-byte
+/// task). A guard against a change that quietly makes every idle client bigger — e.g. a large
+/// local kept across the session's wait, or an `async fn` that holds its arguments twice.
+#[tokio::test]
+async fn the_per_client_session_future_stays_small() {
+    use torsion_core::Service;
+    let (conn, _peer) = torsion_core::testkit::memory_pair();
+    let session = server().handle(conn);
+    let size = std::mem::size_of_val(&session);
+    // 520 bytes in release builds and 528 in debug ones today; a little room, no more.
+    let limit = 640;
+    assert!(
+        size <= limit,
+        "the IRC session future is {size} bytes (limit {limit}): see BENCHMARKS.md, irc"
+    );
+}
