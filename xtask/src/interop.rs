@@ -206,26 +206,19 @@ impl Client {
     /// collecting the rest of its output.
     pub fn finish(&mut self, timeout: Duration) -> Result<ExitStatus, String> {
         self.close_stdin();
-        let deadline = Instant::now() + timeout;
-        let status = loop {
-            match self.child.try_wait() {
-                Ok(Some(status)) => break status,
-                Ok(None) if Instant::now() < deadline => {
-                    std::thread::sleep(Duration::from_millis(20))
-                }
+        let status =
+            match crate::util::wait_or_kill(&mut self.child, timeout, Duration::from_millis(20)) {
+                Ok(Some(status)) => status,
                 Ok(None) => {
-                    let _ = self.child.kill();
-                    let _ = self.child.wait();
                     return Err(format!(
                         "{} still running after {} s: killed; {}",
                         self.name,
                         timeout.as_secs(),
                         self.transcript()
-                    ));
+                    ))
                 }
                 Err(e) => return Err(format!("waiting for {}: {e}", self.name)),
-            }
-        };
+            };
         // The reader thread ends at EOF; bound the wait in case a grandchild holds the pipe.
         let drain_deadline = Instant::now() + Duration::from_secs(2);
         while let Ok(chunk) = self

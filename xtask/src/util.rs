@@ -15,6 +15,39 @@ const POLL: Duration = Duration::from_millis(20);
 /// default `--shutdown-timeout` of 10 s).
 pub const STOP_TIMEOUT: Duration = Duration::from_secs(15);
 
+/// Wait up to `timeout` for `child` to exit, looking every `poll`; past the deadline kill and
+/// reap it and return `Ok(None)`. For the one-shot programs the tasks run (load generators,
+/// clients, `postfix start`), which must never hang a run.
+pub fn wait_or_kill(
+    child: &mut Child,
+    timeout: Duration,
+    poll: Duration,
+) -> io::Result<Option<ExitStatus>> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(status) = child.try_wait()? {
+            return Ok(Some(status));
+        }
+        if Instant::now() >= deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            return Ok(None);
+        }
+        std::thread::sleep(poll);
+    }
+}
+
+/// Where a program is: on PATH, or in the sbin directories Debian installs daemons into; the
+/// error names the package to install.
+pub fn find_program(name: &str, package: &str) -> Result<PathBuf, String> {
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    std::env::split_paths(&path)
+        .chain(["/usr/sbin", "/sbin", "/usr/local/sbin"].map(PathBuf::from))
+        .map(|dir| dir.join(name))
+        .find(|candidate| candidate.is_file())
+        .ok_or_else(|| format!("{name} not found: apt-get install -y {package}"))
+}
+
 /// The workspace root (xtask/ lives directly below it).
 pub fn workspace_root() -> PathBuf {
     let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
@@ -212,6 +245,21 @@ impl ServerProcess {
             self.name,
             timeout.as_secs()
         ))
+    }
+
+    /// SIGTERM (as [`stop`](Self::stop)) and require exit 0.
+    pub fn stop_cleanly(&mut self) -> Result<(), String> {
+        let status = self.stop(STOP_TIMEOUT)?;
+        if status.success() {
+            Ok(())
+        } else {
+            Err(format!(
+                "{} exited with {}: {}",
+                self.name,
+                describe_status(status),
+                last_line(&self.log)
+            ))
+        }
     }
 
     /// SIGKILL and reap.

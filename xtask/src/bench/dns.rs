@@ -79,16 +79,6 @@ const PROBE_TIMEOUT: Duration = Duration::from_millis(500);
 /// their answers differ.
 const RCODE_TOLERANCE: f64 = 1.0;
 
-/// Where a program is: on PATH, or in the sbin directories Debian installs daemons into.
-fn find_program(name: &str, package: &str) -> Result<PathBuf, String> {
-    let path = std::env::var_os("PATH").unwrap_or_default();
-    std::env::split_paths(&path)
-        .chain(["/usr/sbin", "/sbin", "/usr/local/sbin"].map(PathBuf::from))
-        .map(|dir| dir.join(name))
-        .find(|candidate| candidate.is_file())
-        .ok_or_else(|| format!("{name} not found: apt-get install -y {package}"))
-}
-
 /// A port free on `ip` for both UDP and TCP right now (released before returning).
 fn free_port(ip: Ipv4Addr) -> Result<u16, String> {
     for _ in 0..50 {
@@ -515,9 +505,9 @@ fn run(options: Options) -> Result<(), String> {
     );
     let root = util::workspace_root();
     let (dnsperf, nsd, unbound) = (
-        find_program("dnsperf", "dnsperf")?,
-        find_program("nsd", "nsd")?,
-        find_program("unbound", "unbound")?,
+        util::find_program("dnsperf", "dnsperf")?,
+        util::find_program("nsd", "nsd")?,
+        util::find_program("unbound", "unbound")?,
     );
     util::cargo_build(&["-p", "torsion-dns", "--bin", "torsion-dns"])?;
     let ctx = Context {

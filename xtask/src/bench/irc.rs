@@ -362,7 +362,7 @@ fn run(options: &Options) -> Result<(), String> {
             .unwrap_or(usize::MAX)
             .saturating_sub(500),
     );
-    let inspircd = find_program("inspircd", "inspircd")?;
+    let inspircd = util::find_program("inspircd", "inspircd")?;
     let binary = match &options.binary {
         Some(path) => path.clone(),
         None => {
@@ -463,16 +463,6 @@ fn run(options: &Options) -> Result<(), String> {
 /// `contenders` in turn (torsion-irc first), as (round, contender index).
 fn schedule(rounds: u64, contenders: usize) -> impl Iterator<Item = (u64, usize)> {
     (1..=rounds).flat_map(move |round| (0..contenders).map(move |i| (round, i)))
-}
-
-/// Where a program is: on PATH, or in the sbin directories Debian installs daemons into.
-fn find_program(name: &str, package: &str) -> Result<PathBuf, String> {
-    let path = std::env::var_os("PATH").unwrap_or_default();
-    std::env::split_paths(&path)
-        .chain(["/usr/sbin", "/sbin", "/usr/local/sbin"].map(PathBuf::from))
-        .map(|dir| dir.join(name))
-        .find(|candidate| candidate.is_file())
-        .ok_or_else(|| format!("{name} not found: apt-get install -y {package}"))
 }
 
 #[cfg(test)]

@@ -145,18 +145,7 @@ impl Running {
     /// Stop it; an error if it had to be killed or did not exit 0.
     fn stop(self) -> Result<(), String> {
         match self {
-            Running::Torsion(mut p) => {
-                let status = p.stop(util::STOP_TIMEOUT)?;
-                if status.success() {
-                    Ok(())
-                } else {
-                    Err(format!(
-                        "torsion-smtp exited with {}: {}",
-                        util::describe_status(status),
-                        util::last_line(&p.log)
-                    ))
-                }
-            }
+            Running::Torsion(mut p) => p.stop_cleanly(),
             Running::Postfix(mut p) => p.stop(),
         }
     }
@@ -168,8 +157,8 @@ fn run(options: &Options) -> Result<(), String> {
         std::env::args().skip(1).collect::<Vec<_>>().join(" ")
     );
     let root = util::workspace_root();
-    let source = find_program("smtp-source", "postfix")?;
-    let postfix = find_program("postfix", "postfix")?;
+    let source = util::find_program("smtp-source", "postfix")?;
+    let postfix = util::find_program("postfix", "postfix")?;
     util::cargo_build(&["-p", "torsion-smtp", "--bin", "torsion-smtp"])?;
     let binary = util::release_dir().join("torsion-smtp");
     let dir = root.join("var").join("bench").join("smtp");
@@ -337,36 +326,28 @@ fn run_source(
         .stderr(Stdio::piped())
         .spawn()
         .map_err(|e| format!("cannot start smtp-source: {e}"))?;
-    let deadline = Instant::now() + limit;
-    loop {
-        match child.try_wait() {
-            Ok(Some(status)) => {
-                let finished = Instant::now();
-                if status.success() {
-                    return Ok(finished);
-                }
-                let mut stderr = String::new();
-                if let Some(mut err) = child.stderr.take() {
-                    use std::io::Read;
-                    let _ = err.read_to_string(&mut stderr);
-                }
-                return Err(format!(
-                    "smtp-source exited with {}: {}",
-                    util::describe_status(status),
-                    stderr.trim()
-                ));
+    match util::wait_or_kill(&mut child, limit, Duration::from_millis(2)) {
+        Ok(Some(status)) => {
+            let finished = Instant::now();
+            if status.success() {
+                return Ok(finished);
             }
-            Ok(None) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(2)),
-            Ok(None) => {
-                let _ = child.kill();
-                let _ = child.wait();
-                return Err(format!(
-                    "smtp-source did not finish {count} messages within {} s: killed",
-                    limit.as_secs()
-                ));
+            let mut stderr = String::new();
+            if let Some(mut err) = child.stderr.take() {
+                use std::io::Read;
+                let _ = err.read_to_string(&mut stderr);
             }
-            Err(e) => return Err(format!("waiting for smtp-source: {e}")),
+            Err(format!(
+                "smtp-source exited with {}: {}",
+                util::describe_status(status),
+                stderr.trim()
+            ))
         }
+        Ok(None) => Err(format!(
+            "smtp-source did not finish {count} messages within {} s: killed",
+            limit.as_secs()
+        )),
+        Err(e) => Err(format!("waiting for smtp-source: {e}")),
     }
 }
 
@@ -427,16 +408,6 @@ fn free_port() -> Result<u16, String> {
         .and_then(|l| l.local_addr())
         .map(|a| a.port())
         .map_err(|e| format!("cannot find a free port: {e}"))
-}
-
-/// Where a program is: on PATH, or in the sbin directories Debian installs daemons into.
-fn find_program(name: &str, package: &str) -> Result<PathBuf, String> {
-    let path = std::env::var_os("PATH").unwrap_or_default();
-    std::env::split_paths(&path)
-        .chain(["/usr/sbin", "/sbin", "/usr/local/sbin"].map(PathBuf::from))
-        .map(|dir| dir.join(name))
-        .find(|candidate| candidate.is_file())
-        .ok_or_else(|| format!("{name} not found: apt-get install -y {package}"))
 }
 
 fn report(

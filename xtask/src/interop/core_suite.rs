@@ -93,17 +93,7 @@ fn port(addresses: &[String]) -> Result<String, String> {
 
 /// Stop a server and require exit 0.
 fn stop_cleanly(mut server: ServerProcess) -> Result<(), String> {
-    let status = server.stop(util::STOP_TIMEOUT)?;
-    if status.success() {
-        Ok(())
-    } else {
-        Err(format!(
-            "{} exited with {}: {}",
-            server.name,
-            util::describe_status(status),
-            util::last_line(&server.log)
-        ))
-    }
+    server.stop_cleanly()
 }
 
 fn nc_upper(root: &Path) -> Result<(), String> {

@@ -173,16 +173,7 @@ impl Dns {
 
     /// SIGTERM and require exit 0.
     fn stop(mut self) -> Result<(), String> {
-        let status = self.process.stop(util::STOP_TIMEOUT)?;
-        if status.success() {
-            Ok(())
-        } else {
-            Err(format!(
-                "torsion-dns exited with {}: {}",
-                util::describe_status(status),
-                util::last_line(&self.process.log)
-            ))
-        }
+        self.process.stop_cleanly()
     }
 }
 

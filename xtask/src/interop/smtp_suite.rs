@@ -19,7 +19,7 @@
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use super::{require, shorten, Client, Report};
 use crate::util::{self, ServerProcess};
@@ -393,16 +393,7 @@ impl Smtp {
 
     /// SIGTERM and require exit 0.
     fn stop(mut self) -> Result<(), String> {
-        let status = self.process.stop(util::STOP_TIMEOUT)?;
-        if status.success() {
-            Ok(())
-        } else {
-            Err(format!(
-                "torsion-smtp exited with {}: {}",
-                util::describe_status(status),
-                util::last_line(&self.process.log)
-            ))
-        }
+        self.process.stop_cleanly()
     }
 }
 
@@ -562,21 +553,15 @@ fn run_bounded(
             String::from_utf8_lossy(&text).into_owned()
         }));
     }
-    let deadline = Instant::now() + timeout;
-    let status = loop {
-        match child.try_wait() {
-            Ok(Some(status)) => break status,
-            Ok(None) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(20)),
-            Ok(None) => {
-                let _ = child.kill();
-                let _ = child.wait();
-                return Err(format!(
-                    "still running after {} s: killed",
-                    timeout.as_secs()
-                ));
-            }
-            Err(e) => return Err(format!("waiting: {e}")),
+    let status = match util::wait_or_kill(&mut child, timeout, Duration::from_millis(20)) {
+        Ok(Some(status)) => status,
+        Ok(None) => {
+            return Err(format!(
+                "still running after {} s: killed",
+                timeout.as_secs()
+            ))
         }
+        Err(e) => return Err(format!("waiting: {e}")),
     };
     let output = readers
         .into_iter()

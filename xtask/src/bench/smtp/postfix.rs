@@ -103,27 +103,15 @@ impl Postfix {
             .stderr(Stdio::null())
             .spawn()
             .map_err(|e| format!("cannot run postfix {verb}: {e}"))?;
-        let deadline = Instant::now() + CONTROL_TIMEOUT;
-        loop {
-            match child.try_wait() {
-                Ok(Some(status)) if status.success() => return Ok(()),
-                Ok(Some(status)) => {
-                    return Err(format!(
-                        "postfix {verb} failed ({}): {}",
-                        util::describe_status(status),
-                        util::last_line(&self.dir.join("postfix.log"))
-                    ))
-                }
-                Ok(None) if Instant::now() < deadline => {
-                    std::thread::sleep(Duration::from_millis(50));
-                }
-                Ok(None) => {
-                    let _ = child.kill();
-                    let _ = child.wait();
-                    return Err(format!("postfix {verb} did not finish"));
-                }
-                Err(e) => return Err(format!("postfix {verb}: {e}")),
-            }
+        match util::wait_or_kill(&mut child, CONTROL_TIMEOUT, Duration::from_millis(50)) {
+            Ok(Some(status)) if status.success() => Ok(()),
+            Ok(Some(status)) => Err(format!(
+                "postfix {verb} failed ({}): {}",
+                util::describe_status(status),
+                util::last_line(&self.dir.join("postfix.log"))
+            )),
+            Ok(None) => Err(format!("postfix {verb} did not finish")),
+            Err(e) => Err(format!("postfix {verb}: {e}")),
         }
     }
 
