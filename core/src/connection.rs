@@ -19,7 +19,23 @@
 //! Output accumulates in a write buffer of at most `max_write_buffer` bytes (default
 //! [`DEFAULT_MAX_WRITE_BUFFER`]); [`Connection::feed`] flushes (awaiting the peer) when the buffer
 //! is full, so a peer that does not read slows the session down instead of growing its memory.
-//! The idle timeout also covers writes: a peer that stops reading is eventually disconnected.
+//! A stalled write is bounded by the write timeout (the idle timeout unless set): a peer that
+//! stops reading is eventually disconnected.
+//!
+//! ## Deadlines
+//! Three clocks, all in one timer per connection:
+//! - the *idle* timeout: nothing arrived (or nothing could be written) for this long;
+//! - the *write* timeout: queued output made no progress for this long (defaults to idle);
+//! - the *frame* deadline, against slow-trickle ("slowloris") peers: a frame (a line, a
+//!   length-prefixed message, a whole SMTP DATA) must complete within `frame_timeout` of its
+//!   first byte, and partial input does not restart that clock. Each read of `n` bytes buys
+//!   `n / min_data_rate` seconds more (never more than `frame_timeout` from now), so an honest
+//!   peer sending a large frame at or above the minimum rate is never cut off — the scheme of
+//!   Postfix's `smtpd_per_record_deadline` + `smtpd_min_data_rate` and nginx's
+//!   `client_header_timeout`/`client_body_timeout`. A frame read in pieces (a counted BDAT
+//!   chunk, an IMAP literal, an HTTP body) is one frame between
+//!   [`Connection::start_transfer`] and [`Connection::finish_transfer`]. Time spent blocked on a
+//!   write does not count against the frame (the peer is not being read).
 //!
 //! ## Idle memory
 //! While a plain TCP connection waits for input with nothing buffered, it holds no read or write
@@ -47,6 +63,8 @@ use crate::stream::Stream;
 pub const DEFAULT_READ_CHUNK: usize = 8 * 1024;
 /// Output buffered before `feed` waits for the peer to read.
 pub const DEFAULT_MAX_WRITE_BUFFER: usize = 64 * 1024;
+/// Default minimum data rate of a large frame, bytes/s (Postfix's `smtpd_min_data_rate`).
+pub const DEFAULT_MIN_DATA_RATE: u32 = 500;
 /// How long a graceful close waits for the peer to acknowledge (TLS close_notify, FIN).
 const CLOSE_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -60,9 +78,12 @@ pub enum ReadError<E = FrameError> {
     /// The transport failed.
     #[error("i/o error: {0}")]
     Io(#[from] io::Error),
-    /// Nothing arrived (or nothing could be written) within the idle timeout.
+    /// Nothing arrived (or nothing could be written) within the idle (or write) timeout.
     #[error("idle timeout")]
     IdleTimeout,
+    /// A frame was started but not completed in time (a slow-trickle peer).
+    #[error("frame not completed in time")]
+    FrameTimeout,
     /// The server is shutting down; the session should say goodbye and close.
     #[error("server shutting down")]
     Shutdown,
@@ -99,6 +120,14 @@ pub type FrameResult<D> = Result<Option<<D as Decoder>::Item>, ReadError<<D as D
 pub struct ConnectionOptions {
     /// Close the connection after this long without input (or without write progress).
     pub idle_timeout: Option<Duration>,
+    /// Time allowed for one frame from its first byte, before credit for data received (None:
+    /// no limit). See the [module docs](self#deadlines).
+    pub frame_timeout: Option<Duration>,
+    /// Bytes per second a large frame must keep up: each byte read extends its deadline by
+    /// `1 / min_data_rate` s, up to `frame_timeout` from now (0: no extension).
+    pub min_data_rate: u32,
+    /// How long queued output may make no progress (None: the idle timeout).
+    pub write_timeout: Option<Duration>,
     /// Maximum bytes of buffered output before writers wait for the peer.
     pub max_write_buffer: usize,
     /// Bytes requested per read.
@@ -109,6 +138,9 @@ impl Default for ConnectionOptions {
     fn default() -> Self {
         ConnectionOptions {
             idle_timeout: None,
+            frame_timeout: None,
+            min_data_rate: DEFAULT_MIN_DATA_RATE,
+            write_timeout: None,
             max_write_buffer: DEFAULT_MAX_WRITE_BUFFER,
             read_chunk: DEFAULT_READ_CHUNK,
         }
@@ -133,6 +165,12 @@ pub struct Connection {
     idle_timer: Option<Pin<Box<Sleep>>>,
     /// Whether `idle_timer` runs for the current wait (progress disarms it).
     idle_armed: bool,
+    /// When the frame being received must be complete (None: between frames).
+    frame_deadline: Option<Instant>,
+    /// Between `start_transfer` and `finish_transfer`: decoded pieces are one frame.
+    in_transfer: bool,
+    /// The last wait was for a write (its time does not count against the frame).
+    write_blocked: bool,
     /// Registered once with the shutdown token, for the same reason.
     shutdown_wait: Option<Pin<Box<WaitForCancellationFutureOwned>>>,
 }
@@ -141,6 +179,7 @@ pub struct Connection {
 enum Wait {
     Io(io::Error),
     Idle,
+    Frame,
     Shutdown,
 }
 
@@ -149,6 +188,7 @@ impl<E> From<Wait> for ReadError<E> {
         match w {
             Wait::Io(e) => ReadError::Io(e),
             Wait::Idle => ReadError::IdleTimeout,
+            Wait::Frame => ReadError::FrameTimeout,
             Wait::Shutdown => ReadError::Shutdown,
         }
     }
@@ -159,6 +199,7 @@ impl From<Wait> for io::Error {
         match w {
             Wait::Io(e) => e,
             Wait::Idle => io::Error::new(io::ErrorKind::TimedOut, "idle timeout"),
+            Wait::Frame => io::Error::new(io::ErrorKind::TimedOut, "frame not completed in time"),
             Wait::Shutdown => io::Error::new(io::ErrorKind::ConnectionAborted, "shutting down"),
         }
     }
@@ -180,6 +221,9 @@ impl Connection {
             eof: false,
             idle_timer: None,
             idle_armed: false,
+            frame_deadline: None,
+            in_transfer: false,
+            write_blocked: false,
             shutdown_wait: None,
         }
     }
@@ -235,6 +279,34 @@ impl Connection {
     /// Change the idle timeout (protocols use different ones per state, e.g. SMTP DATA).
     pub fn set_idle_timeout(&mut self, timeout: Option<Duration>) {
         self.options.idle_timeout = timeout;
+        self.idle_armed = false;
+    }
+
+    /// Change the write timeout (None: the idle timeout bounds stalled writes).
+    pub fn set_write_timeout(&mut self, timeout: Option<Duration>) {
+        self.options.write_timeout = timeout;
+    }
+
+    /// Change the frame timeout (None: frames may take any time; the idle timeout still holds).
+    pub fn set_frame_timeout(&mut self, timeout: Option<Duration>) {
+        self.options.frame_timeout = timeout;
+        if timeout.is_none() {
+            self.frame_deadline = None;
+        }
+    }
+
+    /// Begin a frame that is decoded in pieces (a counted chunk, a literal, a body): until
+    /// [`finish_transfer`](Self::finish_transfer), the pieces share one frame deadline, so a
+    /// peer cannot trickle a large transfer one small piece at a time.
+    pub fn start_transfer(&mut self) {
+        self.in_transfer = true;
+    }
+
+    /// End the transfer begun by [`start_transfer`](Self::start_transfer): the frame is
+    /// complete.
+    pub fn finish_transfer(&mut self) {
+        self.in_transfer = false;
+        self.frame_complete();
     }
 
     /// Whether a server shutdown interrupts a wait for input (default true). A session in the
@@ -288,8 +360,18 @@ impl Connection {
         codec: &mut D,
     ) -> Poll<FrameResult<D>> {
         loop {
-            if let Some(item) = codec.decode(&mut self.rbuf).map_err(ReadError::Frame)? {
-                return Poll::Ready(Ok(Some(item)));
+            match codec.decode(&mut self.rbuf) {
+                Ok(None) => {}
+                Ok(Some(item)) => {
+                    if !self.in_transfer {
+                        self.frame_complete();
+                    }
+                    return Poll::Ready(Ok(Some(item)));
+                }
+                Err(e) => {
+                    self.frame_complete();
+                    return Poll::Ready(Err(ReadError::Frame(e)));
+                }
             }
             if self.eof {
                 // `decode` already had every byte; what is left is an incomplete frame.
@@ -307,6 +389,31 @@ impl Connection {
         }
     }
 
+    /// A frame ended: stop its clock (the next one starts with its first byte).
+    fn frame_complete(&mut self) {
+        if self.frame_deadline.take().is_some() {
+            self.idle_armed = false;
+        }
+    }
+
+    /// `n` bytes of a frame arrived: start its clock, or credit the bytes against it.
+    fn frame_progress(&mut self, n: usize) {
+        let Some(limit) = self.options.frame_timeout else {
+            return;
+        };
+        let cap = Instant::now() + limit;
+        self.frame_deadline = Some(match self.frame_deadline {
+            None => cap,
+            Some(deadline) => match self.options.min_data_rate {
+                0 => deadline,
+                rate => {
+                    let credit = Duration::from_nanos(n as u64 * 1_000_000_000 / u64::from(rate));
+                    (deadline + credit).min(cap)
+                }
+            },
+        });
+    }
+
     /// Write out pending output, then read more input into the buffer.
     fn poll_fill(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Wait>> {
         // Output first, so replies go out in one write when the session has nothing more to
@@ -321,6 +428,8 @@ impl Connection {
                 self.idle_armed = false;
                 if n == 0 {
                     self.eof = true;
+                } else {
+                    self.frame_progress(n);
                 }
                 Poll::Ready(Ok(()))
             }
@@ -369,6 +478,15 @@ impl Connection {
             self.wbuf.advance(n);
             self.idle_armed = false;
         }
+        if mem::take(&mut self.write_blocked) {
+            // The peer was not being read while the write waited: that time does not count
+            // against the frame in progress.
+            if let (Some(deadline), Some(limit)) =
+                (&mut self.frame_deadline, self.options.frame_timeout)
+            {
+                *deadline = (*deadline).max(Instant::now() + limit);
+            }
+        }
         Pin::new(&mut self.stream).poll_flush(cx)
     }
 
@@ -389,22 +507,52 @@ impl Connection {
                 }
             }
         }
-        if let Some(idle) = self.options.idle_timeout {
-            let armed = mem::replace(&mut self.idle_armed, true);
-            let timer = match &mut self.idle_timer {
-                Some(timer) => {
-                    if !armed {
-                        // Kept across waits: re-arming is a cheap deadline change, not a
-                        // timer-wheel insertion and removal for every read.
-                        timer.as_mut().reset(Instant::now() + idle);
-                    }
-                    timer
+        let writing = !self.wbuf.is_empty();
+        let timeout = if writing {
+            self.write_blocked = true;
+            self.options.write_timeout.or(self.options.idle_timeout)
+        } else {
+            if self.frame_deadline.is_none() && !self.rbuf.is_empty() {
+                // Input left over after the last frame: the next frame has begun.
+                if let Some(limit) = self.options.frame_timeout {
+                    self.frame_deadline = Some(Instant::now() + limit);
+                    self.idle_armed = false;
                 }
-                slot => slot.insert(Box::pin(tokio::time::sleep(idle))),
-            };
-            if timer.as_mut().poll(cx).is_ready() {
-                return Poll::Ready(Err(Wait::Idle));
             }
+            self.options.idle_timeout
+        };
+        // A write wait is not bounded by the frame (the peer is not being read).
+        let frame = if writing { None } else { self.frame_deadline };
+        if timeout.is_none() && frame.is_none() {
+            return Poll::Pending;
+        }
+        let armed = mem::replace(&mut self.idle_armed, true);
+        if !armed || self.idle_timer.is_none() {
+            let at = match (timeout, frame) {
+                (Some(t), f) => {
+                    let idle = Instant::now() + t;
+                    f.map_or(idle, |f| f.min(idle))
+                }
+                (None, Some(f)) => f,
+                (None, None) => return Poll::Pending,
+            };
+            match &mut self.idle_timer {
+                // Kept across waits: re-arming is a cheap deadline change, not a timer-wheel
+                // insertion and removal for every read.
+                Some(timer) => timer.as_mut().reset(at),
+                slot => *slot = Some(Box::pin(tokio::time::sleep_until(at))),
+            }
+        }
+        let Some(timer) = self.idle_timer.as_mut() else {
+            return Poll::Pending;
+        };
+        if timer.as_mut().poll(cx).is_ready() {
+            let frame_expired = frame.is_some_and(|f| f <= Instant::now());
+            return Poll::Ready(Err(if frame_expired {
+                Wait::Frame
+            } else {
+                Wait::Idle
+            }));
         }
         Poll::Pending
     }
@@ -452,7 +600,7 @@ impl Connection {
         if self.wbuf.is_empty() {
             return Ok(());
         }
-        within(self.options.idle_timeout, poll_fn(|cx| self.poll_flush(cx))).await
+        within(self.write_timeout(), poll_fn(|cx| self.poll_flush(cx))).await
     }
 
     /// Poll form of [`flush`](Self::flush), without its idle timeout (a session polling
@@ -466,7 +614,11 @@ impl Connection {
     }
 
     async fn timed_write(&mut self, data: &[u8]) -> io::Result<()> {
-        within(self.options.idle_timeout, self.stream.write_all(data)).await
+        within(self.write_timeout(), self.stream.write_all(data)).await
+    }
+
+    fn write_timeout(&self) -> Option<Duration> {
+        self.options.write_timeout.or(self.options.idle_timeout)
     }
 
     /// Upgrade to TLS as a server (STARTTLS, STLS). Queued output (the "ready to start TLS"

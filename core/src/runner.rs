@@ -69,6 +69,12 @@ pub trait Service: Send + Sync + 'static {
         false
     }
 
+    /// The limits (above all the timeouts) this protocol wants when the operator gives no flag:
+    /// [`ServiceArgs::limits_over`] lays the flags over them. Default: [`Limits::default`].
+    fn default_limits(&self) -> Limits {
+        Limits::default()
+    }
+
     /// Shutdown has begun (the listeners are closed). Sessions normally notice it through
     /// their connection (a wait for input ends with [`crate::ReadError::Shutdown`]); a service
     /// whose sessions opt out of that (with [`Connection::set_shutdown_interrupts`], to save
@@ -157,9 +163,11 @@ pub struct ServiceArgs {
     #[arg(long, value_name = "N", default_value_t = 100)]
     pub max_per_ip: usize,
 
-    /// Close connections idle for this many seconds (0: never).
-    #[arg(long, value_name = "SECONDS", default_value_t = 600)]
-    pub idle_timeout: u64,
+    /// Close connections idle for this many seconds (0: never); it also bounds a stalled write
+    /// and the time to receive one frame (a command, a message), less credit for data
+    /// received at the minimum rate. Default: the protocol's (600; SMTP 300, DNS over TCP 10).
+    #[arg(long, value_name = "SECONDS")]
+    pub idle_timeout: Option<u64>,
 
     /// On SIGINT/SIGTERM, let sessions finish for this many seconds, then close them.
     #[arg(long, value_name = "SECONDS", default_value_t = 10)]
@@ -184,21 +192,34 @@ impl ServiceArgs {
                 log_format: LogFormat::Text,
                 max_connections: 10_000,
                 max_per_ip: 100,
-                idle_timeout: 600,
+                idle_timeout: None,
                 shutdown_timeout: 10,
             },
         }
     }
 
-    /// The limits these flags describe.
+    /// The limits these flags describe, over the core defaults.
     pub fn limits(&self) -> Limits {
-        Limits {
+        self.limits_over(Limits::default())
+    }
+
+    /// The limits these flags describe, over a protocol's own defaults (its timeouts): a flag
+    /// the operator gave always wins. `--idle-timeout` sets the idle, write and frame
+    /// timeouts together.
+    pub fn limits_over(&self, defaults: Limits) -> Limits {
+        let mut limits = Limits {
             max_connections: self.max_connections.max(1),
             max_per_ip: self.max_per_ip,
-            idle_timeout: (self.idle_timeout > 0).then(|| Duration::from_secs(self.idle_timeout)),
             shutdown_timeout: Duration::from_secs(self.shutdown_timeout),
-            ..Limits::default()
+            ..defaults
+        };
+        if let Some(seconds) = self.idle_timeout {
+            let timeout = (seconds > 0).then(|| Duration::from_secs(seconds));
+            limits.idle_timeout = timeout;
+            limits.write_timeout = timeout;
+            limits.frame_timeout = timeout;
         }
+        limits
     }
 
     /// `--listen` values, or `defaults` (endpoint strings) when none were given.
@@ -222,6 +243,12 @@ pub struct Limits {
     pub max_per_ip: usize,
     /// Idle timeout given to every connection.
     pub idle_timeout: Option<Duration>,
+    /// Bound on a write that makes no progress (None: the idle timeout).
+    pub write_timeout: Option<Duration>,
+    /// Time to receive one frame from its first byte, before rate credit (None: no limit).
+    pub frame_timeout: Option<Duration>,
+    /// Minimum data rate of a large frame, bytes/s (see [`ConnectionOptions`]).
+    pub min_data_rate: u32,
     /// Grace period on shutdown.
     pub shutdown_timeout: Duration,
     /// Bound on the TLS handshake of `tls:` listeners.
@@ -236,9 +263,26 @@ impl Default for Limits {
             max_connections: 10_000,
             max_per_ip: 100,
             idle_timeout: Some(Duration::from_secs(600)),
+            write_timeout: None,
+            frame_timeout: Some(Duration::from_secs(600)),
+            min_data_rate: crate::connection::DEFAULT_MIN_DATA_RATE,
             shutdown_timeout: Duration::from_secs(10),
             tls_handshake_timeout: Duration::from_secs(10),
             max_write_buffer: crate::connection::DEFAULT_MAX_WRITE_BUFFER,
+        }
+    }
+}
+
+impl Limits {
+    /// The options each connection gets under these limits.
+    pub fn connection_options(&self) -> ConnectionOptions {
+        ConnectionOptions {
+            idle_timeout: self.idle_timeout,
+            write_timeout: self.write_timeout,
+            frame_timeout: self.frame_timeout,
+            min_data_rate: self.min_data_rate,
+            max_write_buffer: self.max_write_buffer,
+            ..ConnectionOptions::default()
         }
     }
 }
@@ -352,7 +396,8 @@ pub async fn serve<S: Service>(
     default_listen: &[&str],
 ) -> Result<(), RunError> {
     let endpoints = args.endpoints_or(default_listen)?;
-    let server = Server::bind(service, &endpoints, args.limits()).await?;
+    let limits = args.limits_over(service.default_limits());
+    let server = Server::bind(service, &endpoints, limits).await?;
     let control = server.control();
     let signals = tokio::spawn(watch_signals(control.clone()));
     let result = server.run().await;
@@ -648,11 +693,7 @@ fn start_connection<S: Service>(
         tracing::info_span!("conn", id, peer = %peer, proto = shared.service.protocol())
     };
     let local = listener.local_addr().clone();
-    let options = ConnectionOptions {
-        idle_timeout: shared.limits.idle_timeout,
-        max_write_buffer: shared.limits.max_write_buffer,
-        ..ConnectionOptions::default()
-    };
+    let options = shared.limits.connection_options();
     let permit = shared
         .permits
         .clone()

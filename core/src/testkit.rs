@@ -307,9 +307,10 @@ pub struct RunningServer {
 }
 
 impl RunningServer {
-    /// Start `service` on `endpoints` (use port 0) with default limits.
+    /// Start `service` on `endpoints` (use port 0) with its default limits.
     pub async fn start<S: Service>(service: Arc<S>, endpoints: &[&str]) -> Self {
-        Self::start_with_limits(service, endpoints, Limits::default()).await
+        let limits = service.default_limits();
+        Self::start_with_limits(service, endpoints, limits).await
     }
 
     /// Start with explicit limits.

@@ -145,6 +145,142 @@ async fn idle_timeout_covers_reads_and_stalled_writes() {
     assert_eq!(err.kind(), std::io::ErrorKind::TimedOut);
 }
 
+fn frame_limited(conn: Connection, frame: u64, rate: u32) -> Connection {
+    conn.with_options(ConnectionOptions {
+        idle_timeout: Some(Duration::from_secs(frame)),
+        frame_timeout: Some(Duration::from_secs(frame)),
+        min_data_rate: rate,
+        ..Default::default()
+    })
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_trickled_frame_is_cut_off_at_its_deadline() {
+    let (conn, mut peer) = memory_pair();
+    let mut conn = frame_limited(conn, 10, 500);
+    let started = tokio::time::Instant::now();
+    let reader = tokio::spawn(async move {
+        let result = conn.read_frame(&mut LineCodec::crlf(1000)).await;
+        (result.map(|f| f.map(|b| b.to_vec())), conn)
+    });
+    // One byte a second forever: each byte would restart an idle timer, never the frame's.
+    let trickle = tokio::spawn(async move {
+        loop {
+            if peer.try_send("x").await.is_err() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_secs(1)).await;
+        }
+    });
+    let (result, _conn) = reader.await.unwrap();
+    assert!(matches!(result, Err(ReadError::FrameTimeout)), "{result:?}");
+    let elapsed = started.elapsed();
+    // 10 s plus the credit of ~10 bytes at 500 B/s (20 ms).
+    assert!(
+        elapsed >= Duration::from_secs(10) && elapsed < Duration::from_millis(10_100),
+        "{elapsed:?}"
+    );
+    trickle.abort();
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_large_frame_at_the_minimum_rate_is_not_cut_off() {
+    let (conn, mut peer) = memory_pair();
+    let mut conn = frame_limited(conn, 10, 500);
+    // 60 s of 1,000 B/s (twice the minimum rate), then the end of the line: six times the
+    // frame timeout, and never a gap as long as the idle timeout.
+    let sender = tokio::spawn(async move {
+        for _ in 0..60 {
+            peer.send([b'a'; 1000]).await;
+            tokio::time::sleep(Duration::from_secs(1)).await;
+        }
+        peer.send("\r\n").await;
+        peer
+    });
+    let line = conn
+        .read_frame(&mut LineCodec::crlf(100_000))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(line.len(), 60_000);
+    let _peer = sender.await.unwrap();
+}
+
+#[tokio::test(start_paused = true)]
+async fn each_frame_gets_its_own_deadline_and_silence_is_idle() {
+    let (conn, mut peer) = memory_pair();
+    let mut conn = frame_limited(conn, 10, 0);
+    let mut lines = LineCodec::crlf(100);
+    // Many short frames, each well inside the deadline, over far longer than one deadline.
+    for i in 0..30 {
+        peer.send(format!("line {i}")).await;
+        tokio::time::sleep(Duration::from_secs(3)).await;
+        peer.send("\r\n").await;
+        let line = conn.read_frame(&mut lines).await.unwrap().unwrap();
+        assert_eq!(line, format!("line {i}").as_bytes());
+    }
+    // A partial frame left over after a complete one starts the next frame's clock.
+    peer.send("done\r\npart").await;
+    assert_eq!(
+        conn.read_frame(&mut lines).await.unwrap().unwrap(),
+        &b"done"[..]
+    );
+    let err = conn.read_frame(&mut lines).await.unwrap_err();
+    assert!(matches!(err, ReadError::FrameTimeout), "{err:?}");
+    // Between frames, silence is the idle timeout, not a frame timeout.
+    let (conn, _peer) = memory_pair();
+    let mut conn = frame_limited(conn, 10, 0);
+    let err = conn.read_frame(&mut lines).await.unwrap_err();
+    assert!(matches!(err, ReadError::IdleTimeout), "{err:?}");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_transfer_read_in_pieces_is_one_frame() {
+    let (conn, mut peer) = memory_pair();
+    let mut conn = frame_limited(conn, 10, 0);
+    let sender = tokio::spawn(async move {
+        for _ in 0..100 {
+            if peer.try_send("xxxx").await.is_err() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+    });
+    // Each 4-byte piece decodes at once; without the transfer bracket each would be a frame.
+    let mut codec = CountedCodec::new(400, 4);
+    conn.start_transfer();
+    let started = tokio::time::Instant::now();
+    let err = loop {
+        match conn.read_frame(&mut codec).await {
+            Ok(Some(_)) => continue,
+            other => break other.unwrap_err(),
+        }
+    };
+    assert!(matches!(err, ReadError::FrameTimeout), "{err:?}");
+    assert_eq!(started.elapsed(), Duration::from_secs(10));
+    sender.abort();
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_stalled_write_is_bounded_by_the_write_timeout() {
+    let (conn, _peer) = memory_pair_with_capacity(100);
+    let mut conn = conn.with_options(ConnectionOptions {
+        idle_timeout: Some(Duration::from_secs(300)),
+        write_timeout: Some(Duration::from_secs(7)),
+        ..Default::default()
+    });
+    let started = tokio::time::Instant::now();
+    conn.queue(&[0u8; 10_000]);
+    // Through the read path (output is flushed before waiting for input) ...
+    let err = conn.read_frame(&mut LineCodec::crlf(10)).await.unwrap_err();
+    assert!(matches!(err, ReadError::IdleTimeout), "{err:?}");
+    assert_eq!(started.elapsed(), Duration::from_secs(7));
+    // ... and through flush.
+    let err = conn.flush().await.unwrap_err();
+    assert_eq!(err.kind(), std::io::ErrorKind::TimedOut);
+    assert_eq!(started.elapsed(), Duration::from_secs(14));
+}
+
 #[tokio::test(start_paused = true)]
 async fn shutdown_interrupts_idle_reads_unless_deferred() {
     let token = CancellationToken::new();

@@ -274,6 +274,27 @@ fn service_args_parse_and_validate() {
     let limits = cli.service.limits();
     assert_eq!(limits.max_per_ip, 0);
     assert_eq!(limits.idle_timeout, None);
+    assert_eq!(limits.write_timeout, None);
+    assert_eq!(limits.frame_timeout, None);
+    // A protocol's defaults hold unless the operator gave the flag; then the flag wins.
+    let smtp_like = Limits {
+        idle_timeout: Some(Duration::from_secs(300)),
+        write_timeout: Some(Duration::from_secs(60)),
+        frame_timeout: Some(Duration::from_secs(300)),
+        ..Limits::default()
+    };
+    let unset = Cli::try_parse_from(["x"]).unwrap().service;
+    let limits = unset.limits_over(smtp_like.clone());
+    assert_eq!(limits.idle_timeout, Some(Duration::from_secs(300)));
+    assert_eq!(limits.write_timeout, Some(Duration::from_secs(60)));
+    let set = Cli::try_parse_from(["x", "--idle-timeout", "10"])
+        .unwrap()
+        .service;
+    let limits = set.limits_over(smtp_like);
+    assert_eq!(limits.idle_timeout, Some(Duration::from_secs(10)));
+    assert_eq!(limits.write_timeout, Some(Duration::from_secs(10)));
+    assert_eq!(limits.frame_timeout, Some(Duration::from_secs(10)));
+    assert_eq!(unset.limits().idle_timeout, Some(Duration::from_secs(600)));
     let err = Cli::try_parse_from(["x", "--listen", "tcp:notaport"])
         .err()
         .unwrap();

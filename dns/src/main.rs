@@ -197,7 +197,7 @@ async fn serve(args: ServeArgs) -> Result<(), RunError> {
         MAX_PENDING_RESOLUTIONS,
     ));
     let signals = tokio::spawn(runner::watch_signals(control.clone()));
-    let limits: Limits = args.service.limits();
+    let limits: Limits = args.service.limits_over(DnsTcp::standard_limits());
     let result = if stream.is_empty() {
         // UDP only: reload and shutdown are ours to handle.
         loop {

@@ -102,3 +102,47 @@ async fn pipelined_queries_are_answered_as_they_complete() {
     peer.expect_closed().await;
     server.stop().await;
 }
+
+fn serve_in_memory(limits: torsion_core::runner::Limits) -> torsion_core::testkit::TestPeer {
+    let service = Arc::new(DnsTcp::new(handler(), Arc::new(ZoneSet::default())));
+    let options = limits.connection_options();
+    torsion_core::testkit::TestPeer::serve_with(service, |c| c.with_options(options))
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_trickled_message_is_closed_at_the_deadline() {
+    let mut peer = serve_in_memory(DnsTcp::standard_limits());
+    peer.set_timeout(Duration::from_secs(600));
+    // An honest query first: answered, and its deadline ends with it.
+    peer.send(framed(1, "www.example.test.")).await;
+    assert_eq!(read_response(&mut peer).await.metadata.id, 1);
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    let started = tokio::time::Instant::now();
+    // A 65,535-byte length prefix, then one byte a second: every byte would restart an idle
+    // timer; the message's deadline holds (10 s, plus 2 ms of credit per byte).
+    peer.send([0xff, 0xff]).await;
+    let mut sent = 0;
+    while peer.try_send([0u8]).await.is_ok() && sent < 1000 {
+        sent += 1;
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+    peer.expect_closed().await;
+    let elapsed = started.elapsed();
+    assert!(
+        elapsed >= Duration::from_secs(10) && elapsed <= Duration::from_secs(12),
+        "{elapsed:?}"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_idle_timeout_flag_replaces_the_ten_seconds() {
+    for (flag, expected) in [(None, 10), (Some(3), 3), (Some(60), 60)] {
+        let mut args = torsion_core::runner::ServiceArgs::defaults();
+        args.idle_timeout = flag;
+        let mut peer = serve_in_memory(args.limits_over(DnsTcp::standard_limits()));
+        peer.set_timeout(Duration::from_secs(600));
+        let started = tokio::time::Instant::now();
+        peer.expect_closed().await;
+        assert_eq!(started.elapsed(), Duration::from_secs(expected), "{flag:?}");
+    }
+}

@@ -222,7 +222,7 @@ async fn serve(args: ServeArgs) -> Result<(), RunError> {
         Arc::new(server)
     };
     let control = ServerControl::new();
-    let limits = args.service.limits();
+    let limits = args.service.limits_over(SmtpServer::standard_limits());
     let endpoints = args.service.endpoints_or(&["tcp:25"])?;
     let mta = Server::bind_with_control(
         build(Mode::Relay),

@@ -5,7 +5,10 @@
 mod common;
 
 use common::*;
+use std::time::Duration;
 use torsion_core::cred::sasl::{encode_base64, encode_plain};
+
+use torsion_core::testkit::TestPeer;
 use torsion_smtp::server::Mode;
 
 #[tokio::test(start_paused = true)]
@@ -407,6 +410,157 @@ async fn idle_clients_time_out() {
     c.expect_line("421 4.4.2 mx.example.test Timeout, closing connection")
         .await;
     c.expect_closed().await;
+}
+
+/// The limits `torsion-smtp serve --idle-timeout SECONDS` runs with.
+fn with_idle_flag(seconds: u64) -> torsion_core::runner::Limits {
+    let mut args = torsion_core::runner::ServiceArgs::defaults();
+    args.idle_timeout = Some(seconds);
+    args.limits_over(torsion_smtp::server::SmtpServer::standard_limits())
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_operators_idle_timeout_wins_over_the_five_minutes() {
+    let s = setup();
+    let mut c = s.connect_with(Mode::Relay, with_idle_flag(10)).await;
+    c.set_timeout(Duration::from_secs(60));
+    let started = tokio::time::Instant::now();
+    c.expect_line("421 4.4.2 mx.example.test Timeout, closing connection")
+        .await;
+    assert_eq!(started.elapsed(), Duration::from_secs(10));
+    c.expect_closed().await;
+}
+
+/// Sends `byte` every `interval` until the server closes (noticed at the next send, so up
+/// to one interval after the close).
+fn trickle(
+    mut c: TestPeer,
+    byte: &'static str,
+    interval: Duration,
+) -> tokio::task::JoinHandle<String> {
+    tokio::spawn(async move {
+        let mut sent = 0usize;
+        loop {
+            if c.try_send(byte).await.is_err() {
+                break;
+            }
+            sent += 1;
+            tokio::time::sleep(interval).await;
+            if sent > 100_000 {
+                break;
+            }
+        }
+        c.read_to_close().await
+    })
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_trickled_command_is_closed_at_the_frame_deadline() {
+    let s = setup();
+    let c = s.connect(Mode::Relay).await;
+    let started = tokio::time::Instant::now();
+    // One byte every 2 s of a command that never ends: each byte would restart an idle timer.
+    let rest = trickle(c, "N", Duration::from_secs(2)).await.unwrap();
+    assert!(rest.starts_with("421 4.4.2 "), "{rest:?}");
+    let elapsed = started.elapsed();
+    assert!(
+        elapsed >= Duration::from_secs(300) && elapsed <= Duration::from_secs(303),
+        "{elapsed:?}"
+    );
+    // With the operator's flag, at the flag's deadline.
+    let c = s.connect_with(Mode::Relay, with_idle_flag(10)).await;
+    let started = tokio::time::Instant::now();
+    let rest = trickle(c, "N", Duration::from_secs(2)).await.unwrap();
+    assert!(rest.starts_with("421 4.4.2 "), "{rest:?}");
+    assert!(
+        started.elapsed() <= Duration::from_secs(13),
+        "{:?}",
+        started.elapsed()
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_trickled_message_is_closed_and_nothing_is_delivered() {
+    let s = setup();
+    let mut c = s.connect_with(Mode::Relay, with_idle_flag(30)).await;
+    ehlo(&mut c).await;
+    c.send("MAIL FROM:<a@far.test>\r\nRCPT TO:<alice@example.test>\r\nDATA\r\n")
+        .await;
+    for _ in 0..3 {
+        c.read_line().await.unwrap();
+    }
+    let started = tokio::time::Instant::now();
+    let rest = trickle(c, "x", Duration::from_secs(1)).await.unwrap();
+    assert!(rest.starts_with("421 4.4.2 "), "{rest:?}");
+    assert!(
+        started.elapsed() <= Duration::from_secs(32),
+        "{:?}",
+        started.elapsed()
+    );
+    assert!(s.inbox("alice@example.test").is_empty());
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_trickled_bdat_chunk_is_one_frame() {
+    let s = setup();
+    let mut c = s.connect_with(Mode::Relay, with_idle_flag(30)).await;
+    ehlo(&mut c).await;
+    c.send("MAIL FROM:<a@far.test>\r\nRCPT TO:<alice@example.test>\r\nBDAT 5000 LAST\r\n")
+        .await;
+    for _ in 0..2 {
+        c.read_line().await.unwrap();
+    }
+    // Every byte decodes as a piece of the chunk at once; the chunk as a whole is the frame.
+    let started = tokio::time::Instant::now();
+    let rest = trickle(c, "x", Duration::from_secs(1)).await.unwrap();
+    assert!(rest.starts_with("421 4.4.2 "), "{rest:?}");
+    assert!(
+        started.elapsed() <= Duration::from_secs(32),
+        "{:?}",
+        started.elapsed()
+    );
+    assert!(s.inbox("alice@example.test").is_empty());
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_large_message_at_a_modest_rate_is_not_cut_off() {
+    let s = setup_with(|c| c.max_message_size = 1_000_000);
+    let mut c = s.connect_with(Mode::Relay, with_idle_flag(30)).await;
+    ehlo(&mut c).await;
+    c.send("MAIL FROM:<a@far.test>\r\nRCPT TO:<alice@example.test>\r\nDATA\r\n")
+        .await;
+    for _ in 0..3 {
+        c.read_line().await.unwrap();
+    }
+    // 300 KB at 1,000 B/s (twice the minimum rate): ten times the 30 s frame timeout.
+    let line = format!("{}\r\n", "a".repeat(998));
+    for _ in 0..300 {
+        c.send(&line).await;
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+    c.send(".\r\n").await;
+    c.set_timeout(Duration::from_secs(60));
+    c.expect_line("250 *").await;
+    assert_eq!(s.inbox("alice@example.test").len(), 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_client_that_stops_reading_is_closed_at_the_write_timeout() {
+    let s = setup();
+    let mut c = s.connect(Mode::Relay).await;
+    ehlo(&mut c).await;
+    // Pipelined commands whose replies (well over the pipe's 64 KiB) are never read.
+    let started = tokio::time::Instant::now();
+    c.send("NOOP\r\n".repeat(8000)).await;
+    c.set_timeout(Duration::from_secs(600));
+    c.join().await;
+    // The write timeout, then at most the graceful close's own 5 s bound.
+    let elapsed = started.elapsed();
+    let bound = torsion_smtp::server::WRITE_TIMEOUT;
+    assert!(
+        elapsed >= bound && elapsed <= bound + Duration::from_secs(5),
+        "{elapsed:?}"
+    );
 }
 
 #[tokio::test(start_paused = true)]

@@ -1,6 +1,9 @@
 //! The TCP driver (RFC 7766): length-prefixed messages, pipelined queries answered as they
 //! complete (out of order allowed, §6.2.1.1), a short idle timeout, and the runner's
-//! connection limits.
+//! connection limits. The timeouts are the runner's (`--idle-timeout`), by default
+//! [`TCP_IDLE_TIMEOUT`] for the idle wait, a stalled write and the completion of one
+//! length-prefixed message (credited at the minimum data rate): a client trickling a
+//! 65,535-byte message a byte at a time is closed, not kept for hours.
 
 use std::net::{IpAddr, Ipv4Addr};
 use std::sync::Arc;
@@ -8,12 +11,14 @@ use std::time::Duration;
 
 use tokio::sync::mpsc;
 use torsion_core::framing::LengthPrefixedCodec;
+use torsion_core::runner::Limits;
 use torsion_core::{Connection, Service};
 
 use super::handler::{Outcome, QueryHandler, Transport};
 use super::zones::ZoneSet;
 
-/// Idle time before an open DNS TCP connection is closed (RFC 7766 §6.2.3 suggests seconds).
+/// Default idle time before an open DNS TCP connection is closed (RFC 7766 §6.2.3: "it is
+/// RECOMMENDED that the default application-level idle period be of the order of seconds").
 pub const TCP_IDLE_TIMEOUT: Duration = Duration::from_secs(10);
 /// Queries of one connection resolving at the same time; more wait to be read.
 pub const MAX_PIPELINED: usize = 32;
@@ -31,6 +36,16 @@ impl DnsTcp {
     /// Serve `handler` over TCP; SIGHUP reloads `zones` into it.
     pub fn new(handler: Arc<QueryHandler>, zones: Arc<ZoneSet>) -> Self {
         DnsTcp { handler, zones }
+    }
+
+    /// The default timeouts of DNS over TCP (the flags lay over them).
+    pub fn standard_limits() -> Limits {
+        Limits {
+            idle_timeout: Some(TCP_IDLE_TIMEOUT),
+            write_timeout: Some(TCP_IDLE_TIMEOUT),
+            frame_timeout: Some(TCP_IDLE_TIMEOUT),
+            ..Limits::default()
+        }
     }
 }
 
@@ -52,8 +67,11 @@ impl Service for DnsTcp {
         Ok(())
     }
 
+    fn default_limits(&self) -> Limits {
+        DnsTcp::standard_limits()
+    }
+
     async fn handle(self: Arc<Self>, mut conn: Connection) {
-        conn.set_idle_timeout(Some(TCP_IDLE_TIMEOUT));
         let client = conn.peer().ip().unwrap_or(IpAddr::V4(Ipv4Addr::LOCALHOST));
         let mut codec = LengthPrefixedCodec::dns();
         let (done_tx, mut done_rx) = mpsc::channel::<Vec<u8>>(MAX_PIPELINED);

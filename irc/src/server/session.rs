@@ -312,6 +312,9 @@ impl Service for IrcServer {
                             Err(ReadError::Shutdown) => {
                                 self.network().quit(id, "Server shutting down")
                             }
+                            Err(ReadError::FrameTimeout) => {
+                                self.network().quit(id, "Input line not completed in time")
+                            }
                             Err(e) => self.network().quit(id, &format!("Read error: {e}")),
                         },
                     }

@@ -62,7 +62,7 @@ impl From<torsion_core::ReadError<ReplyError>> for ClientError {
             ReadError::Frame(e) => e.into(),
             ReadError::Io(e) if e.kind() == io::ErrorKind::TimedOut => ClientError::Timeout,
             ReadError::Io(e) => ClientError::Io(e),
-            ReadError::IdleTimeout => ClientError::Timeout,
+            ReadError::IdleTimeout | ReadError::FrameTimeout => ClientError::Timeout,
             ReadError::Shutdown => ClientError::Io(io::Error::new(
                 io::ErrorKind::ConnectionAborted,
                 "shutting down",

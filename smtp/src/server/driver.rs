@@ -1,6 +1,12 @@
 //! The async driver: runs a [`Session`] over a torsion-core [`Connection`] — line framing for
 //! commands, the DATA decoder, counted BDAT chunks, STARTTLS, password checks on the blocking
 //! pool, and durable delivery — with RFC 5321 §4.5.3.2 timeouts.
+//!
+//! Timeouts come from the connection (the runner's limits, [`SmtpServer::standard_limits`]
+//! unless `--idle-timeout` is given): the command wait, a stalled write, and the deadline for
+//! completing a command line, a DATA message or a BDAT chunk (credited at the minimum data
+//! rate, so a large message sent at a modest rate is never cut off, while a client trickling
+//! a byte at a time is). Each ends the session with `421 4.4.2`.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -8,7 +14,7 @@ use std::time::Duration;
 use bytes::{Buf, BytesMut};
 use tokio_util::codec::Decoder;
 use torsion_core::framing::{CountedCodec, FrameError, LineCodec};
-use torsion_core::runner::Refusal;
+use torsion_core::runner::{Limits, Refusal};
 use torsion_core::tls::ReloadableServerConfig;
 use torsion_core::{Connection, ReadError, Service};
 use torsion_mailstore::MailStore;
@@ -18,10 +24,12 @@ use crate::proto::{DataOutcome, DataReceiver, Reply, MAX_COMMAND_LINE};
 use super::relay::RelayQueue;
 use super::session::{Action, Delivery, Mode, Session, SessionConfig};
 
-/// RFC 5321 §4.5.3.2.7: the server should wait at least 5 minutes for the next command.
+/// RFC 5321 §4.5.3.2.7: "An SMTP server SHOULD have a timeout of at least 5 minutes while it
+/// is awaiting the next command from the sender." The default idle and frame timeout.
 pub const COMMAND_TIMEOUT: Duration = Duration::from_secs(300);
-/// RFC 5321 §4.5.3.2.5/6: 3 minutes per DATA block (we apply it to every read in DATA).
-pub const DATA_TIMEOUT: Duration = Duration::from_secs(180);
+/// Default bound on a reply the client does not read (a stalled write is not a command wait,
+/// so it does not get the 5 minutes; nginx's `send_timeout` is the same 60 s).
+pub const WRITE_TIMEOUT: Duration = Duration::from_secs(60);
 /// BDAT chunks are read in pieces of this size.
 const CHUNK_PIECE: usize = 64 * 1024;
 
@@ -112,6 +120,24 @@ impl SmtpServer {
         }
     }
 
+    /// The server's default timeouts (see the [module docs](self)).
+    pub fn standard_limits() -> Limits {
+        Limits {
+            idle_timeout: Some(COMMAND_TIMEOUT),
+            frame_timeout: Some(COMMAND_TIMEOUT),
+            write_timeout: Some(WRITE_TIMEOUT),
+            ..Limits::default()
+        }
+    }
+
+    fn timeout_reply(&self) -> Reply {
+        Reply::new(
+            421,
+            "4.4.2",
+            format!("{} Timeout, closing connection", self.config.hostname),
+        )
+    }
+
     /// Run one action chain to the point where the next command must be read; false = close.
     async fn run_action(
         &self,
@@ -154,17 +180,20 @@ impl SmtpServer {
                 }
                 Action::ReadData(reply) => {
                     conn.queue(&reply.to_bytes());
-                    conn.set_idle_timeout(Some(DATA_TIMEOUT));
                     conn.set_shutdown_interrupts(false);
                     let mut codec = DataCodec {
                         rx: DataReceiver::new(self.config.max_message_size),
                         message: Vec::new(),
                     };
                     let result = conn.read_frame(&mut codec).await;
-                    conn.set_idle_timeout(Some(COMMAND_TIMEOUT));
                     conn.set_shutdown_interrupts(true);
                     match result {
                         Ok(Some((message, outcome))) => session.data_received(message, outcome),
+                        Err(e @ (ReadError::IdleTimeout | ReadError::FrameTimeout)) => {
+                            tracing::info!("{e} during DATA; message discarded");
+                            conn.queue(&self.timeout_reply().to_bytes());
+                            return false;
+                        }
                         Ok(None) | Err(_) => {
                             // The client vanished mid-DATA: nothing is delivered.
                             tracing::info!("connection lost during DATA; message discarded");
@@ -173,13 +202,15 @@ impl SmtpServer {
                     }
                 }
                 Action::ReadChunk { size, last } => {
-                    conn.set_idle_timeout(Some(DATA_TIMEOUT));
                     conn.set_shutdown_interrupts(false);
+                    // The chunk arrives in pieces; its deadline covers all of them.
+                    conn.start_transfer();
                     let keep = self.config.max_message_size;
                     let mut codec = CountedCodec::new(size, CHUNK_PIECE);
                     let mut data = Vec::new();
                     let mut truncated = false;
                     let mut ok = true;
+                    let mut timed_out = None;
                     while !codec.is_done() {
                         match conn.read_frame(&mut codec).await {
                             Ok(Some(piece)) => {
@@ -189,14 +220,24 @@ impl SmtpServer {
                                     data.extend_from_slice(&piece);
                                 }
                             }
+                            Err(e @ (ReadError::IdleTimeout | ReadError::FrameTimeout)) => {
+                                ok = false;
+                                timed_out = Some(e);
+                                break;
+                            }
                             _ => {
                                 ok = false;
                                 break;
                             }
                         }
                     }
-                    conn.set_idle_timeout(Some(COMMAND_TIMEOUT));
+                    conn.finish_transfer();
                     conn.set_shutdown_interrupts(true);
+                    if let Some(e) = timed_out {
+                        tracing::info!("{e} during BDAT; message discarded");
+                        conn.queue(&self.timeout_reply().to_bytes());
+                        return false;
+                    }
                     if !ok {
                         tracing::info!("connection lost during BDAT; message discarded");
                         return false;
@@ -227,8 +268,13 @@ impl Service for SmtpServer {
         }
     }
 
+    /// RFC 5321 §4.5.3.2.7 timeouts, with a shorter bound on stalled writes; the operator's
+    /// `--idle-timeout` replaces all three.
+    fn default_limits(&self) -> Limits {
+        SmtpServer::standard_limits()
+    }
+
     async fn handle(self: Arc<Self>, mut conn: Connection) {
-        conn.set_idle_timeout(Some(COMMAND_TIMEOUT));
         let peer_ip = conn
             .peer()
             .ip()
@@ -263,13 +309,9 @@ impl Service for SmtpServer {
                     conn.queue(&reply.to_bytes());
                     break;
                 }
-                Err(ReadError::IdleTimeout) => {
-                    let reply = Reply::new(
-                        421,
-                        "4.4.2",
-                        format!("{} Timeout, closing connection", self.config.hostname),
-                    );
-                    conn.queue(&reply.to_bytes());
+                Err(e @ (ReadError::IdleTimeout | ReadError::FrameTimeout)) => {
+                    tracing::info!("{e}; closing");
+                    conn.queue(&self.timeout_reply().to_bytes());
                     break;
                 }
                 Err(_) => break,

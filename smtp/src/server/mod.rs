@@ -7,6 +7,6 @@ pub mod relay;
 pub mod relay_worker;
 pub mod session;
 
-pub use driver::{SmtpServer, COMMAND_TIMEOUT, DATA_TIMEOUT};
+pub use driver::{SmtpServer, COMMAND_TIMEOUT, WRITE_TIMEOUT};
 pub use relay::{QueueEntry, RecipientState, RelayQueue};
 pub use session::{Action, Delivery, Mode, Session, SessionConfig};

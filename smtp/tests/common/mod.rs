@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use torsion_core::cred::CredentialStore;
+use torsion_core::runner::Limits;
 use torsion_core::testkit::{TempDir, TestPeer};
 use torsion_mailstore::{Aliases, Directory, MailStore};
 use torsion_smtp::server::{Mode, RelayQueue, SessionConfig, SmtpServer};
@@ -58,9 +59,15 @@ impl Setup {
         )
     }
 
-    /// A client connected in memory, greeting read.
+    /// A client connected in memory with the server's standard timeouts, greeting read.
     pub async fn connect(&self, mode: Mode) -> TestPeer {
-        let mut peer = TestPeer::serve(self.server(mode));
+        self.connect_with(mode, SmtpServer::standard_limits()).await
+    }
+
+    /// A client connected in memory under `limits` (as the runner would give), greeting read.
+    pub async fn connect_with(&self, mode: Mode, limits: Limits) -> TestPeer {
+        let options = limits.connection_options();
+        let mut peer = TestPeer::serve_with(self.server(mode), |c| c.with_options(options));
         peer.expect_line("220 mx.example.test ESMTP Torsion").await;
         peer
     }
