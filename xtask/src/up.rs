@@ -8,7 +8,7 @@
 
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crate::util::{self, ServerProcess};
 
@@ -402,22 +402,38 @@ fn up(run_for: Option<Duration>) -> Result<bool, String> {
     Ok(ok)
 }
 
+/// Build every server in one cargo invocation: one feature resolution, so tokio, rustls,
+/// ring and torsion-core are compiled once for all of them (one run per package compiled
+/// them again for each package's feature set).
 fn build(servers: &[&Server]) -> Result<(), String> {
-    // One cargo invocation per package, naming every target it needs.
+    let args = build_args(servers);
+    let names: Vec<&str> = servers.iter().map(|s| s.name).collect();
+    println!(
+        "building {} (cargo build --release, one run; a fresh clone takes a few minutes, later runs seconds)…",
+        names.join(", ")
+    );
+    let started = Instant::now();
+    util::cargo_build(&args)?;
+    println!("built in {:.1} s", started.elapsed().as_secs_f64());
+    Ok(())
+}
+
+/// `-p PACKAGE` once per package, then each server's `--bin`/`--example`.
+fn build_args<'a>(servers: &[&'a Server]) -> Vec<&'a str> {
     let mut packages: Vec<&str> = servers.iter().map(|s| s.package).collect();
     packages.sort_unstable();
     packages.dedup();
+    let mut args = Vec::new();
     for package in packages {
-        let mut args = vec!["-p", package];
-        for server in servers.iter().filter(|s| s.package == package) {
-            match server.target {
-                Target::Example(name) => args.extend(["--example", name]),
-                Target::Bin(name) => args.extend(["--bin", name]),
-            }
-        }
-        util::cargo_build(&args)?;
+        args.extend(["-p", package]);
     }
-    Ok(())
+    for server in servers {
+        match server.target {
+            Target::Example(name) => args.extend(["--example", name]),
+            Target::Bin(name) => args.extend(["--bin", name]),
+        }
+    }
+    args
 }
 
 /// Wait for Ctrl-C, SIGTERM or the end of `run_for`, reporting servers that exit on their own.
@@ -455,4 +471,34 @@ fn wait_for_stop(
         }
         Ok(exited.contains(&true))
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn one_cargo_run_names_each_package_once_and_every_target() {
+        let servers: Vec<&Server> = SERVERS.iter().collect();
+        let args = build_args(&servers);
+        let packages: Vec<&str> = args
+            .chunks(2)
+            .filter(|pair| pair[0] == "-p")
+            .map(|pair| pair[1])
+            .collect();
+        let mut unique = packages.clone();
+        unique.dedup();
+        assert_eq!(packages, unique, "{args:?}");
+        for server in &servers {
+            assert!(packages.contains(&server.package), "{}", server.package);
+            let (flag, name) = match server.target {
+                Target::Example(name) => ("--example", name),
+                Target::Bin(name) => ("--bin", name),
+            };
+            assert!(
+                args.windows(2).any(|w| w == [flag, name]),
+                "{flag} {name} missing from {args:?}"
+            );
+        }
+    }
 }

@@ -165,14 +165,16 @@ pub(super) fn report(command: &str, comparisons: &[Comparison], mut notes: Vec<S
             cell(cpu_ratio, 2),
             verdict(cpu_met)
         );
+        // Hardening issue: latency at saturation no worse than the peer's.
+        let latency_ratio = ratio(median_of(ours, latency), median_of(theirs, latency));
+        let latency_met = latency_ratio.map(|r| r <= 1.0);
+        verdicts.push(latency_met);
         println!(
-            "| | average latency, ms | {} | {} | {} | — | — |",
+            "| | average latency at full speed, ms | {} | {} | {} | ratio ≤ 1 | {} |",
             cell(median_of(ours, latency), 3),
             cell(median_of(theirs, latency), 3),
-            cell(
-                ratio(median_of(ours, latency), median_of(theirs, latency)),
-                2
-            )
+            cell(latency_ratio, 2),
+            verdict(latency_met)
         );
         println!(
             "| | server cores busy (CPU s / run s) | {} | {} | {} | — | — |",
@@ -256,19 +258,20 @@ fn report_rounds(comparisons: &[Comparison]) {
     println!("Per round (torsion-dns measured first in each):");
     println!();
     println!(
-        "| answers | round | torsion-dns q/s | peer q/s | torsion/peer | torsion-dns CPU s/100k q | peer CPU s/100k q | torsion/peer |"
+        "| answers | round | torsion-dns q/s | peer q/s | torsion/peer | torsion-dns CPU s/100k q | peer CPU s/100k q | torsion/peer | torsion-dns ms avg | peer ms avg | torsion/peer |"
     );
-    println!("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
+    println!("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
     for c in comparisons {
         let mut qps_ratios = Vec::new();
         for (round, (ours, theirs)) in (1..).zip(c.torsion.iter().zip(&c.other)) {
             let (ours, theirs) = (ours.as_ref().ok(), theirs.as_ref().ok());
             let qps = |m: Option<&Measurement>| m.map(|m| m.qps);
             let cpu = |m: Option<&Measurement>| m.and_then(Measurement::cpu_per_100k);
+            let ms = |m: Option<&Measurement>| m.map(|m| m.avg_latency * 1000.0);
             let qps_ratio = ratio(qps(ours), qps(theirs));
             qps_ratios.extend(qps_ratio);
             println!(
-                "| {} | {round} | {} | {} ({}) | {} | {} | {} | {} |",
+                "| {} | {round} | {} | {} ({}) | {} | {} | {} | {} | {} | {} | {} |",
                 c.title,
                 cell(qps(ours), 0),
                 cell(qps(theirs), 0),
@@ -276,14 +279,17 @@ fn report_rounds(comparisons: &[Comparison]) {
                 cell(qps_ratio, 2),
                 cell(cpu(ours), 2),
                 cell(cpu(theirs), 2),
-                cell(ratio(cpu(ours), cpu(theirs)), 2)
+                cell(ratio(cpu(ours), cpu(theirs)), 2),
+                cell(ms(ours), 3),
+                cell(ms(theirs), 3),
+                cell(ratio(ms(ours), ms(theirs)), 2)
             );
         }
         if qps_ratios.len() > 1 {
             let low = qps_ratios.iter().copied().fold(f64::INFINITY, f64::min);
             let high = qps_ratios.iter().copied().fold(f64::NEG_INFINITY, f64::max);
             println!(
-                "| {} | range | — | — | {low:.2}–{high:.2} | — | — | — |",
+                "| {} | range | — | — | {low:.2}–{high:.2} | — | — | — | — | — | — |",
                 c.title
             );
         }
