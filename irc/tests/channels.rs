@@ -166,6 +166,12 @@ async fn part_and_kick() {
     a.send("KICK #k b :be nice").await;
     a.expect(":a!~a@localhost KICK #k b :be nice").await;
     b.expect(":a!~a@localhost KICK #k b :be nice").await;
+    // A second KICK of someone who is no longer there: 441, no KICK message.
+    a.send("KICK #k b").await;
+    a.expect(":irc.test 441 a b #k :They aren't on that channel")
+        .await;
+    a.expect_nothing().await;
+    b.expect_nothing().await;
     b.send("PART #k").await;
     b.expect(":irc.test 442 b #k :You're not on that channel")
         .await;
@@ -358,4 +364,35 @@ async fn extended_join_and_away_notify() {
     b.expect(":irc.test 305 b :You are no longer marked as being away")
         .await;
     watcher.expect(":b!~b@localhost AWAY").await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn kick_without_a_comment_uses_the_kickers_nick_and_a_repeated_target_is_kicked_once() {
+    let s = server();
+    let mut op = register(&s, "op").await;
+    let mut v = register(&s, "victim").await;
+    let mut w = register(&s, "watcher").await;
+    join(&mut op, "#k").await;
+    join(&mut v, "#k").await;
+    join(&mut w, "#k").await;
+    op.sync().await;
+    v.sync().await;
+    // RFC 2812 §3.2.8: the default comment is the kicker's nick.
+    op.send("KICK #k victim").await;
+    for c in [&mut op, &mut v, &mut w] {
+        c.expect(":op!~op@localhost KICK #k victim :op").await;
+    }
+    join(&mut v, "#k").await;
+    op.sync().await;
+    w.sync().await;
+    // The same target twice in one command: one KICK, then 441.
+    op.send("KICK #k victim,victim :twice").await;
+    op.expect(":op!~op@localhost KICK #k victim :twice").await;
+    op.expect(":irc.test 441 op victim #k :They aren't on that channel")
+        .await;
+    w.expect(":op!~op@localhost KICK #k victim :twice").await;
+    v.expect(":op!~op@localhost KICK #k victim :twice").await;
+    for c in [&mut op, &mut v, &mut w] {
+        c.expect_nothing().await;
+    }
 }

@@ -288,3 +288,192 @@ async fn a_burst_larger_than_the_write_buffer_is_delivered_without_waiting_for_i
         );
     }
 }
+
+/// IRCv3 labeled-response for messages, as irctest's labeled_responses checks it: the label
+/// goes to the sender only, on the echo when there is one, else on an ACK.
+#[tokio::test(start_paused = true)]
+async fn labeled_messages_to_self_to_a_client_and_to_a_channel() {
+    let s = server();
+    let all = "labeled-response batch echo-message message-tags";
+    let mut a = register_with_caps(&s, "a", all).await;
+    let mut b = register_with_caps(&s, "b", all).await;
+    let mut quiet = register_with_caps(&s, "q", "labeled-response batch message-tags").await;
+    for c in [&mut a, &mut b, &mut quiet] {
+        join(c, "#lab").await;
+    }
+    for c in [&mut a, &mut b, &mut quiet] {
+        c.sync().await;
+    }
+    // To oneself with echo-message: two copies, only one of them labeled, no batch.
+    a.send("@label=self1 PRIVMSG a :hi me").await;
+    let lines = [a.line().await, a.line().await];
+    let labeled: Vec<_> = lines
+        .iter()
+        .filter(|l| l.starts_with("@label=self1 "))
+        .collect();
+    assert_eq!(labeled.len(), 1, "{lines:?}");
+    assert!(
+        lines
+            .iter()
+            .all(|l| l.ends_with(":a!~a@localhost PRIVMSG a :hi me")),
+        "{lines:?}"
+    );
+    a.expect_nothing().await;
+    // To oneself without echo-message: the one copy is the response.
+    quiet.send("@label=self2 NOTICE q :note").await;
+    quiet
+        .expect("@label=self2 :q!~q@localhost NOTICE q :note")
+        .await;
+    quiet.expect_nothing().await;
+    // To another client: the echo is labeled, the recipient's copy is not.
+    a.send("@label=pm;+draft/reply=x PRIVMSG b :hello").await;
+    a.expect("@label=pm;+draft/reply=x :a!~a@localhost PRIVMSG b :hello")
+        .await;
+    b.expect("@+draft/reply=x :a!~a@localhost PRIVMSG b :hello")
+        .await;
+    // Without echo-message: an ACK, and the recipient gets no label.
+    quiet.send("@label=pm2 PRIVMSG b :from q").await;
+    quiet.expect("@label=pm2 :irc.test ACK").await;
+    b.expect(":q!~q@localhost PRIVMSG b :from q").await;
+    // To a channel: only the sender's echo is labeled.
+    a.send("@label=ch PRIVMSG #lab :all").await;
+    a.expect("@label=ch :a!~a@localhost PRIVMSG #lab :all")
+        .await;
+    b.expect(":a!~a@localhost PRIVMSG #lab :all").await;
+    quiet.expect(":a!~a@localhost PRIVMSG #lab :all").await;
+    quiet.send("@label=ch2 NOTICE #lab :n").await;
+    quiet.expect("@label=ch2 :irc.test ACK").await;
+    a.expect(":q!~q@localhost NOTICE #lab :n").await;
+    b.expect(":q!~q@localhost NOTICE #lab :n").await;
+    // TAGMSG: the same rules.
+    a.send("@label=t1;+typing=active TAGMSG :#lab").await;
+    a.expect("@label=t1;+typing=active :a!~a@localhost TAGMSG :#lab")
+        .await;
+    b.expect("@+typing=active :a!~a@localhost TAGMSG :#lab")
+        .await;
+    quiet
+        .expect("@+typing=active :a!~a@localhost TAGMSG :#lab")
+        .await;
+    quiet.send("@label=t2;+typing=done TAGMSG a").await;
+    quiet.expect("@label=t2 :irc.test ACK").await;
+    a.expect("@+typing=done :q!~q@localhost TAGMSG :a").await;
+    // An unknown command answers 421 inside the label.
+    a.send("@label=unk NOSUCHCOMMAND x").await;
+    a.expect("@label=unk :irc.test 421 a NOSUCHCOMMAND :Unknown command")
+        .await;
+    for c in [&mut a, &mut b, &mut quiet] {
+        c.expect_nothing().await;
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn tagmsg_reaches_only_message_tags_clients_and_client_tags_are_relayed() {
+    let s = server();
+    let mut tagger = register_with_caps(&s, "t", "message-tags echo-message").await;
+    let mut tags = register_with_caps(&s, "m", "message-tags").await;
+    let mut plain = register(&s, "p").await;
+    let mut timed = register_with_caps(&s, "s", "server-time").await;
+    for c in [&mut tagger, &mut tags, &mut plain, &mut timed] {
+        join(c, "#t").await;
+    }
+    for c in [&mut tagger, &mut tags, &mut plain, &mut timed] {
+        c.sync().await;
+    }
+    // Client-only tags travel; a tag without `+` is the server's and is not relayed.
+    tagger
+        .send("@+draft/react=\\:);+draft/reply=1;msgid=forged TAGMSG :#t")
+        .await;
+    tagger
+        .expect("@+draft/react=\\:);+draft/reply=1 :t!~t@localhost TAGMSG :#t")
+        .await;
+    tags.expect("@+draft/react=\\:);+draft/reply=1 :t!~t@localhost TAGMSG :#t")
+        .await;
+    // To a nick without message-tags: not delivered, no error (the sender's echo still
+    // says the server took it).
+    tagger.send("@+typing=active TAGMSG p").await;
+    tagger.send("@+typing=active TAGMSG s").await;
+    tagger
+        .expect("@+typing=active :t!~t@localhost TAGMSG :p")
+        .await;
+    tagger
+        .expect("@+typing=active :t!~t@localhost TAGMSG :s")
+        .await;
+    tagger.expect_nothing().await;
+    plain.expect_nothing().await;
+    timed.expect_nothing().await;
+    tags.expect_nothing().await;
+    // Errors like PRIVMSG's.
+    tagger.send("TAGMSG nobody").await;
+    tagger
+        .expect(":irc.test 401 t nobody :No such nick/channel")
+        .await;
+    tagger.send("TAGMSG").await;
+    tagger
+        .expect(":irc.test 411 t :No recipient given (TAGMSG)")
+        .await;
+    // TAGMSG before registration is refused like any command.
+    let mut early = connect(&s, "early");
+    early.send("@+x TAGMSG :#t").await;
+    early
+        .expect(":irc.test 451 * :You have not registered")
+        .await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn client_tag_budget_is_4094_bytes_and_relayed_lines_stay_within_8191() {
+    let s = server();
+    let caps = "message-tags server-time echo-message";
+    let mut a = register_with_caps(&s, "a", caps).await;
+    let mut b = register_with_caps(&s, "b", caps).await;
+    a.sync().await;
+    // "+t=" and the value: exactly 4094 bytes of tag data is accepted …
+    let value = "v".repeat(4094 - 3);
+    a.send(&format!("@+t={value} PRIVMSG b :big")).await;
+    let got = b.line().await;
+    let tag_section = got.split(' ').next().unwrap();
+    assert!(tag_section.contains(&format!("+t={value}")), "{got}");
+    assert!(tag_section.len() <= 8191, "{}", tag_section.len());
+    assert!(got.ends_with(" :a!~a@localhost PRIVMSG b :big"), "{got}");
+    a.until("PRIVMSG b :big").await;
+    // … one more is refused with 417, and nothing is relayed.
+    let value = "v".repeat(4094 - 2);
+    a.send(&format!("@+t={value} PRIVMSG b :too big")).await;
+    a.expect(":irc.test 417 a :Input line was too long").await;
+    // A tag section as long as the server's own limit, and one past the framing limit.
+    a.send(&format!("@+t={} PRIVMSG b :huge", "v".repeat(8000)))
+        .await;
+    a.expect(":irc.test 417 a :Input line was too long").await;
+    a.send(&format!("@+t={} PRIVMSG b :huger", "v".repeat(9000)))
+        .await;
+    a.expect(":irc.test 417 a :Input line was too long").await;
+    b.expect_nothing().await;
+    // The session goes on.
+    a.send("PRIVMSG b :small").await;
+    b.until("PRIVMSG b :small").await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn invalid_utf8_is_refused_with_fail_and_never_relayed() {
+    let s = server();
+    let mut a = register_with_caps(&s, "a", "labeled-response").await;
+    let mut b = register(&s, "b").await;
+    join(&mut a, "#u").await;
+    join(&mut b, "#u").await;
+    a.sync().await;
+    b.sync().await;
+    // Latin-1 "café": not UTF-8.
+    a.peer.send(b"PRIVMSG #u :caf\xe9\r\n").await;
+    a.expect(
+        ":irc.test FAIL PRIVMSG INVALID_UTF8 :Message rejected, your IRC software MUST use UTF-8 encoding on this network",
+    )
+    .await;
+    a.peer.send(b"@label=x TOPIC #u :\xff\xfe\r\n").await;
+    a.expect("@label=x :irc.test FAIL TOPIC INVALID_UTF8 :*")
+        .await;
+    a.peer.send(b"PRIVMSG b :\xc3\r\n").await;
+    a.expect(":irc.test FAIL PRIVMSG INVALID_UTF8 :*").await;
+    b.expect_nothing().await;
+    // Valid UTF-8 goes through.
+    a.send("PRIVMSG #u :café ☕").await;
+    b.expect(":a!~a@localhost PRIVMSG #u :café ☕").await;
+}

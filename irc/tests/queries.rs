@@ -237,3 +237,44 @@ async fn lusers_counters_follow_registration_modes_opers_and_quits() {
     b.until("ERROR").await;
     check(&s, (0, 0, 0));
 }
+
+#[tokio::test(start_paused = true)]
+async fn who_on_a_channel_hides_invisible_members_from_outsiders() {
+    let s = server();
+    let mut outsider = register(&s, "out").await;
+    let mut hidden = register(&s, "hidden").await;
+    let mut shown = register(&s, "shown").await;
+    hidden.send("MODE hidden +i").await;
+    hidden.until("+i").await;
+    join(&mut hidden, "#room").await;
+    join(&mut shown, "#room").await;
+    hidden.sync().await;
+    // Not a member, no channel in common: only the visible member is listed.
+    outsider.send("WHO #room").await;
+    outsider
+        .expect(":irc.test 352 out #room ~shown localhost irc.test shown H :0 Real shown")
+        .await;
+    outsider
+        .expect(":irc.test 315 out #room :End of WHO list")
+        .await;
+    // A mask does not reveal them either.
+    outsider.send("WHO *").await;
+    let rows = outsider.collect_until(" 315 ").await;
+    assert!(rows.iter().all(|r| !r.contains(" hidden H")), "{rows:?}");
+    assert!(rows.iter().any(|r| r.contains(" shown H")), "{rows:?}");
+    // Sharing another channel with them does.
+    join(&mut hidden, "#other").await;
+    join(&mut outsider, "#other").await;
+    outsider.send("WHO #room").await;
+    let rows = outsider.collect_until(" 315 ").await;
+    assert_eq!(rows.len(), 3, "{rows:?}");
+    assert!(rows.iter().any(|r| r.contains(" hidden H")), "{rows:?}");
+    // An operator sees everyone.
+    let mut oper = register(&s, "oper").await;
+    oper.send("OPER admin secret").await;
+    oper.until(" 381 ").await;
+    oper.sync().await;
+    oper.send("WHO #room").await;
+    let rows = oper.collect_until(" 315 ").await;
+    assert_eq!(rows.len(), 3, "{rows:?}");
+}

@@ -131,6 +131,28 @@ async fn user_and_pass_after_registration_get_462() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn user_with_an_empty_parameter_gets_461_and_registration_can_still_complete() {
+    let s = server();
+    let mut c = connect(&s, "e");
+    // Modern IRC "USER message": empty parameters are refused with ERR_NEEDMOREPARAMS.
+    c.send("USER u 0 * :").await;
+    c.expect(":irc.test 461 * USER :Not enough parameters")
+        .await;
+    c.send("NICK e").await;
+    c.send("USER : 0 * :Real").await;
+    c.expect(":irc.test 461 e USER :Not enough parameters")
+        .await;
+    // Nothing was half-registered: NICK alone did not complete it, a good USER does.
+    c.expect_nothing().await;
+    c.send("USER u 0 * :Real Name").await;
+    c.expect(":irc.test 001 e :Welcome*").await;
+    c.until(" 422 ").await;
+    c.send("WHOIS e").await;
+    c.expect(":irc.test 311 e e ~u localhost * :Real Name")
+        .await;
+}
+
+#[tokio::test(start_paused = true)]
 async fn server_password_is_required_when_set() {
     let mut config = config();
     config.password = Some("letmein".into());
@@ -392,5 +414,60 @@ async fn the_per_client_session_future_stays_small() {
     assert!(
         size <= limit,
         "the IRC session future is {size} bytes (limit {limit}): see BENCHMARKS.md, irc"
+    );
+}
+
+/// Send `bytes` one byte every `every`, reading nothing back.
+async fn trickle(c: &mut Client, bytes: &[u8], every: std::time::Duration) {
+    for b in bytes {
+        c.peer.send([*b]).await;
+        tokio::time::sleep(every).await;
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_registered_client_trickling_a_line_that_never_ends_is_closed() {
+    use std::time::Duration;
+    let s = server();
+    // The runner's default per-frame deadline is longer than the keepalive: the unanswered
+    // PING ends it (a trickled line never counts as activity).
+    let mut c = register(&s, "slow").await;
+    let started = tokio::time::Instant::now();
+    trickle(&mut c, &[b'x'; 88], Duration::from_secs(2)).await;
+    c.expect("PING :irc.test").await;
+    c.expect("ERROR :Closing Link: localhost (Ping timeout: 180 seconds)")
+        .await;
+    c.peer.expect_closed().await;
+    let elapsed = started.elapsed();
+    assert!(
+        (Duration::from_secs(180)..Duration::from_secs(183)).contains(&elapsed),
+        "{elapsed:?}"
+    );
+    let elapsed = started.elapsed();
+    assert!(
+        (Duration::from_secs(180)..Duration::from_secs(183)).contains(&elapsed),
+        "{elapsed:?}"
+    );
+
+    // With a shorter per-frame deadline (an operator's `--idle-timeout`), it is that deadline.
+    let mut c = Client {
+        peer: torsion_core::testkit::TestPeer::serve_with(s.clone(), |mut conn| {
+            conn.set_frame_timeout(Some(Duration::from_secs(30)));
+            conn
+        }),
+        nick: "slow2".into(),
+    };
+    c.send("NICK slow2").await;
+    c.send("USER slow2 0 * :Slow").await;
+    c.until(" 422 ").await;
+    let started = tokio::time::Instant::now();
+    trickle(&mut c, b"PRIVMSG slow2 :", Duration::from_secs(2)).await;
+    c.expect("ERROR :Closing Link: localhost (Input line not completed in time)")
+        .await;
+    c.peer.expect_closed().await;
+    let elapsed = started.elapsed();
+    assert!(
+        (Duration::from_secs(30)..Duration::from_secs(32)).contains(&elapsed),
+        "{elapsed:?}"
     );
 }

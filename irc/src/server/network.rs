@@ -433,6 +433,13 @@ impl Network {
             capture.lines.push(line);
             return;
         }
+        self.deliver(id, line);
+    }
+
+    /// Queue `line` for `id` as a message it receives, never as part of a labeled response it
+    /// is waiting for (a message a client sends itself is both delivered and, with
+    /// echo-message, echoed; only the echo carries the label).
+    pub fn deliver(&mut self, id: ClientId, line: Bytes) {
         if let Some(client) = self.clients.get(&id) {
             if client.queue.try_send(line).is_err() {
                 self.pending_removal.push((id, "SendQ exceeded".into()));
@@ -598,8 +605,34 @@ impl Network {
 
     /// Handle one parsed message from `id`.
     pub fn handle(&mut self, id: ClientId, msg: Message, now: Instant) -> Option<Effect> {
-        let label = msg
-            .tag("label")
+        let label = self.label_of(id, &msg);
+        self.labeled(id, label, |net| {
+            super::commands::dispatch(net, id, msg, now)
+        })
+    }
+
+    /// Refuse a message that was not valid UTF-8: the server advertises `UTF8ONLY`, whose
+    /// spec says servers "MUST NOT relay content … containing non-UTF-8 data" and may answer
+    /// `FAIL <command> INVALID_UTF8`. Nothing of the message is acted on.
+    pub fn refuse_invalid_utf8(&mut self, id: ClientId, msg: &Message) {
+        let label = self.label_of(id, msg);
+        self.labeled(id, label, |net| {
+            net.server_line(
+                id,
+                "FAIL",
+                &[
+                    &msg.command,
+                    "INVALID_UTF8",
+                    "Message rejected, your IRC software MUST use UTF-8 encoding on this network",
+                ],
+            );
+            None
+        });
+    }
+
+    /// The `label` tag of `msg`, when `id` negotiated labeled-response and the label is usable.
+    fn label_of(&self, id: ClientId, msg: &Message) -> Option<String> {
+        msg.tag("label")
             .flatten()
             .filter(|l| !l.is_empty() && l.len() <= MAX_LABEL)
             .filter(|_| {
@@ -607,7 +640,17 @@ impl Network {
                     .get(&id)
                     .is_some_and(|c| c.caps.has(caps::LABELED_RESPONSE))
             })
-            .map(str::to_owned);
+            .map(str::to_owned)
+    }
+
+    /// Run `command` for `id`, collecting what it sends `id` into a labeled response when
+    /// there is a `label`.
+    fn labeled(
+        &mut self,
+        id: ClientId,
+        label: Option<String>,
+        command: impl FnOnce(&mut Self) -> Option<Effect>,
+    ) -> Option<Effect> {
         if let Some(label) = label {
             self.capture = Some(Capture {
                 id,
@@ -615,7 +658,7 @@ impl Network {
                 lines: Vec::new(),
             });
         }
-        let effect = super::commands::dispatch(self, id, msg, now);
+        let effect = command(self);
         if let Some(capture) = self.capture.take() {
             if effect.is_some() {
                 self.deferred.insert(id, capture);

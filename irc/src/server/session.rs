@@ -89,6 +89,11 @@ impl IrcServer {
             let at = now();
             net.touch(id, at);
             match Message::parse_client(line) {
+                // The parser decodes lossily; what was not UTF-8 is refused, not relayed.
+                Ok(msg) if std::str::from_utf8(line).is_err() => {
+                    net.refuse_invalid_utf8(id, &msg);
+                    None
+                }
                 Ok(msg) => net.handle(id, msg, at),
                 Err(ParseError::TooLong | ParseError::TagsTooLong) => {
                     net.reply(id, ERR_INPUTTOOLONG, &["Input line was too long"]);

@@ -290,7 +290,11 @@ pub fn kick(net: &mut Network, id: ClientId, msg: &Message) {
         super::not_channel_operator(net, id, &shown);
         return;
     }
-    let Some(kicker) = net.clients.get(&id).map(|c| c.prefix.clone()) else {
+    let Some((kicker, kicker_nick)) = net
+        .clients
+        .get(&id)
+        .map(|c| (c.prefix.clone(), c.nick.clone()))
+    else {
         return;
     };
     let max_reason = net.config.limits.kick_len;
@@ -314,7 +318,9 @@ pub fn kick(net: &mut Network, id: ClientId, msg: &Message) {
         };
         let reason: String = match msg.params.get(2) {
             Some(r) if !r.is_empty() => r.chars().take(max_reason).collect(),
-            _ => victim_nick.clone(),
+            // RFC 2812 §3.2.8: without a comment, "the default message, the nickname of the
+            // user issuing the KICK".
+            _ => kicker_nick.clone(),
         };
         let line = proto::line(&kicker, "KICK", [shown.as_str(), &victim_nick, &reason]);
         net.send_channel(&folded, &line, None);

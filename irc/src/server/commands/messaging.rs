@@ -1,4 +1,4 @@
-//! PRIVMSG and NOTICE: the fan-out hot path. A message to a channel is serialised once per
+//! PRIVMSG, NOTICE and TAGMSG: the fan-out hot path. A message to a channel is serialised once per
 //! tag variant actually needed (plain, server-time, client tags, account…) and the same
 //! `Bytes` is shared by every recipient's send queue — never re-encoded per member.
 
@@ -15,7 +15,10 @@ use crate::server::network::{ClientId, Network};
 struct Relay<'a> {
     source: &'a str,
     command: &'a str,
-    text: &'a str,
+    /// The text (`None` for TAGMSG, which has none).
+    text: Option<&'a str>,
+    /// Only clients with message-tags receive it (TAGMSG).
+    tags_only: bool,
     client_tags: Vec<(&'a str, Option<&'a str>)>,
     account: Option<&'a str>,
     /// When the message arrived; formatted only if a recipient has server-time.
@@ -42,7 +45,8 @@ impl<'a> Relay<'a> {
         if let Some(line) = &self.built[v] {
             return line.clone();
         }
-        let mut out = BytesMut::with_capacity(self.text.len() + self.source.len() + 64);
+        let text_len = self.text.map_or(0, str::len);
+        let mut out = BytesMut::with_capacity(text_len + self.source.len() + 64);
         let mut tags: Vec<(&str, Option<&str>)> = Vec::new();
         if v & 4 != 0 {
             tags.push(("account", self.account));
@@ -70,16 +74,41 @@ impl<'a> Relay<'a> {
             }
             out.put_u8(b' ');
         }
-        proto::write_line(&mut out, self.source, self.command, [target, self.text]);
+        match self.text {
+            Some(text) => proto::write_line(&mut out, self.source, self.command, [target, text]),
+            None => proto::write_line(&mut out, self.source, self.command, [target]),
+        }
         let line = out.freeze();
         self.built[v] = Some(line.clone());
         line
     }
+
+    /// Whether a client with `caps` is sent this message at all.
+    fn reaches(&self, caps: Caps) -> bool {
+        !self.tags_only || caps.has(caps::MESSAGE_TAGS)
+    }
 }
 
-/// `PRIVMSG`/`NOTICE targets :text`. NOTICE never provokes an error reply (RFC 2812 §3.3.2).
-pub fn privmsg(net: &mut Network, id: ClientId, msg: &Message, notice: bool, now: Instant) {
-    let command = if notice { "NOTICE" } else { "PRIVMSG" };
+/// The three messages that relay text or tags to a channel or a nick.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// PRIVMSG.
+    Privmsg,
+    /// NOTICE: never answered with an error (RFC 2812 §3.3.2) or RPL_AWAY.
+    Notice,
+    /// TAGMSG (IRCv3 message-tags): tags only, delivered only to clients that negotiated
+    /// message-tags.
+    Tagmsg,
+}
+
+/// `PRIVMSG`/`NOTICE targets :text`, `TAGMSG targets`. NOTICE never provokes an error reply
+/// (RFC 2812 §3.3.2).
+pub fn privmsg(net: &mut Network, id: ClientId, msg: &Message, kind: Kind, now: Instant) {
+    let (command, notice) = match kind {
+        Kind::Privmsg => ("PRIVMSG", false),
+        Kind::Notice => ("NOTICE", true),
+        Kind::Tagmsg => ("TAGMSG", false),
+    };
     if msg.param(0).is_empty() {
         if !notice {
             net.reply(
@@ -90,18 +119,26 @@ pub fn privmsg(net: &mut Network, id: ClientId, msg: &Message, notice: bool, now
         }
         return;
     }
-    if msg.params.len() < 2 || msg.param(1).is_empty() {
-        if !notice {
-            net.reply(id, ERR_NOTEXTTOSEND, &["No text to send"]);
+    let text = match kind {
+        Kind::Tagmsg => None,
+        _ if msg.params.len() < 2 || msg.param(1).is_empty() => {
+            if !notice {
+                net.reply(id, ERR_NOTEXTTOSEND, &["No text to send"]);
+            }
+            return;
         }
-        return;
-    }
+        _ => Some(msg.param(1)),
+    };
     let Some(sender) = net.clients.get_mut(&id) else {
         return;
     };
-    sender.last_spoke = now;
+    if kind != Kind::Tagmsg {
+        sender.last_spoke = now;
+    }
     let source = sender.prefix.clone();
     let account = sender.account.clone();
+    // Client-only tags (`+…`) are relayed; any other tag a client sends is the server's to
+    // set and is dropped (IRCv3 message-tags).
     let client_tags: Vec<(&str, Option<&str>)> = msg
         .tags
         .iter()
@@ -111,7 +148,8 @@ pub fn privmsg(net: &mut Network, id: ClientId, msg: &Message, notice: bool, now
     let mut relay = Relay {
         source: &source,
         command,
-        text: msg.param(1),
+        text,
+        tags_only: kind == Kind::Tagmsg,
         client_tags,
         account: account.as_deref(),
         now: SystemTime::now(),
@@ -145,7 +183,7 @@ pub fn privmsg(net: &mut Network, id: ClientId, msg: &Message, notice: bool, now
                 notice,
             );
         } else {
-            to_nick(net, id, &mut relay, target, notice);
+            to_nick(net, id, &mut relay, target, kind);
         }
     }
 }
@@ -201,7 +239,7 @@ fn to_channel(
             Some(_) if !(st.op || st.voice) => continue,
             _ => {}
         }
-        let Some(client) = clients.get(&member) else {
+        let Some(client) = clients.get(&member).filter(|c| relay.reaches(c.caps)) else {
             continue;
         };
         if member == id {
@@ -218,7 +256,7 @@ fn to_channel(
     // echo-message for a sender that is not a member (no +n channel).
     if status.is_none() {
         if let Some(sender) = clients.get(&id) {
-            if sender.caps.has(caps::ECHO_MESSAGE) {
+            if sender.caps.has(caps::ECHO_MESSAGE) && relay.reaches(sender.caps) {
                 echo = Some(relay.line(sender.caps, &shown));
             }
         }
@@ -231,9 +269,9 @@ fn to_channel(
     }
 }
 
-fn to_nick(net: &mut Network, id: ClientId, relay: &mut Relay<'_>, target: &str, notice: bool) {
+fn to_nick(net: &mut Network, id: ClientId, relay: &mut Relay<'_>, target: &str, kind: Kind) {
     let Some(other) = net.find_nick(target) else {
-        if !notice {
+        if kind != Kind::Notice {
             net.reply(id, ERR_NOSUCHNICK, &[target, "No such nick/channel"]);
         }
         return;
@@ -242,15 +280,24 @@ fn to_nick(net: &mut Network, id: ClientId, relay: &mut Relay<'_>, target: &str,
         return;
     };
     let (nick, caps, away) = (client.nick.clone(), client.caps, client.away.clone());
-    let line = relay.line(caps, &nick);
-    net.send(other, line);
-    if let Some(sender_caps) = net.clients.get(&id).map(|c| c.caps) {
-        if sender_caps.has(caps::ECHO_MESSAGE) && other != id {
-            let line = relay.line(sender_caps, &nick);
-            net.send(id, line);
+    let sender_caps = net.clients.get(&id).map_or_else(Caps::default, |c| c.caps);
+    let echo = sender_caps.has(caps::ECHO_MESSAGE) && relay.reaches(sender_caps);
+    if relay.reaches(caps) {
+        let line = relay.line(caps, &nick);
+        if other == id && echo {
+            // To oneself with echo-message: the delivered copy and the echo both arrive, and
+            // only the echo is the labeled response (IRCv3 labeled-response; irctest's
+            // testLabeledPrivmsgResponsesToSelf).
+            net.deliver(other, line);
+        } else {
+            net.send(other, line);
         }
     }
-    if let (Some(away), false) = (away, notice) {
+    if echo {
+        let line = relay.line(sender_caps, &nick);
+        net.send(id, line);
+    }
+    if let (Some(away), Kind::Privmsg) = (away, kind) {
         net.reply(id, RPL_AWAY, &[&nick, &away]);
     }
 }

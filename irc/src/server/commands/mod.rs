@@ -50,8 +50,9 @@ pub fn dispatch(net: &mut Network, id: ClientId, msg: Message, now: Instant) -> 
         return None;
     }
     match cmd {
-        "PRIVMSG" => messaging::privmsg(net, id, &msg, false, now),
-        "NOTICE" => messaging::privmsg(net, id, &msg, true, now),
+        "PRIVMSG" => messaging::privmsg(net, id, &msg, messaging::Kind::Privmsg, now),
+        "NOTICE" => messaging::privmsg(net, id, &msg, messaging::Kind::Notice, now),
+        "TAGMSG" => messaging::privmsg(net, id, &msg, messaging::Kind::Tagmsg, now),
         "JOIN" => channel::join(net, id, &msg),
         "PART" => channel::part(net, id, &msg),
         "KICK" => channel::kick(net, id, &msg),

@@ -48,7 +48,13 @@ pub fn who(net: &mut Network, id: ClientId, msg: &Message) {
                     let Some(c) = net.clients.get(m) else {
                         continue;
                     };
-                    if (!member && c.modes.invisible) || (opers_only && !c.modes.oper) {
+                    // An invisible user is listed only to someone who shares a channel
+                    // with them (this one, when the viewer is a member) or an operator.
+                    let hidden = c.modes.invisible
+                        && !member
+                        && !viewer.modes.oper
+                        && !share_channel(viewer, c);
+                    if hidden || (opers_only && !c.modes.oper) {
                         continue;
                     }
                     rows.push([
@@ -68,7 +74,8 @@ pub fn who(net: &mut Network, id: ClientId, msg: &Message) {
             if !c.registered || (opers_only && !c.modes.oper) {
                 continue;
             }
-            let visible = c.id == id || !c.modes.invisible || share_channel(viewer, c);
+            let visible =
+                c.id == id || !c.modes.invisible || viewer.modes.oper || share_channel(viewer, c);
             let matched = mask::matches(target, &c.nick)
                 || mask::matches(target, &c.prefix)
                 || mask::matches(target, &c.host)

@@ -265,7 +265,11 @@ pub fn user(net: &mut Network, id: ClientId, msg: &Message, now: Instant) -> Opt
         net.reply(id, ERR_ALREADYREGISTERED, &["You may not reregister"]);
         return None;
     }
-    if msg.params.len() < 4 || msg.params[0].is_empty() {
+    // Modern IRC "USER message": "The minimum length of <username> is 1 … If it is empty,
+    // the server SHOULD reject the command with ERR_NEEDMOREPARAMS (even if an empty parameter
+    // is provided)"; an empty realname (`USER u 0 * :`) is refused the same way, as ergo and
+    // sable do, so the client learns why registration does not complete.
+    if msg.params.len() < 4 || msg.params[0].is_empty() || msg.params[3].is_empty() {
         net.reply(id, ERR_NEEDMOREPARAMS, &["USER", "Not enough parameters"]);
         return None;
     }
