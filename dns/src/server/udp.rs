@@ -8,11 +8,17 @@
 //! wakes the thread that owns the socket directly. Recursion still runs on the tokio runtime.
 //!
 //! On Linux the loop works in batches, so that under load the kernel's per-call cost is shared
-//! by many queries: a non-blocking `recvmmsg` takes what is queued, up to [`BATCH`]; when
-//! nothing is, the thread yields the CPU once (so co-located clients run and queue more) and
-//! then blocks in `recvmmsg` with `MSG_WAITFORONE` for the first datagram and those queued
-//! behind it. Every query of the batch is answered, and all the immediate replies leave in one
+//! by many queries: one `recvmmsg` with `MSG_WAITFORONE` returns at once with what is queued,
+//! up to [`BATCH`], or blocks until the first datagram arrives and takes those queued behind
+//! it. Every query of the batch is answered, and all the immediate replies leave in one
 //! `sendmmsg`, each to its own datagram's peer. A queue of 32 costs two calls in all.
+//!
+//! The loop never waits to make batches larger. An earlier version yielded the CPU once
+//! before blocking, so that clients on the same machine ran and queued more first: on the
+//! 2-core bench that cut CPU per answer by ~20%, but it made the queries wait for the clients'
+//! time slice — average latency at saturation 1.06–1.3× NSD's and Unbound's, against
+//! 0.69–0.74× without it (BENCHMARKS.md, dns) — and on a server whose clients are elsewhere
+//! the yield returns at once and saves nothing.
 //! A short `sendmmsg` is resumed where it stopped; a reply the kernel refuses is dropped and the
 //! rest still go (a client retries a lost answer, as it would a lost datagram).
 //!
@@ -174,19 +180,7 @@ impl Receiver {
         let mut inbox = batch::Inbox::new();
         let mut outbox = batch::Outbox::new();
         while !self.shutdown.is_cancelled() {
-            // Nothing queued: before sleeping in the kernel, let whatever else is runnable on
-            // this CPU go first (on a loaded machine often the clients, whose next queries then
-            // arrive as one batch rather than one wake-up each). It never delays a query — it
-            // happens only when none is waiting — and with nothing else runnable the yield
-            // returns at once. Measured on the 2-core bench: ~20% less CPU per answer.
-            let received = match inbox.receive(&self.socket, false) {
-                Err(Errno::EAGAIN) => {
-                    std::thread::yield_now();
-                    inbox.receive(&self.socket, true)
-                }
-                other => other,
-            };
-            let count = match received {
+            let count = match inbox.receive(&self.socket) {
                 Ok(count) => count,
                 // The read timeout (look at the shutdown token) or a signal.
                 Err(Errno::EAGAIN | Errno::ETIMEDOUT | Errno::EINTR) => continue,
@@ -274,9 +268,9 @@ mod batch {
             }
         }
 
-        /// Take up to [`BATCH`] queued datagrams: how many. With `wait`, block until at least
-        /// one is queued (or the socket's read timeout) first; without, `EAGAIN` when none is.
-        pub(super) fn receive(&mut self, socket: &StdUdpSocket, wait: bool) -> nix::Result<usize> {
+        /// Take up to [`BATCH`] queued datagrams, blocking until at least one is queued (or
+        /// the socket's read timeout: `EAGAIN`): how many.
+        pub(super) fn receive(&mut self, socket: &StdUdpSocket) -> nix::Result<usize> {
             let mut chunks = self.buffers.chunks_exact_mut(MAX_DATAGRAM);
             let mut slices: [[IoSliceMut<'_>; 1]; BATCH] =
                 std::array::from_fn(|_| [IoSliceMut::new(chunks.next().unwrap_or_default())]);
@@ -284,11 +278,7 @@ mod batch {
                 socket.as_raw_fd(),
                 &mut self.headers,
                 slices.iter_mut(),
-                if wait {
-                    MsgFlags::MSG_WAITFORONE
-                } else {
-                    MsgFlags::MSG_DONTWAIT
-                },
+                MsgFlags::MSG_WAITFORONE,
                 None,
             )?;
             let mut count = 0;
