@@ -3,8 +3,11 @@
 //! * [`MailStore`] — the mail root: `ROOT/domain/user/` is a Maildir++ mailbox (INBOX in
 //!   `cur/ new/ tmp/`, folders in `.Name`), readable by Dovecot, mutt and other Maildir tools.
 //! * [`Maildir`] — durable delivery (tmp → fsync → rename into new → fsync dir: a server may
-//!   acknowledge only after it returns), and the IMAP/POP3 view: [`Maildir::scan`] moves `new/`
-//!   to `cur/` and lists messages with stable UIDs ([`uidlist`]), [`Flags`] and sizes.
+//!   acknowledge only after it returns), and the IMAP/POP3 view: [`Maildir::sync`] moves `new/`
+//!   to `cur/` and lists messages with stable UIDs, MODSEQs, sizes and internal dates from a
+//!   persistent [`index`], [`Flags`] and [`Keywords`] from the file names (as Dovecot and
+//!   mutt write them); [`Maildir::store`], [`Maildir::expunge`], [`Maildir::append`] and
+//!   [`Maildir::copy_into`] change it.
 //! * [`Directory`] — local domains, accounts (torsion-core credential file,
 //!   `user@domain:{SCHEME}hash`) and aliases with catch-alls, resolved with a loop limit.
 //!
@@ -14,21 +17,23 @@
 //! let store = MailStore::open(dir.path())?;
 //! let alice = MailAddress::parse("alice@example.test")?;
 //! store.deliver(&[alice.clone()], &[b"Subject: hi\r\n\r\nHello\r\n"])?;
-//! let listing = store.inbox(&alice)?.scan()?;
-//! assert_eq!(listing.messages.len(), 1);
-//! assert_eq!(listing.messages[0].uid, 1);
+//! let mailbox = store.inbox(&alice)?.sync()?;
+//! assert_eq!(mailbox.messages.len(), 1);
+//! assert_eq!(mailbox.messages[0].uid, 1);
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
 pub mod address;
 pub mod directory;
 pub mod flags;
+pub mod index;
+pub mod keywords;
 pub mod maildir;
 pub mod store;
-pub mod uidlist;
 
 pub use address::{AddressError, MailAddress};
 pub use directory::{AliasError, Aliases, Directory, Route};
 pub use flags::Flags;
-pub use maildir::{Listing, Maildir, MessageEntry, Stage};
+pub use keywords::{KeywordTable, Keywords};
+pub use maildir::{Maildir, Message, Snapshot, Stage, StoreOutcome};
 pub use store::{FolderError, MailStore};

@@ -19,7 +19,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use crate::flags::Flags;
-use crate::uidlist::UidList;
+use crate::index::{Index, IndexLock, Seen, SyncReport};
+use crate::keywords::{KeywordTable, Keywords};
 
 /// Files in `tmp/` older than this are leftovers of interrupted deliveries (Maildir: 36 hours).
 pub const STALE_TMP: Duration = Duration::from_secs(36 * 3600);
@@ -41,34 +42,6 @@ pub enum Stage {
 #[derive(Debug, Clone)]
 pub struct Maildir {
     path: PathBuf,
-}
-
-/// One message as listed by [`Maildir::scan`].
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct MessageEntry {
-    /// IMAP UID (unique and ascending within this mailbox's UIDVALIDITY).
-    pub uid: u32,
-    /// The base file name (without `:2,…`), stable across flag changes.
-    pub key: String,
-    /// Flags from the file name.
-    pub flags: Flags,
-    /// Size in bytes (from `,S=` when present, else the file's size).
-    pub size: u64,
-    /// Modification time (IMAP INTERNALDATE falls back to it).
-    pub modified: SystemTime,
-    /// Where the file is now.
-    pub path: PathBuf,
-}
-
-/// The result of a scan: the mailbox's UIDVALIDITY, next UID and messages in UID order.
-#[derive(Debug, Clone)]
-pub struct Listing {
-    /// UIDVALIDITY.
-    pub uid_validity: u32,
-    /// The UID the next new message will get.
-    pub uid_next: u32,
-    /// Messages in ascending UID order.
-    pub messages: Vec<MessageEntry>,
 }
 
 static COUNTER: AtomicU64 = AtomicU64::new(0);
@@ -116,7 +89,7 @@ fn split_info(name: &str) -> (&str, Option<&str>) {
     }
 }
 
-fn size_from_name(base: &str) -> Option<u64> {
+pub(crate) fn size_from_name(base: &str) -> Option<u64> {
     base.split(',')
         .find_map(|part| part.strip_prefix("S="))
         .and_then(|s| s.parse().ok())
@@ -221,104 +194,415 @@ impl Maildir {
         Ok(removed)
     }
 
-    /// Move everything in `new/` to `cur/` (as an IMAP or POP3 session does when it opens the
-    /// mailbox), assign UIDs to messages not yet numbered, and list the mailbox.
-    pub fn scan(&self) -> io::Result<Listing> {
+    /// Bring the mailbox's index up to date with its files and list it: what IMAP SELECT and
+    /// a POP3 login see. Everything in `new/` moves to `cur/`, new files get UIDs, vanished
+    /// ones are gone, flags changed by other programs get a new MODSEQ (see [`crate::index`]).
+    pub fn sync(&self) -> io::Result<Snapshot> {
         self.ensure()?;
-        let mut moved = false;
-        for entry in fs::read_dir(self.path.join("new"))? {
-            let entry = entry?;
-            let name = entry.file_name();
-            let Some(name) = name.to_str() else { continue };
-            if name.starts_with('.') {
-                continue;
-            }
-            let (base, _) = split_info(name);
-            let target = self.path.join("cur").join(format!("{base}:2,"));
-            match fs::rename(entry.path(), &target) {
-                Ok(()) => moved = true,
-                // Another session moved it first.
-                Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-                Err(e) => return Err(e),
-            }
-        }
-        if moved {
-            sync_dir(&self.path.join("cur"))?;
-        }
-        let mut found = Vec::new();
-        for entry in fs::read_dir(self.path.join("cur"))? {
-            let entry = entry?;
-            let name = entry.file_name();
-            let Some(name) = name.to_str() else { continue };
-            if name.starts_with('.') {
-                continue;
-            }
-            let (base, flags) = split_info(name);
-            let meta = match entry.metadata() {
-                Ok(m) => m,
-                Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
-                Err(e) => return Err(e),
-            };
-            found.push((
-                base.to_owned(),
-                Flags::from_maildir(flags.unwrap_or("")),
-                size_from_name(base).unwrap_or(meta.len()),
-                meta.modified().unwrap_or(UNIX_EPOCH),
-                entry.path(),
-            ));
-        }
-        let keys: Vec<&str> = found.iter().map(|f| f.0.as_str()).collect();
-        let uids = UidList::update(&self.path, &keys)?;
-        let mut messages: Vec<MessageEntry> = found
-            .into_iter()
-            .filter_map(|(key, flags, size, modified, path)| {
-                let uid = *uids.uids.get(&key)?;
-                Some(MessageEntry {
-                    uid,
-                    key,
-                    flags,
-                    size,
-                    modified,
-                    path,
-                })
-            })
-            .collect();
-        messages.sort_by_key(|m| m.uid);
-        Ok(Listing {
-            uid_validity: uids.uid_validity,
-            uid_next: uids.uid_next,
-            messages,
-        })
+        let _lock = IndexLock::acquire(&self.path)?;
+        let (index, report) = Index::sync(&self.path)?;
+        let keywords = KeywordTable::load(&self.path)?;
+        Ok(Snapshot::of(index, keywords, report))
     }
 
-    /// Replace a message's flags (a rename within `cur/`); returns the updated entry.
-    pub fn set_flags(&self, entry: &MessageEntry, flags: Flags) -> io::Result<MessageEntry> {
-        let target = self
-            .path
+    /// Where `message`'s file is (as of the snapshot it came from).
+    pub fn path_of(&self, message: &Message) -> PathBuf {
+        self.path
             .join("cur")
-            .join(format!("{}:2,{}", entry.key, flags.to_maildir()));
-        if target != entry.path {
-            fs::rename(&entry.path, &target)?;
-        }
-        Ok(MessageEntry {
-            flags,
-            path: target,
-            ..entry.clone()
-        })
+            .join(format!("{}:2,{}", message.key, message.info()))
     }
 
-    /// Read a message.
-    pub fn read(&self, entry: &MessageEntry) -> io::Result<Vec<u8>> {
-        fs::read(&entry.path)
-    }
-
-    /// Delete a message (IMAP EXPUNGE, POP3 DELE at UPDATE).
-    pub fn remove(&self, entry: &MessageEntry) -> io::Result<()> {
-        match fs::remove_file(&entry.path) {
-            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+    /// Open `message` for reading. If another program renamed it (new flags) since the
+    /// snapshot, it is found again by its key; `NotFound` if it is gone.
+    pub fn open_message(&self, message: &Message) -> io::Result<File> {
+        match File::open(self.path_of(message)) {
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                let found = list_cur(&self.path)?
+                    .into_iter()
+                    .find(|s| s.key == message.key)
+                    .ok_or(e)?;
+                File::open(
+                    self.path
+                        .join("cur")
+                        .join(format!("{}:2,{}", found.key, found.info)),
+                )
+            }
             other => other,
         }
     }
+
+    /// Read a whole message.
+    pub fn read(&self, message: &Message) -> io::Result<Vec<u8>> {
+        let mut bytes = Vec::with_capacity(message.size as usize);
+        io::Read::read_to_end(&mut self.open_message(message)?, &mut bytes)?;
+        Ok(bytes)
+    }
+
+    /// Change flags and keywords (IMAP STORE): `changes` are (UID, new flags, new keywords).
+    /// With `unchanged_since` (CONDSTORE `UNCHANGEDSINCE`), a message whose MODSEQ is higher
+    /// is left alone and reported in `modified`. Each change renames the file within `cur/`
+    /// and gets a new MODSEQ; a message already expunged is skipped.
+    pub fn store(
+        &self,
+        changes: &[(u32, Flags, Keywords)],
+        unchanged_since: Option<u64>,
+    ) -> io::Result<StoreOutcome> {
+        let _lock = IndexLock::acquire(&self.path)?;
+        let (mut index, _) = Index::sync(&self.path)?;
+        let mut outcome = StoreOutcome::default();
+        let mut log = String::new();
+        for &(uid, flags, keywords) in changes {
+            let Some(entry) = index.get(uid) else {
+                continue;
+            };
+            if unchanged_since.is_some_and(|since| entry.modseq > since) {
+                outcome.modified.push(uid);
+                continue;
+            }
+            let info = format!("{}{}", flags.to_maildir(), keywords.to_maildir());
+            if info == entry.info {
+                outcome.updated.push((uid, entry.modseq));
+                continue;
+            }
+            let cur = self.path.join("cur");
+            let from = cur.join(format!("{}:2,{}", entry.key, entry.info));
+            let to = cur.join(format!("{}:2,{info}", entry.key));
+            match fs::rename(&from, &to) {
+                Ok(()) => {}
+                // Gone since the sync above (another session expunged it): skip it.
+                Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+                Err(e) => return Err(e),
+            }
+            if let Some(modseq) = index.set_info(uid, &info, &mut log) {
+                outcome.updated.push((uid, modseq));
+            }
+        }
+        index.relist();
+        index.commit(&self.path, log, false)?;
+        outcome.highest_modseq = index.highest_modseq;
+        Ok(outcome)
+    }
+
+    /// Remove messages (IMAP EXPUNGE, POP3 DELE at UPDATE); returns the UIDs removed.
+    pub fn expunge(&self, uids: &[u32]) -> io::Result<Vec<u32>> {
+        let _lock = IndexLock::acquire(&self.path)?;
+        let (mut index, _) = Index::sync(&self.path)?;
+        let mut log = String::new();
+        let mut removed = Vec::new();
+        for &uid in uids {
+            let Some(entry) = index.get(uid) else {
+                continue;
+            };
+            let path = self
+                .path
+                .join("cur")
+                .join(format!("{}:2,{}", entry.key, entry.info));
+            match fs::remove_file(&path) {
+                Ok(()) => {}
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                Err(e) => return Err(e),
+            }
+            if index.expunge(uid, &mut log) {
+                removed.push(uid);
+            }
+        }
+        if !removed.is_empty() {
+            index.bump();
+            index.relist();
+            index.commit(&self.path, log, false)?;
+        }
+        Ok(removed)
+    }
+
+    /// Add a message with flags, keywords and an internal date (IMAP APPEND): written
+    /// durably as a delivery is, straight into `cur/`, and numbered; returns
+    /// (UIDVALIDITY, UID).
+    pub fn append(
+        &self,
+        parts: &[&[u8]],
+        flags: Flags,
+        keywords: Keywords,
+        internal_date: Option<SystemTime>,
+    ) -> io::Result<(u32, u32)> {
+        self.ensure()?;
+        let size: usize = parts.iter().map(|p| p.len()).sum();
+        let name = unique_name(size);
+        let tmp = self.path.join("tmp").join(&name);
+        let info = format!("{}{}", flags.to_maildir(), keywords.to_maildir());
+        let target = self.path.join("cur").join(format!("{name}:2,{info}"));
+        let result = (|| {
+            let mut file = OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o600)
+                .open(&tmp)?;
+            for part in parts {
+                file.write_all(part)?;
+            }
+            if let Some(date) = internal_date {
+                file.set_modified(date)?;
+            }
+            file.sync_all()?;
+            drop(file);
+            let _lock = IndexLock::acquire(&self.path)?;
+            fs::rename(&tmp, &target)?;
+            sync_dir(&self.path.join("cur"))?;
+            let (index, _) = Index::sync(&self.path)?;
+            let uid = index
+                .entries
+                .iter()
+                .rev()
+                .find(|e| e.key == name)
+                .map(|e| e.uid)
+                .ok_or_else(|| io::Error::other("appended message not found in the index"))?;
+            Ok((index.uid_validity, uid))
+        })();
+        if result.is_err() {
+            let _ = fs::remove_file(&tmp);
+        }
+        result
+    }
+
+    /// The keyword table, with `names` interned (new ones take free letters; saved under the
+    /// lock). `None` for a name that is invalid or does not fit (26 per Maildir).
+    pub fn intern_keywords(
+        &self,
+        names: &[&str],
+    ) -> io::Result<(KeywordTable, Vec<Option<usize>>)> {
+        let _lock = IndexLock::acquire(&self.path)?;
+        let mut table = KeywordTable::load(&self.path)?;
+        let before = table.clone();
+        let indexes = names.iter().map(|n| table.intern(n)).collect();
+        if table != before {
+            table.save(&self.path)?;
+        }
+        Ok((table, indexes))
+    }
+
+    /// Copy messages into `dest` (IMAP COPY, the first half of MOVE), keeping flags,
+    /// keywords (by name) and internal dates; hard links where the file system allows, as
+    /// Dovecot does. Returns (source UID, new UID) pairs and the destination's UIDVALIDITY.
+    pub fn copy_into(
+        &self,
+        messages: &[Message],
+        source_keywords: &KeywordTable,
+        dest: &Maildir,
+    ) -> io::Result<(u32, Vec<(u32, u32)>)> {
+        dest.ensure()?;
+        let names: Vec<&str> = source_keywords.names().map(|(_, n)| n).collect();
+        let (_, mapped) = dest.intern_keywords(&names)?;
+        let translate = |k: Keywords| {
+            let mut out = Keywords::EMPTY;
+            for (j, (i, _)) in source_keywords.names().enumerate() {
+                if k.has(i) {
+                    if let Some(Some(to)) = mapped.get(j) {
+                        out = out.with(*to);
+                    }
+                }
+            }
+            out
+        };
+        let mut placed: Vec<(u32, String, String, PathBuf)> = Vec::new();
+        let staged = (|| {
+            for m in messages {
+                dest.stage_copy(self, m, &translate, &mut placed)?;
+            }
+            Ok::<(), io::Error>(())
+        })();
+        if let Err(e) = staged {
+            // RFC 9051 §6.4.7: a failed COPY leaves the destination as it was.
+            for (_, _, _, tmp) in &placed {
+                let _ = fs::remove_file(tmp);
+            }
+            return Err(e);
+        }
+        let _lock = IndexLock::acquire(&dest.path)?;
+        for (_, name, info, tmp) in &placed {
+            fs::rename(tmp, dest.path.join("cur").join(format!("{name}:2,{info}")))?;
+        }
+        sync_dir(&dest.path.join("cur"))?;
+        let (index, _) = Index::sync(&dest.path)?;
+        let by_key: std::collections::HashMap<&str, u32> = index
+            .entries
+            .iter()
+            .map(|e| (e.key.as_str(), e.uid))
+            .collect();
+        let pairs = placed
+            .iter()
+            .filter_map(|(uid, name, _, _)| Some((*uid, *by_key.get(name.as_str())?)))
+            .collect();
+        Ok((index.uid_validity, pairs))
+    }
+}
+
+impl Maildir {
+    /// Put a copy of `m` (from `source`) in this Maildir's `tmp/`, linked if possible.
+    fn stage_copy(
+        &self,
+        source: &Maildir,
+        m: &Message,
+        translate: &dyn Fn(Keywords) -> Keywords,
+        placed: &mut Vec<(u32, String, String, PathBuf)>,
+    ) -> io::Result<()> {
+        let name = unique_name(m.size as usize);
+        let info = format!(
+            "{}{}",
+            m.flags.to_maildir(),
+            translate(m.keywords).to_maildir()
+        );
+        let tmp = self.path.join("tmp").join(&name);
+        if fs::hard_link(source.path_of(m), &tmp).is_err() {
+            let mut from = source.open_message(m)?;
+            let mut to = OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o600)
+                .open(&tmp)?;
+            placed.push((m.uid, name.clone(), info.clone(), tmp.clone()));
+            io::copy(&mut from, &mut to)?;
+            to.set_modified(UNIX_EPOCH + Duration::from_secs(m.internal_date.max(0) as u64))?;
+            to.sync_all()?;
+            return Ok(());
+        }
+        placed.push((m.uid, name, info, tmp));
+        Ok(())
+    }
+}
+
+/// Move everything in `dir/new/` to `dir/cur/` with an empty info (`:2,`), as an IMAP or
+/// POP3 session does when it opens the mailbox; whether anything moved.
+pub(crate) fn move_new_to_cur(dir: &Path) -> io::Result<bool> {
+    let mut moved = false;
+    for entry in fs::read_dir(dir.join("new"))? {
+        let entry = entry?;
+        let name = entry.file_name();
+        let Some(name) = name.to_str() else { continue };
+        if name.starts_with('.') {
+            continue;
+        }
+        let (base, info) = split_info(name);
+        let target = dir
+            .join("cur")
+            .join(format!("{base}:2,{}", info.unwrap_or("")));
+        match fs::rename(entry.path(), &target) {
+            Ok(()) => moved = true,
+            // Another session moved it first.
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            Err(e) => return Err(e),
+        }
+    }
+    if moved {
+        sync_dir(&dir.join("cur"))?;
+    }
+    Ok(moved)
+}
+
+/// The messages in `dir/cur/`: key and info of each (names that are not UTF-8, and hidden
+/// files, are not messages).
+pub(crate) fn list_cur(dir: &Path) -> io::Result<Vec<Seen>> {
+    let mut out = Vec::new();
+    for entry in fs::read_dir(dir.join("cur"))? {
+        let entry = entry?;
+        let name = entry.file_name();
+        let Some(name) = name.to_str() else { continue };
+        if name.starts_with('.') {
+            continue;
+        }
+        let (base, info) = split_info(name);
+        out.push(Seen {
+            key: base.to_owned(),
+            info: info.unwrap_or("").to_owned(),
+        });
+    }
+    Ok(out)
+}
+
+/// One message of a [`Snapshot`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Message {
+    /// IMAP UID (unique and ascending within this mailbox's UIDVALIDITY).
+    pub uid: u32,
+    /// MODSEQ of its last change.
+    pub modseq: u64,
+    /// Size in bytes (as stored: CRLF line ends for mail that came in over SMTP).
+    pub size: u64,
+    /// Internal date, Unix seconds.
+    pub internal_date: i64,
+    /// System flags.
+    pub flags: Flags,
+    /// Keywords (letters; names in the snapshot's [`KeywordTable`]).
+    pub keywords: Keywords,
+    /// The base file name, stable across flag changes.
+    pub key: String,
+}
+
+impl Message {
+    /// The info part of the file name (`FS` + keyword letters).
+    pub fn info(&self) -> String {
+        format!("{}{}", self.flags.to_maildir(), self.keywords.to_maildir())
+    }
+}
+
+/// A mailbox as of one sync.
+#[derive(Debug, Clone)]
+pub struct Snapshot {
+    /// UIDVALIDITY.
+    pub uid_validity: u32,
+    /// The UID the next new message will get.
+    pub uid_next: u32,
+    /// HIGHESTMODSEQ.
+    pub highest_modseq: u64,
+    /// Messages in ascending UID order.
+    pub messages: Vec<Message>,
+    /// Keyword names.
+    pub keywords: KeywordTable,
+    /// What changed on disk since the index was last written.
+    pub report: SyncReport,
+}
+
+impl Snapshot {
+    fn of(index: Index, keywords: KeywordTable, report: SyncReport) -> Snapshot {
+        let messages = index
+            .entries
+            .into_iter()
+            .map(|e| Message {
+                uid: e.uid,
+                modseq: e.modseq,
+                size: e.size,
+                internal_date: e.internal_date,
+                flags: Flags::from_maildir(&e.info),
+                keywords: Keywords::from_maildir(&e.info),
+                key: e.key,
+            })
+            .collect();
+        Snapshot {
+            uid_validity: index.uid_validity,
+            uid_next: index.uid_next,
+            highest_modseq: index.highest_modseq,
+            messages,
+            keywords,
+            report,
+        }
+    }
+
+    /// The message with `uid`.
+    pub fn get(&self, uid: u32) -> Option<&Message> {
+        self.messages
+            .binary_search_by_key(&uid, |m| m.uid)
+            .ok()
+            .map(|i| &self.messages[i])
+    }
+}
+
+/// What [`Maildir::store`] did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct StoreOutcome {
+    /// (UID, MODSEQ) of each message now carrying the requested flags.
+    pub updated: Vec<(u32, u64)>,
+    /// UIDs left alone because they changed after `unchanged_since`.
+    pub modified: Vec<u32>,
+    /// HIGHESTMODSEQ afterwards.
+    pub highest_modseq: u64,
 }
 
 #[cfg(test)]
@@ -351,48 +635,169 @@ mod tests {
         assert_ne!(name, other);
     }
 
+    fn uids(s: &Snapshot) -> Vec<u32> {
+        s.messages.iter().map(|m| m.uid).collect()
+    }
+
     #[test]
-    fn scan_moves_new_to_cur_and_numbers_messages() {
+    fn sync_moves_new_to_cur_and_numbers_messages() {
         let dir = TempDir::new("maildir").unwrap();
         let md = Maildir::create(dir.path()).unwrap();
         md.deliver(b"one").unwrap();
         md.deliver(b"two").unwrap();
-        let first = md.scan().unwrap();
-        assert_eq!(first.messages.len(), 2);
-        assert_eq!(
-            first.messages.iter().map(|m| m.uid).collect::<Vec<_>>(),
-            [1, 2]
-        );
+        let first = md.sync().unwrap();
+        assert_eq!(uids(&first), [1, 2]);
+        assert_eq!(first.report.added, [1, 2]);
         assert_eq!(first.uid_next, 3);
         assert_eq!(fs::read_dir(md.path().join("new")).unwrap().count(), 0);
-        assert_eq!(md.read(&first.messages[0]).unwrap().len(), 3);
+        assert_eq!(md.read(&first.messages[0]).unwrap(), b"one");
+        assert_eq!(first.messages[0].size, 3);
+        assert!(first.messages[1].modseq > first.messages[0].modseq);
         md.deliver(b"three").unwrap();
-        let second = md.scan().unwrap();
+        let second = md.sync().unwrap();
         assert_eq!(second.uid_validity, first.uid_validity);
+        assert_eq!(uids(&second), [1, 2, 3]);
+        assert_eq!(second.report.added, [3]);
+        // Flags are renames with a new MODSEQ; the UID stays.
+        let seen = Flags::parse_imap_list(&["\\Seen", "\\Flagged"]);
+        let out = md.store(&[(1, seen, Keywords::EMPTY)], None).unwrap();
+        assert_eq!(out.updated.len(), 1);
+        assert!(out.updated[0].1 > second.highest_modseq);
+        assert_eq!(out.highest_modseq, out.updated[0].1);
+        let third = md.sync().unwrap();
+        assert!(md
+            .path_of(&third.messages[0])
+            .to_string_lossy()
+            .ends_with(":2,FS"));
+        assert_eq!(third.messages[0].flags, seen);
+        assert_eq!(third.messages[0].modseq, out.updated[0].1);
         assert_eq!(
-            second.messages.iter().map(|m| m.uid).collect::<Vec<_>>(),
-            [1, 2, 3]
+            third.report,
+            SyncReport::default(),
+            "our own change is not news"
         );
-        // Flags survive as renames; the UID stays.
-        let seen = md
-            .set_flags(
-                &second.messages[0],
-                Flags::parse_imap_list(&["\\Seen", "\\Flagged"]),
+        // CONDSTORE: UNCHANGEDSINCE below the message's MODSEQ leaves it alone.
+        let refused = md
+            .store(
+                &[(1, Flags::EMPTY, Keywords::EMPTY)],
+                Some(second.highest_modseq),
             )
             .unwrap();
-        assert!(seen.path.to_string_lossy().ends_with(":2,FS"));
-        let third = md.scan().unwrap();
-        assert_eq!(third.messages[0].uid, 1);
-        assert_eq!(third.messages[0].flags, seen.flags);
-        md.remove(&third.messages[1]).unwrap();
-        let fourth = md.scan().unwrap();
-        assert_eq!(
-            fourth.messages.iter().map(|m| m.uid).collect::<Vec<_>>(),
-            [1, 3]
+        assert_eq!(refused.modified, [1]);
+        assert_eq!(md.expunge(&[2, 99]).unwrap(), [2]);
+        let fourth = md.sync().unwrap();
+        assert_eq!(uids(&fourth), [1, 3]);
+        assert!(
+            fourth.highest_modseq > third.highest_modseq,
+            "an expunge is a change"
         );
         // A new message never reuses an expunged UID.
         md.deliver(b"four").unwrap();
-        assert_eq!(md.scan().unwrap().messages.last().unwrap().uid, 4);
+        assert_eq!(md.sync().unwrap().messages.last().unwrap().uid, 4);
+    }
+
+    #[test]
+    fn changes_made_by_other_programs_are_found_and_the_index_survives_restarts() {
+        let dir = TempDir::new("maildir").unwrap();
+        let md = Maildir::create(dir.path()).unwrap();
+        for i in 0..5 {
+            md.deliver(format!("message {i}").as_bytes()).unwrap();
+        }
+        let before = md.sync().unwrap();
+        // mutt marks message 2 seen, a shell removes message 4, Dovecot delivers one with
+        // flags already set.
+        let m2 = &before.messages[1];
+        fs::rename(
+            md.path_of(m2),
+            md.path().join("cur").join(format!("{}:2,S", m2.key)),
+        )
+        .unwrap();
+        fs::remove_file(md.path_of(&before.messages[3])).unwrap();
+        fs::write(
+            md.path().join("cur").join("1800000000.M1P1Q1.other:2,FRa"),
+            b"dovecot's",
+        )
+        .unwrap();
+        let after = md.sync().unwrap();
+        assert_eq!(after.report.flags_changed, [2]);
+        assert_eq!(after.report.expunged, [4]);
+        assert_eq!(after.report.added, [6]);
+        assert_eq!(uids(&after), [1, 2, 3, 5, 6]);
+        assert!(after.get(2).unwrap().flags.contains(Flags::SEEN));
+        assert!(after.get(2).unwrap().modseq > before.highest_modseq);
+        let dovecot = after.get(6).unwrap();
+        assert_eq!(dovecot.size, 9, "no S= in the name: the file's size");
+        assert!(dovecot.flags.contains(Flags::FLAGGED.with(Flags::ANSWERED)));
+        assert!(dovecot.keywords.has(0));
+        // A fresh process reads the same index: same UIDs, MODSEQs, validity.
+        let again = Maildir::new(dir.path()).sync().unwrap();
+        assert_eq!(again.messages, after.messages);
+        assert_eq!(
+            (again.uid_validity, again.uid_next, again.highest_modseq),
+            (after.uid_validity, after.uid_next, after.highest_modseq)
+        );
+        assert_eq!(again.report, SyncReport::default());
+        // A lost index is rebuilt from the files with a new UIDVALIDITY… unless it was only
+        // damaged, which is said.
+        fs::write(md.path().join(crate::index::FILE), b"garbage").unwrap();
+        let rebuilt = md.sync().unwrap();
+        assert!(rebuilt.report.rebuilt);
+        assert_eq!(rebuilt.messages.len(), 5);
+    }
+
+    #[test]
+    fn append_copy_and_keywords() {
+        let dir = TempDir::new("maildir").unwrap();
+        let inbox = Maildir::create(dir.path().join("inbox")).unwrap();
+        let archive = Maildir::create(dir.path().join("archive")).unwrap();
+        let (_, idx) = inbox.intern_keywords(&["$Junk", "Work"]).unwrap();
+        assert_eq!(idx, [Some(0), Some(1)]);
+        let date = UNIX_EPOCH + Duration::from_secs(1_600_000_000);
+        let (validity, uid) = inbox
+            .append(
+                &[b"Subject: x\r\n\r\n", b"body\r\n"],
+                Flags::SEEN,
+                Keywords::EMPTY.with(1),
+                Some(date),
+            )
+            .unwrap();
+        assert_eq!(uid, 1);
+        let snap = inbox.sync().unwrap();
+        assert_eq!(snap.uid_validity, validity);
+        let m = snap.get(1).unwrap();
+        assert_eq!(m.internal_date, 1_600_000_000);
+        assert_eq!(m.size, 20);
+        assert_eq!(snap.keywords.names_of(m.keywords), ["Work"]);
+        // The archive names keywords its own way; the copy keeps them by name.
+        archive.intern_keywords(&["Other"]).unwrap();
+        let (dest_validity, pairs) = inbox
+            .copy_into(&snap.messages, &snap.keywords, &archive)
+            .unwrap();
+        assert_eq!(pairs, [(1, 1)]);
+        let copied = archive.sync().unwrap();
+        assert_eq!(copied.uid_validity, dest_validity);
+        let c = copied.get(1).unwrap();
+        assert_eq!(copied.keywords.names_of(c.keywords), ["Work"]);
+        assert_eq!(c.flags, Flags::SEEN);
+        assert_eq!(c.internal_date, 1_600_000_000);
+        assert_eq!(archive.read(c).unwrap(), inbox.read(m).unwrap());
+    }
+
+    #[test]
+    fn a_message_renamed_behind_the_snapshot_is_still_read() {
+        let dir = TempDir::new("maildir").unwrap();
+        let md = Maildir::create(dir.path()).unwrap();
+        md.deliver(b"hello").unwrap();
+        let snap = md.sync().unwrap();
+        let m = &snap.messages[0];
+        fs::rename(
+            md.path_of(m),
+            md.path().join("cur").join(format!("{}:2,T", m.key)),
+        )
+        .unwrap();
+        assert_eq!(md.read(m).unwrap(), b"hello");
+        fs::remove_file(md.path().join("cur").join(format!("{}:2,T", m.key))).unwrap();
+        assert_eq!(md.read(m).unwrap_err().kind(), io::ErrorKind::NotFound);
     }
 
     #[test]

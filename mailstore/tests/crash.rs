@@ -93,7 +93,7 @@ fn a_crash_at_each_step_leaves_nothing_or_the_whole_message() {
         } else {
             assert!(new.is_empty(), "{what}: {new:?}");
             // The orphan in tmp/ is never listed.
-            let listing = Maildir::new(dir.path()).scan().unwrap();
+            let listing = Maildir::new(dir.path()).sync().unwrap();
             assert!(listing.messages.is_empty());
         }
     }
@@ -115,10 +115,11 @@ fn sigkill_in_a_delivery_loop_never_leaves_a_partial_message() {
             assert!(whole(&bytes), "partial message {}", path.display());
         }
         delivered += new.len();
-        let listing = Maildir::new(dir.path()).scan().unwrap();
+        let md = Maildir::new(dir.path());
+        let listing = md.sync().unwrap();
         assert_eq!(listing.messages.len(), new.len());
         for m in &listing.messages {
-            assert_eq!(m.size as usize, std::fs::read(&m.path).unwrap().len());
+            assert_eq!(m.size as usize, md.read(m).unwrap().len());
         }
     }
     assert!(

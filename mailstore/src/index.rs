@@ -1,0 +1,737 @@
+//! The persistent index of one Maildir: UIDs (shared by IMAP and POP3), UIDVALIDITY,
+//! UIDNEXT, MODSEQ per message and HIGHESTMODSEQ (CONDSTORE/QRESYNC), and what it costs a
+//! `stat` to learn (size, internal date) — so that opening a 100,000-message mailbox after a
+//! restart reads one file instead of every message.
+//!
+//! The files are the truth and the index never overrides them: a sync lists `cur/` (unless
+//! neither `new/` nor `cur/` changed since the index last saw them, by a directory mtime old
+//! enough to trust), drops entries whose file is gone, numbers files it has not seen, and gives
+//! a new MODSEQ to any message whose flags in the file name changed behind its back (mutt,
+//! Dovecot, a shell). A lost or damaged index therefore costs a rebuild, never a wrong answer;
+//! only UIDVALIDITY changes then, as RFC 9051 §2.3.1.1 asks when UIDs cannot be kept.
+//!
+//! On disk (`torsion-uidlist`, the role of Dovecot's `dovecot-uidlist` and index files):
+//!
+//! ```text
+//! V1700000000 N42 M97 2 C1700000123456789 W1700000123456789
+//! 7 M12 S2048 T1699999999 I:FS :1700000000.M1P2Q3.host,S=2048
+//! ```
+//!
+//! The header carries UIDVALIDITY (`V`), UIDNEXT (`N`), HIGHESTMODSEQ (`M`), the format
+//! version and the mtimes of `cur/` and `new/` (`C`, `W`, nanoseconds) when they were last
+//! listed; each line `UID M<modseq> S<size> T<internal date> I:<info> :<key>`, the key (the
+//! file name before `:2,`) last so it may hold any character. The first format (`V… N…`, then
+//! `UID KEY`) is read too and upgraded. Changes between rewrites are appended to
+//! `torsion-uidlist.log` (`+` an entry, `-UID` an expunge, `H N… M… C… W…` the counters and
+//! the last listing's mtimes) and folded
+//! into the file when the log grows; replaying a log over a newer file is harmless (counters
+//! only grow, and entries are checked against the files at every sync).
+//! Every change happens under an exclusive lock on `torsion-uidlist.lock`.
+
+use std::collections::{HashMap, HashSet};
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Write};
+use std::path::Path;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+/// The index file.
+pub const FILE: &str = "torsion-uidlist";
+/// Its change log.
+pub const LOG: &str = "torsion-uidlist.log";
+/// The lock file.
+pub const LOCK: &str = "torsion-uidlist.lock";
+/// Format version written.
+const VERSION: u32 = 2;
+/// A directory mtime is trusted to mean "unchanged" only if it was this old when read:
+/// file systems tick their timestamps coarsely, and a rename in the same tick would not show.
+const MTIME_SETTLE: Duration = Duration::from_secs(2);
+/// Log records before the log is folded into the file (or a quarter of the entries, if more).
+const LOG_FOLD_MIN: usize = 1000;
+
+/// One message in the index.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Entry {
+    /// IMAP UID.
+    pub uid: u32,
+    /// The MODSEQ of its last change (RFC 7162).
+    pub modseq: u64,
+    /// Size in bytes.
+    pub size: u64,
+    /// Internal date, Unix seconds (the file's mtime, as Dovecot uses it).
+    pub internal_date: i64,
+    /// The file name's info after `:2,` (flags and keyword letters) when last seen.
+    pub info: String,
+    /// The base file name.
+    pub key: String,
+}
+
+impl Entry {
+    fn render(&self, out: &mut String) {
+        use std::fmt::Write as _;
+        let _ = writeln!(
+            out,
+            "{} M{} S{} T{} I:{} :{}",
+            self.uid, self.modseq, self.size, self.internal_date, self.info, self.key
+        );
+    }
+
+    fn parse(line: &str) -> Option<Entry> {
+        let (uid, rest) = line.split_once(' ')?;
+        let uid: u32 = uid.parse().ok().filter(|u| *u > 0)?;
+        // Version 1: `UID KEY`.
+        if !rest.starts_with('M') || !rest.contains(" :") {
+            return Some(Entry {
+                uid,
+                modseq: 1,
+                size: 0,
+                internal_date: 0,
+                info: String::new(),
+                key: rest.to_owned(),
+            });
+        }
+        let (fields, key) = rest.split_once(" :")?;
+        let mut entry = Entry {
+            uid,
+            modseq: 1,
+            size: 0,
+            internal_date: 0,
+            info: String::new(),
+            key: key.to_owned(),
+        };
+        for field in fields.split(' ') {
+            match field.split_at_checked(1)? {
+                ("M", v) => entry.modseq = v.parse().ok()?,
+                ("S", v) => entry.size = v.parse().ok()?,
+                ("T", v) => entry.internal_date = v.parse().ok()?,
+                ("I", v) => entry.info = v.strip_prefix(':')?.to_owned(),
+                _ => {}
+            }
+        }
+        Some(entry)
+    }
+}
+
+/// The index of one mailbox, as loaded and kept up to date by [`Index::sync`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Index {
+    /// UIDVALIDITY.
+    pub uid_validity: u32,
+    /// The UID the next new message gets.
+    pub uid_next: u32,
+    /// HIGHESTMODSEQ: the MODSEQ of the last change to the mailbox (expunges included).
+    pub highest_modseq: u64,
+    /// Messages in ascending UID order.
+    pub entries: Vec<Entry>,
+    /// mtimes (ns since the epoch) of `cur/` and `new/` when last listed; 0: unknown.
+    listed: (u128, u128),
+    /// Records in the log since the file was written.
+    log_records: usize,
+}
+
+/// What a sync found changed since the index was last written (by anyone).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SyncReport {
+    /// UIDs numbered by this sync (files not seen before).
+    pub added: Vec<u32>,
+    /// UIDs whose files are gone.
+    pub expunged: Vec<u32>,
+    /// UIDs whose flags changed in their file names.
+    pub flags_changed: Vec<u32>,
+    /// The index was missing or unreadable and was rebuilt (a new UIDVALIDITY).
+    pub rebuilt: bool,
+}
+
+/// A file seen in `cur/`: its info and key.
+#[derive(Debug, Clone)]
+pub struct Seen {
+    /// The base name.
+    pub key: String,
+    /// The info after `:2,`.
+    pub info: String,
+}
+
+/// An exclusive lock on a mailbox's index, released when dropped.
+#[derive(Debug)]
+pub struct IndexLock {
+    file: File,
+}
+
+impl IndexLock {
+    /// Take the lock of the mailbox in `dir` (blocking until other holders are done).
+    pub fn acquire(dir: &Path) -> io::Result<IndexLock> {
+        let file = OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(dir.join(LOCK))?;
+        file.lock()?;
+        Ok(IndexLock { file })
+    }
+}
+
+impl Drop for IndexLock {
+    fn drop(&mut self) {
+        let _ = self.file.unlock();
+    }
+}
+
+/// A message file's size (from `,S=` in its name when there) and internal date (its mtime,
+/// at least 1 so that 0 can mean "unknown"); `None` if it is gone.
+fn stat_message(path: &Path, key: &str) -> io::Result<Option<(u64, i64)>> {
+    let meta = match fs::metadata(path) {
+        Ok(m) => m,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(e),
+    };
+    let size = crate::maildir::size_from_name(key).unwrap_or(meta.len());
+    let date = meta
+        .modified()
+        .ok()
+        .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
+        .map_or(1, |d| (d.as_secs() as i64).max(1));
+    Ok(Some((size, date)))
+}
+
+fn mtime_ns(path: &Path) -> io::Result<u128> {
+    let modified = fs::metadata(path)?.modified()?;
+    Ok(modified
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos()))
+}
+
+fn now_ns() -> u128 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos())
+}
+
+fn fresh_validity() -> u32 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs() as u32)
+        .unwrap_or(1)
+        .max(1)
+}
+
+impl Index {
+    /// An empty index with a new UIDVALIDITY.
+    pub fn empty() -> Index {
+        Index {
+            uid_validity: fresh_validity(),
+            uid_next: 1,
+            highest_modseq: 1,
+            entries: Vec::new(),
+            listed: (0, 0),
+            log_records: 0,
+        }
+    }
+
+    /// Parse the file's text; `None` if it is not an index.
+    fn parse(text: &str) -> Option<Index> {
+        let mut lines = text.lines();
+        let header = lines.next()?;
+        let (mut validity, mut next, mut modseq) = (None, None, 1u64);
+        let mut listed = (0, 0);
+        for word in header.split_whitespace() {
+            match word.split_at_checked(1) {
+                Some(("V", v)) => validity = v.parse().ok(),
+                Some(("N", v)) => next = v.parse().ok(),
+                Some(("M", v)) => modseq = v.parse().ok()?,
+                Some(("C", v)) => listed.0 = v.parse().ok()?,
+                Some(("W", v)) => listed.1 = v.parse().ok()?,
+                _ => {}
+            }
+        }
+        let mut entries = Vec::new();
+        for line in lines.filter(|l| !l.is_empty()) {
+            entries.push(Entry::parse(line)?);
+        }
+        entries.sort_by_key(|e| e.uid);
+        entries.dedup_by_key(|e| e.uid);
+        let mut index = Index {
+            uid_validity: validity.filter(|v| *v > 0)?,
+            uid_next: next.filter(|n| *n > 0)?,
+            highest_modseq: modseq,
+            entries,
+            listed,
+            log_records: 0,
+        };
+        index.repair_counters();
+        Some(index)
+    }
+
+    /// Counters never below what the entries say (a torn log, a hand-edited file).
+    fn repair_counters(&mut self) {
+        if let Some(last) = self.entries.last() {
+            self.uid_next = self.uid_next.max(last.uid + 1);
+        }
+        let top = self.entries.iter().map(|e| e.modseq).max().unwrap_or(1);
+        self.highest_modseq = self.highest_modseq.max(top);
+    }
+
+    fn render(&self) -> String {
+        let mut out = format!(
+            "V{} N{} M{} {VERSION} C{} W{}\n",
+            self.uid_validity, self.uid_next, self.highest_modseq, self.listed.0, self.listed.1
+        );
+        for e in &self.entries {
+            e.render(&mut out);
+        }
+        out
+    }
+
+    /// Load the index of the mailbox in `dir` (with its log replayed); `None` if there is none
+    /// or it does not parse. Call with the lock held.
+    pub fn load(dir: &Path) -> io::Result<Option<Index>> {
+        let text = match fs::read_to_string(dir.join(FILE)) {
+            Ok(t) => t,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+            Err(e) if e.kind() == io::ErrorKind::InvalidData => return Ok(None),
+            Err(e) => return Err(e),
+        };
+        let Some(mut index) = Index::parse(&text) else {
+            tracing::warn!(dir = %dir.display(), "mailbox index unreadable: rebuilding it");
+            return Ok(None);
+        };
+        match fs::read_to_string(dir.join(LOG)) {
+            Ok(log) => index.replay(&log),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            // A damaged log loses only what the next sync re-derives from the files.
+            Err(e) if e.kind() == io::ErrorKind::InvalidData => {}
+            Err(e) => return Err(e),
+        }
+        Ok(Some(index))
+    }
+
+    fn replay(&mut self, log: &str) {
+        for line in log.lines() {
+            self.log_records += 1;
+            if let Some(rest) = line.strip_prefix('+') {
+                if let Some(entry) = Entry::parse(rest) {
+                    self.put(entry);
+                }
+            } else if let Some(uid) = line.strip_prefix('-').and_then(|u| u.parse().ok()) {
+                self.remove(uid);
+            } else if let Some(rest) = line.strip_prefix("H ") {
+                for word in rest.split_whitespace() {
+                    match word.split_at_checked(1) {
+                        Some(("N", v)) => {
+                            if let Ok(n) = v.parse::<u32>() {
+                                self.uid_next = self.uid_next.max(n);
+                            }
+                        }
+                        Some(("M", v)) => {
+                            if let Ok(m) = v.parse::<u64>() {
+                                self.highest_modseq = self.highest_modseq.max(m);
+                            }
+                        }
+                        // The last listing's mtimes: the newest record wins (a stale one
+                        // only costs a listing).
+                        Some(("C", v)) => self.listed.0 = v.parse().unwrap_or(0),
+                        Some(("W", v)) => self.listed.1 = v.parse().unwrap_or(0),
+                        _ => {}
+                    }
+                }
+            }
+            // A torn last line is simply skipped.
+        }
+        self.repair_counters();
+    }
+
+    fn position(&self, uid: u32) -> Result<usize, usize> {
+        self.entries.binary_search_by_key(&uid, |e| e.uid)
+    }
+
+    /// The entry with `uid`.
+    pub fn get(&self, uid: u32) -> Option<&Entry> {
+        self.position(uid).ok().map(|i| &self.entries[i])
+    }
+
+    fn put(&mut self, entry: Entry) {
+        match self.position(entry.uid) {
+            Ok(i) => self.entries[i] = entry,
+            Err(i) => self.entries.insert(i, entry),
+        }
+    }
+
+    fn remove(&mut self, uid: u32) -> Option<Entry> {
+        self.position(uid).ok().map(|i| self.entries.remove(i))
+    }
+
+    /// The next MODSEQ (and HIGHESTMODSEQ becomes it).
+    pub fn bump(&mut self) -> u64 {
+        self.highest_modseq += 1;
+        self.highest_modseq
+    }
+
+    /// Load the index of `dir` and bring it up to date with the files, persisting what
+    /// changed: new files in `new/` move to `cur/` and get UIDs (in name order, which is
+    /// delivery order), vanished files are dropped, flags changed in file names get a new
+    /// MODSEQ. Call with the lock held.
+    pub fn sync(dir: &Path) -> io::Result<(Index, SyncReport)> {
+        let (mut index, mut report) = match Index::load(dir)? {
+            Some(index) => (index, SyncReport::default()),
+            None => {
+                let rebuilt = dir.join(FILE).exists();
+                (
+                    Index::empty(),
+                    SyncReport {
+                        rebuilt,
+                        ..SyncReport::default()
+                    },
+                )
+            }
+        };
+        let started = now_ns();
+        let moved = crate::maildir::move_new_to_cur(dir)?;
+        let listed = (mtime_ns(&dir.join("cur"))?, mtime_ns(&dir.join("new"))?);
+        // `listed` only ever holds mtimes that were already settled when they were read, so
+        // a change in the same timestamp tick as the listing cannot hide behind them.
+        let unchanged = !moved && index.listed != (0, 0) && listed == index.listed;
+        let settled = |t: u128| t + MTIME_SETTLE.as_nanos() <= started;
+        let trusted = if settled(listed.0) && settled(listed.1) {
+            listed
+        } else {
+            (0, 0)
+        };
+        let mut log = String::new();
+        if !unchanged {
+            let seen = crate::maildir::list_cur(dir)?;
+            index.reconcile(dir, seen, &mut report, &mut log)?;
+        }
+        let listed_changed = trusted != index.listed;
+        index.listed = trusted;
+        if report.rebuilt || !dir.join(FILE).exists() {
+            index.write(dir)?;
+        } else if !log.is_empty() || listed_changed {
+            // New UIDs must survive a crash before anyone is told of them.
+            let durable = !report.added.is_empty();
+            index.commit(dir, log, durable)?;
+        }
+        Ok((index, report))
+    }
+
+    fn reconcile(
+        &mut self,
+        dir: &Path,
+        seen: Vec<Seen>,
+        report: &mut SyncReport,
+        log: &mut String,
+    ) -> io::Result<()> {
+        let mut present: HashMap<&str, &Seen> = HashMap::with_capacity(seen.len());
+        for s in &seen {
+            present.insert(s.key.as_str(), s);
+        }
+        let mut gone = Vec::new();
+        let mut known: HashSet<&str> = HashSet::with_capacity(self.entries.len());
+        let mut retag = Vec::new();
+        for e in &self.entries {
+            match present.get(e.key.as_str()) {
+                None => gone.push(e.uid),
+                Some(s) => {
+                    known.insert(e.key.as_str());
+                    if s.info != e.info {
+                        retag.push((e.uid, s.info.clone()));
+                    }
+                }
+            }
+        }
+        let mut fresh: Vec<&Seen> = seen
+            .iter()
+            .filter(|s| !known.contains(s.key.as_str()))
+            .collect();
+        fresh.sort_unstable_by(|a, b| a.key.cmp(&b.key));
+        let fresh: Vec<Seen> = fresh.into_iter().cloned().collect();
+        // Entries from the first format know no size or date: read them once.
+        let unknown: Vec<(u32, String)> = self
+            .entries
+            .iter()
+            .filter(|e| e.internal_date == 0)
+            .filter_map(|e| Some((e.uid, present.get(e.key.as_str())?.info.clone())))
+            .collect();
+        drop(known);
+        drop(present);
+        if !gone.is_empty() {
+            for uid in &gone {
+                self.remove(*uid);
+                log.push_str(&format!("-{uid}\n"));
+            }
+            // An expunge is a change QRESYNC clients resynchronise on (RFC 7162 §3.2.10).
+            self.bump();
+            report.expunged = gone;
+        }
+        for (uid, info) in unknown {
+            let Ok(i) = self.position(uid) else { continue };
+            let e = &self.entries[i];
+            let path = dir.join("cur").join(format!("{}:2,{info}", e.key));
+            let Some((size, date)) = stat_message(&path, &e.key)? else {
+                continue;
+            };
+            let e = &mut self.entries[i];
+            (e.size, e.internal_date) = (size, date);
+            if e.info == info {
+                log.push('+');
+                e.render(log);
+            }
+        }
+        for (uid, info) in retag {
+            let modseq = self.bump();
+            if let Ok(i) = self.position(uid) {
+                let e = &mut self.entries[i];
+                e.info = info;
+                e.modseq = modseq;
+                log.push('+');
+                e.render(log);
+                report.flags_changed.push(uid);
+            }
+        }
+        for s in fresh {
+            let path = dir.join("cur").join(format!("{}:2,{}", s.key, s.info));
+            // Renamed or removed since the listing: the next sync sees it.
+            let Some((size, internal_date)) = stat_message(&path, &s.key)? else {
+                continue;
+            };
+            let entry = Entry {
+                uid: self.uid_next,
+                modseq: self.bump(),
+                size,
+                internal_date,
+                info: s.info,
+                key: s.key,
+            };
+            self.uid_next += 1;
+            log.push('+');
+            entry.render(log);
+            report.added.push(entry.uid);
+            self.put(entry);
+        }
+        Ok(())
+    }
+
+    /// Record that `uid`'s file now has `info` (a flag change made through the store), with
+    /// a new MODSEQ; returns it. Persisted with [`Index::commit`].
+    pub fn set_info(&mut self, uid: u32, info: &str, log: &mut String) -> Option<u64> {
+        let i = self.position(uid).ok()?;
+        let modseq = self.bump();
+        let e = &mut self.entries[i];
+        e.info = info.to_owned();
+        e.modseq = modseq;
+        log.push('+');
+        e.render(log);
+        Some(modseq)
+    }
+
+    /// Record that `uid` was expunged. Persisted with [`Index::commit`].
+    pub fn expunge(&mut self, uid: u32, log: &mut String) -> bool {
+        if self.remove(uid).is_some() {
+            log.push_str(&format!("-{uid}\n"));
+            true
+        } else {
+            false
+        }
+    }
+
+    /// Persist the records in `log` (from [`set_info`](Self::set_info),
+    /// [`expunge`](Self::expunge)) with the counters; `durable`: fsync before returning.
+    pub fn commit(&mut self, dir: &Path, mut log: String, durable: bool) -> io::Result<()> {
+        log.push_str(&format!(
+            "H N{} M{} C{} W{}\n",
+            self.uid_next, self.highest_modseq, self.listed.0, self.listed.1
+        ));
+        self.append_log(dir, &log, durable)
+    }
+
+    /// Forget the directory mtimes, so the next sync lists `cur/` (after a change made
+    /// through the store, which moves the mtime within the current tick).
+    pub fn relist(&mut self) {
+        self.listed = (0, 0);
+    }
+
+    fn append_log(&mut self, dir: &Path, records: &str, durable: bool) -> io::Result<()> {
+        self.log_records += records.lines().count();
+        if self.log_records > LOG_FOLD_MIN.max(self.entries.len() / 4) {
+            return self.write(dir);
+        }
+        let mut file = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(dir.join(LOG))?;
+        file.write_all(records.as_bytes())?;
+        if durable {
+            file.sync_data()?;
+        }
+        Ok(())
+    }
+
+    /// Rewrite the whole file (temporary file, fsync, rename) and drop the log.
+    pub fn write(&mut self, dir: &Path) -> io::Result<()> {
+        let tmp = dir.join(format!("{FILE}.tmp"));
+        let mut file = File::create(&tmp)?;
+        file.write_all(self.render().as_bytes())?;
+        file.sync_all()?;
+        fs::rename(&tmp, dir.join(FILE))?;
+        match fs::remove_file(dir.join(LOG)) {
+            Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e),
+            _ => {}
+        }
+        crate::maildir::sync_dir(dir)?;
+        self.log_records = 0;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn entries_round_trip_and_version_1_lines_parse() {
+        let e = Entry {
+            uid: 7,
+            modseq: 12,
+            size: 2048,
+            internal_date: 1_699_999_999,
+            info: "FS".into(),
+            key: "1700000000.M1P2Q3.host,S=2048".into(),
+        };
+        let mut line = String::new();
+        e.render(&mut line);
+        assert_eq!(
+            line,
+            "7 M12 S2048 T1699999999 I:FS :1700000000.M1P2Q3.host,S=2048\n"
+        );
+        assert_eq!(Entry::parse(line.trim_end()), Some(e));
+        let old = Entry::parse("3 1700000000.M1P2Q3.host,S=5").unwrap();
+        assert_eq!(
+            (old.uid, old.key.as_str()),
+            (3, "1700000000.M1P2Q3.host,S=5")
+        );
+        assert!(Entry::parse("0 x").is_none());
+        assert!(Entry::parse("nope").is_none());
+    }
+
+    #[test]
+    fn counters_never_fall_below_the_entries_or_the_log() {
+        let text = "V5 N2 M1\n9 M40 S1 T0 I: :k9\n3 k3\n";
+        let mut index = Index::parse(text).unwrap();
+        assert_eq!((index.uid_next, index.highest_modseq), (10, 40));
+        assert_eq!(
+            index.entries.iter().map(|e| e.uid).collect::<Vec<_>>(),
+            [3, 9]
+        );
+        index.replay("-3\n+11 M41 S2 T0 I:S :k11\nH N12 M41\nH N5 M2\n+torn");
+        assert_eq!((index.uid_next, index.highest_modseq), (12, 41));
+        assert_eq!(
+            index.entries.iter().map(|e| e.uid).collect::<Vec<_>>(),
+            [9, 11]
+        );
+        assert!(Index::parse("garbage\n").is_none());
+        assert!(Index::parse("V0 N1\n").is_none());
+    }
+}
+
+#[cfg(test)]
+mod disk_tests {
+    use super::*;
+    use crate::maildir::Maildir;
+    use crate::{Flags, Keywords};
+    use torsion_core::testkit::TempDir;
+
+    /// Set both directories' mtimes to one fixed moment in the past.
+    fn age_dirs(md: &Maildir, secs: u64) {
+        let old = UNIX_EPOCH + Duration::from_secs(1_600_000_000 + secs);
+        for sub in ["cur", "new"] {
+            File::open(md.path().join(sub))
+                .unwrap()
+                .set_modified(old)
+                .unwrap();
+        }
+    }
+
+    #[test]
+    fn an_unchanged_mailbox_is_not_listed_again_but_any_change_is_seen() {
+        let dir = TempDir::new("index").unwrap();
+        let md = Maildir::create(dir.path()).unwrap();
+        md.deliver(b"one").unwrap();
+        md.sync().unwrap();
+        // Settled directories: the listing's mtimes are recorded.
+        age_dirs(&md, 60);
+        md.sync().unwrap();
+        let recorded = Index::load(md.path()).unwrap().unwrap().listed;
+        assert_ne!(recorded, (0, 0));
+        // A change that left the mtimes as they were (which a coarse clock can do) is not
+        // listed: proof that the listing is skipped…
+        let snap = md.sync().unwrap();
+        let m = &snap.messages[0];
+        let renamed = md.path().join("cur").join(format!("{}:2,S", m.key));
+        fs::rename(md.path_of(m), &renamed).unwrap();
+        age_dirs(&md, 60);
+        let skipped = md.sync().unwrap();
+        assert_eq!(skipped.messages[0].flags, Flags::EMPTY);
+        // …and any mtime change brings a listing.
+        File::open(md.path().join("cur"))
+            .unwrap()
+            .set_modified(SystemTime::now())
+            .unwrap();
+        let seen = md.sync().unwrap();
+        assert_eq!(seen.messages[0].flags, Flags::SEEN);
+        assert_eq!(seen.report.flags_changed, [1]);
+        // Fresh mtimes are never recorded as trusted.
+        assert_eq!(Index::load(md.path()).unwrap().unwrap().listed, (0, 0));
+    }
+
+    #[test]
+    fn the_log_is_folded_into_the_file_when_it_grows() {
+        let dir = TempDir::new("index").unwrap();
+        let md = Maildir::create(dir.path()).unwrap();
+        md.deliver(b"x").unwrap();
+        md.sync().unwrap();
+        let mut last = 0;
+        for i in 0..(LOG_FOLD_MIN / 2 + 10) {
+            let flags = if i % 2 == 0 {
+                Flags::SEEN
+            } else {
+                Flags::EMPTY
+            };
+            let out = md.store(&[(1, flags, Keywords::EMPTY)], None).unwrap();
+            assert!(out.updated[0].1 > last, "MODSEQ grows with every change");
+            last = out.updated[0].1;
+        }
+        let log = fs::read_to_string(md.path().join(LOG)).unwrap_or_default();
+        assert!(
+            log.lines().count() <= LOG_FOLD_MIN,
+            "{}",
+            log.lines().count()
+        );
+        let index = Index::load(md.path()).unwrap().unwrap();
+        assert_eq!(index.highest_modseq, last);
+        assert_eq!(index.entries[0].modseq, last);
+    }
+
+    #[test]
+    fn a_first_format_uid_list_keeps_its_uids() {
+        let dir = TempDir::new("index").unwrap();
+        let md = Maildir::create(dir.path()).unwrap();
+        fs::write(md.path().join("cur").join("1000.a.host:2,S"), b"a").unwrap();
+        fs::write(md.path().join("cur").join("1001.b.host:2,"), b"bb").unwrap();
+        fs::write(
+            md.path().join(FILE),
+            "V4242 N9\n5 1000.a.host\n8 1001.b.host\n",
+        )
+        .unwrap();
+        let snap = md.sync().unwrap();
+        assert_eq!(snap.uid_validity, 4242);
+        assert_eq!(snap.uid_next, 9);
+        assert_eq!(
+            snap.messages
+                .iter()
+                .map(|m| (m.uid, m.size))
+                .collect::<Vec<_>>(),
+            [(5, 1), (8, 2)],
+            "what the first format did not keep is read from the files"
+        );
+        assert!(snap.messages.iter().all(|m| m.internal_date > 0));
+        assert!(snap.get(5).unwrap().flags.contains(Flags::SEEN));
+        assert!(!snap.report.rebuilt);
+    }
+}
