@@ -159,11 +159,16 @@ pub struct IndexLock {
 impl IndexLock {
     /// Take the lock of the mailbox in `dir` (blocking until other holders are done).
     pub fn acquire(dir: &Path) -> io::Result<IndexLock> {
+        Self::acquire_named(dir, LOCK)
+    }
+
+    /// Take the lock file `name` in `dir`.
+    pub fn acquire_named(dir: &Path, name: &str) -> io::Result<IndexLock> {
         let file = OpenOptions::new()
             .create(true)
             .truncate(false)
             .write(true)
-            .open(dir.join(LOCK))?;
+            .open(dir.join(name))?;
         file.lock()?;
         Ok(IndexLock { file })
     }

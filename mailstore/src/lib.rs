@@ -29,6 +29,7 @@ pub mod flags;
 pub mod index;
 pub mod keywords;
 pub mod maildir;
+pub mod mutf7;
 pub mod store;
 
 pub use address::{AddressError, MailAddress};
