@@ -31,6 +31,7 @@ pub mod keywords;
 pub mod maildir;
 pub mod mutf7;
 pub mod store;
+pub mod watch;
 
 pub use address::{AddressError, MailAddress};
 pub use directory::{AliasError, Aliases, Directory, Route};

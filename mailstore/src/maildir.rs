@@ -166,6 +166,7 @@ impl Maildir {
             hook(Stage::Renamed);
             sync_dir(&self.path.join("new"))?;
             hook(Stage::DirSynced);
+            crate::watch::notify(&self.path);
             Ok(name.clone())
         })();
         if result.is_err() {
@@ -280,6 +281,7 @@ impl Maildir {
         index.relist();
         index.commit(&self.path, log, false)?;
         outcome.highest_modseq = index.highest_modseq;
+        crate::watch::notify(&self.path);
         Ok(outcome)
     }
 
@@ -310,6 +312,7 @@ impl Maildir {
             index.bump();
             index.relist();
             index.commit(&self.path, log, false)?;
+            crate::watch::notify(&self.path);
         }
         Ok(removed)
     }
@@ -355,6 +358,7 @@ impl Maildir {
                 .find(|e| e.key == name)
                 .map(|e| e.uid)
                 .ok_or_else(|| io::Error::other("appended message not found in the index"))?;
+            crate::watch::notify(&self.path);
             Ok((index.uid_validity, uid))
         })();
         if result.is_err() {
@@ -431,6 +435,7 @@ impl Maildir {
             .iter()
             .filter_map(|(uid, name, _, _)| Some((*uid, *by_key.get(name.as_str())?)))
             .collect();
+        crate::watch::notify(&dest.path);
         Ok((index.uid_validity, pairs))
     }
 }
