@@ -205,11 +205,15 @@ const SERVERS: &[Server] = &[
 ];
 
 impl Server {
+    /// Whether the server exists yet: its crate, and for a binary its `src/main.rs` (a crate
+    /// joins the suite when it has its server binary, not before).
     fn present(&self) -> bool {
-        util::workspace_root()
-            .join(self.dir)
-            .join("Cargo.toml")
-            .is_file()
+        let dir = util::workspace_root().join(self.dir);
+        let binary = match self.target {
+            Target::Bin(_) => dir.join("src/main.rs").is_file(),
+            Target::Example(_) => true,
+        };
+        dir.join("Cargo.toml").is_file() && binary
     }
 
     fn binary(&self) -> PathBuf {
@@ -279,10 +283,7 @@ fn up(run_for: Option<Duration>) -> Result<bool, String> {
     let (servers, skipped): (Vec<&Server>, Vec<&Server>) =
         SERVERS.iter().partition(|s| s.present());
     for s in &skipped {
-        println!(
-            "skipping {}: {}/ is not in the workspace yet",
-            s.name, s.dir
-        );
+        println!("skipping {}: {}/ has no server binary yet", s.name, s.dir);
     }
 
     // A busy fixed port: say which, before building anything.

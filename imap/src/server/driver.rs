@@ -1,0 +1,356 @@
+//! The IMAP service on torsion-core: reads command lines and literals from a connection
+//! (lines with `LineCodec`, literals with `CountedCodec` as one frame each, so the per-frame
+//! deadline and its minimum data rate cover a slow upload), assembles and parses each command
+//! with imap-codec, runs it through the [`Session`] on the blocking pool (the store is file
+//! I/O), writes the responses, and carries out the session's effects: STARTTLS, password
+//! checks (argon2, off the runtime), the SASL continuation, LOGOUT.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use imap_codec::decode::Decoder as _;
+use imap_codec::CommandCodec;
+use tokio::time::sleep;
+use torsion_core::framing::{CountedCodec, LineCodec};
+use torsion_core::runner::{Limits, Refusal};
+use torsion_core::tls::ReloadableServerConfig;
+use torsion_core::{Connection, ReadError, Service};
+use torsion_mailstore::Directory;
+
+use super::response::Out;
+use super::session::{Config, Effect, Session, State};
+use crate::proto::assemble::{self, Assembler, Next, Refusal as LiteralRefusal};
+
+/// Longest command line (Dovecot's `imap_max_line_length` is 64 KiB).
+pub const MAX_LINE: usize = 64 * 1024;
+/// Literal bytes read per frame.
+const LITERAL_CHUNK: usize = 64 * 1024;
+/// Idle timeout before login.
+pub const LOGIN_TIMEOUT: Duration = Duration::from_secs(60);
+/// Idle timeout once logged in: RFC 9051 §5.4, "at least 30 minutes".
+pub const AUTHENTICATED_TIMEOUT: Duration = Duration::from_secs(30 * 60);
+/// How long a failed login waits before its NO (Dovecot's `auth_failure_delay`).
+pub const FAILED_LOGIN_DELAY: Duration = Duration::from_secs(2);
+/// Failed logins before the connection is closed.
+pub const MAX_FAILED_LOGINS: u32 = 3;
+/// Commands that could not be parsed before the connection is closed.
+pub const MAX_BAD_COMMANDS: u32 = 20;
+
+/// The IMAP service (Twisted's factory): configuration, accounts and TLS.
+#[derive(Debug)]
+pub struct ImapServer {
+    config: Arc<Config>,
+    directory: Arc<Directory>,
+    tls: Option<ReloadableServerConfig>,
+    limits: assemble::Limits,
+}
+
+impl ImapServer {
+    /// A server with `config`, logging in against `directory`'s accounts; `tls` enables
+    /// STARTTLS.
+    pub fn new(
+        config: Config,
+        directory: Arc<Directory>,
+        tls: Option<ReloadableServerConfig>,
+    ) -> Self {
+        let limits = assemble::Limits {
+            max_append_literal: config.append_limit,
+            ..assemble::Limits::default()
+        };
+        let config = Arc::new(Config {
+            starttls: config.starttls && tls.is_some(),
+            ..config
+        });
+        ImapServer {
+            config,
+            directory,
+            tls,
+            limits,
+        }
+    }
+
+    /// The default timeouts: short before login (the session lengthens its own after).
+    pub fn standard_limits() -> Limits {
+        Limits {
+            idle_timeout: Some(AUTHENTICATED_TIMEOUT),
+            frame_timeout: Some(LOGIN_TIMEOUT),
+            ..Limits::default()
+        }
+    }
+}
+
+/// What reading one command gave.
+enum Input {
+    /// Complete command bytes (possibly empty: already answered).
+    Command(Vec<u8>),
+    /// The connection ended or must end (with this goodbye, if any).
+    End(Option<&'static str>),
+}
+
+impl ImapServer {
+    /// Read lines and literals until a command is complete.
+    async fn read_command(
+        &self,
+        conn: &mut Connection,
+        lines: &mut LineCodec,
+        asm: &mut Assembler,
+    ) -> Input {
+        loop {
+            let line = match conn.read_frame(lines).await {
+                Ok(Some(line)) => line,
+                Ok(None) => return Input::End(None),
+                Err(e) if e.is_recoverable_frame() => {
+                    asm.reset();
+                    let mut out = Out::new();
+                    out.untagged("BAD Command line too long");
+                    conn.queue(out.bytes());
+                    continue;
+                }
+                Err(ReadError::Shutdown) => {
+                    return Input::End(Some("* BYE Server shutting down\r\n"))
+                }
+                Err(ReadError::IdleTimeout | ReadError::FrameTimeout) => {
+                    return Input::End(Some("* BYE Autologout; idle for too long\r\n"))
+                }
+                Err(_) => return Input::End(None),
+            };
+            match asm.line(&line) {
+                Next::Complete(bytes) => return Input::Command(bytes),
+                Next::Literal {
+                    length,
+                    continue_first,
+                } => {
+                    if continue_first {
+                        conn.queue(b"+ Ready for literal data\r\n");
+                    }
+                    if !self.read_literal(conn, asm, length, true).await {
+                        return Input::End(None);
+                    }
+                }
+                Next::Refuse {
+                    tag,
+                    discard,
+                    reason,
+                } => {
+                    let text = match reason {
+                        LiteralRefusal::TooBig => "[TOOBIG] Literal too large",
+                        LiteralRefusal::TooManyLiterals => "[LIMIT] Too many literals",
+                    };
+                    let mut out = Out::new();
+                    match &tag {
+                        Some(tag) => out.tagged(tag, &format!("NO {text}")),
+                        None if discard > 0 && asm.in_command() => {}
+                        None => out.untagged(&format!("NO {text}")),
+                    }
+                    conn.queue(out.bytes());
+                    if discard > 0 && !self.read_literal(conn, asm, discard, false).await {
+                        return Input::End(None);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Read a literal of `length` bytes into the assembler (`keep`) or drop it; false if the
+    /// connection ended.
+    async fn read_literal(
+        &self,
+        conn: &mut Connection,
+        asm: &mut Assembler,
+        length: u64,
+        keep: bool,
+    ) -> bool {
+        let mut codec = CountedCodec::new(length, LITERAL_CHUNK);
+        conn.start_transfer();
+        let mut ok = true;
+        while !codec.is_done() {
+            match conn.read_frame(&mut codec).await {
+                Ok(Some(chunk)) => {
+                    if keep {
+                        asm.literal(&chunk);
+                    }
+                }
+                _ => {
+                    ok = false;
+                    break;
+                }
+            }
+        }
+        conn.finish_transfer();
+        if !ok {
+            // A client that vanishes mid-APPEND leaves nothing behind: the partial command
+            // is dropped with the assembler.
+            asm.reset();
+        }
+        ok
+    }
+
+    /// Parse and run one command.
+    async fn run(&self, session: Session, bytes: Vec<u8>) -> Option<(Session, Out, Effect, bool)> {
+        let task = tokio::task::spawn_blocking(move || {
+            let mut session = session;
+            let mut out = Out::new();
+            let (effect, bad) = match CommandCodec::default().decode(&bytes) {
+                Ok((_, command)) => (session.handle(command, &mut out), false),
+                Err(_) => {
+                    // RFC 9051 §7.1.3: BAD with the tag if there is one, else untagged.
+                    let first = bytes.split(|&b| b == b'\r').next().unwrap_or_default();
+                    match assemble::tag_of(first) {
+                        Some(tag) => out.bad(&tag, "Command syntax error"),
+                        None => out.untagged("BAD Command syntax error"),
+                    }
+                    (Effect::None, true)
+                }
+            };
+            (session, out, effect, bad)
+        });
+        match task.await {
+            Ok((session, out, effect, bad)) => Some((session, out, effect, bad)),
+            Err(e) => {
+                tracing::error!("IMAP command failed: {e}");
+                None
+            }
+        }
+    }
+
+    async fn check_password(
+        &self,
+        session: &mut Session,
+        tag: &str,
+        user: &str,
+        password: &[u8],
+    ) -> Out {
+        let account = self.directory.authenticate(user, password).await;
+        if account.is_none() {
+            tracing::info!(user, "IMAP login failed");
+            sleep(FAILED_LOGIN_DELAY).await;
+        }
+        let mut out = Out::new();
+        session.login_checked(tag, account, &mut out);
+        out
+    }
+}
+
+impl Service for ImapServer {
+    fn protocol(&self) -> &'static str {
+        "imap"
+    }
+
+    fn long_lived_connections(&self) -> bool {
+        true
+    }
+
+    fn default_limits(&self) -> Limits {
+        ImapServer::standard_limits()
+    }
+
+    async fn handle(self: Arc<Self>, mut conn: Connection) {
+        let mut session = Session::new(self.config.clone(), conn.is_tls());
+        let mut out = Out::new();
+        session.greeting(&mut out);
+        conn.queue(out.bytes());
+        conn.set_idle_timeout(Some(LOGIN_TIMEOUT));
+        let mut lines = LineCodec::crlf(MAX_LINE);
+        let mut asm = Assembler::new(self.limits, true);
+        let mut bad = 0u32;
+        loop {
+            let bytes = match self.read_command(&mut conn, &mut lines, &mut asm).await {
+                Input::Command(bytes) if bytes.is_empty() => continue,
+                Input::Command(bytes) => bytes,
+                Input::End(goodbye) => {
+                    if let Some(goodbye) = goodbye {
+                        conn.queue(goodbye.as_bytes());
+                    }
+                    break;
+                }
+            };
+            let was_authenticated = session.state() != &State::NotAuthenticated;
+            let Some((next, out, effect, was_bad)) = self.run(session, bytes).await else {
+                // The command's task died (a bug): the session is gone with it.
+                conn.queue(b"* BYE Internal server error\r\n");
+                let _ = tokio::time::timeout(Duration::from_secs(5), conn.close()).await;
+                return;
+            };
+            session = next;
+            conn.queue(out.bytes());
+            if was_bad {
+                bad += 1;
+                if bad >= MAX_BAD_COMMANDS {
+                    conn.queue(b"* BYE Too many invalid commands\r\n");
+                    break;
+                }
+            }
+            match effect {
+                Effect::None => {}
+                Effect::Close => break,
+                Effect::StartTls => {
+                    let Some(tls) = &self.tls else { break };
+                    match conn.upgrade_server_tls(&tls.acceptor()).await {
+                        Ok(discarded) => {
+                            if discarded > 0 {
+                                // CVE-2011-0411: commands injected before the handshake.
+                                tracing::warn!(
+                                    discarded,
+                                    "discarded plaintext pipelined after STARTTLS"
+                                );
+                            }
+                            session.tls_started();
+                        }
+                        Err(e) => {
+                            tracing::info!("TLS handshake failed: {e}");
+                            break;
+                        }
+                    }
+                }
+                Effect::SaslContinue { tag } => {
+                    conn.queue(b"+ \r\n");
+                    let line = match conn.read_frame(&mut lines).await {
+                        Ok(Some(line)) => line,
+                        _ => break,
+                    };
+                    let mut out = Out::new();
+                    let effect = session.authenticate_data(tag, &line, &mut out);
+                    conn.queue(out.bytes());
+                    if let Effect::CheckPassword {
+                        tag,
+                        user,
+                        password,
+                    } = effect
+                    {
+                        let out = self
+                            .check_password(&mut session, &tag, &user, &password)
+                            .await;
+                        conn.queue(out.bytes());
+                    }
+                }
+                Effect::CheckPassword {
+                    tag,
+                    user,
+                    password,
+                } => {
+                    let out = self
+                        .check_password(&mut session, &tag, &user, &password)
+                        .await;
+                    conn.queue(out.bytes());
+                }
+            }
+            if session.failed_logins >= MAX_FAILED_LOGINS {
+                conn.queue(b"* BYE Too many failed logins\r\n");
+                break;
+            }
+            if !was_authenticated && matches!(session.state(), State::Authenticated(_)) {
+                conn.set_idle_timeout(Some(AUTHENTICATED_TIMEOUT));
+            }
+        }
+        let _ = tokio::time::timeout(Duration::from_secs(5), conn.close()).await;
+    }
+
+    async fn refuse(self: Arc<Self>, mut conn: Connection, reason: Refusal) {
+        let text = match reason {
+            Refusal::TooManyConnections => "* BYE Too many connections, try again later\r\n",
+            Refusal::TooManyFromPeer => "* BYE Too many connections from your address\r\n",
+        };
+        conn.queue(text.as_bytes());
+        let _ = tokio::time::timeout(Duration::from_secs(5), conn.close()).await;
+    }
+}

@@ -1,0 +1,9 @@
+//! The IMAP server: the session state machine ([`session`]), its responses ([`response`]) and
+//! the torsion-core service that runs it on a connection ([`driver`]).
+
+pub mod driver;
+pub mod response;
+pub mod session;
+
+pub use driver::ImapServer;
+pub use session::{Config, Effect, Session, State};

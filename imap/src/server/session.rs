@@ -1,0 +1,550 @@
+//! The IMAP session as a state machine: a parsed command in, response lines and at most one
+//! effect for the driver out (RFC 9051 §3: not authenticated → authenticated → logout). The
+//! session never touches the network; it reads and changes mail through the store, which the
+//! driver calls it for on the blocking pool.
+//!
+//! Built so far: the not-authenticated and authenticated states — CAPABILITY, NOOP, LOGOUT,
+//! STARTTLS, LOGIN and AUTHENTICATE PLAIN (SASL-IR) with LOGINDISABLED before TLS, ID, ENABLE,
+//! NAMESPACE, CREATE, DELETE, RENAME, SUBSCRIBE, UNSUBSCRIBE, LIST and LSUB. Selecting a
+//! mailbox and everything after it (the selected state) is the next step; until then those
+//! commands are answered `NO [CANNOT]` and are not advertised.
+
+use std::sync::Arc;
+
+use imap_codec::imap_types::auth::AuthMechanism;
+use imap_codec::imap_types::command::{Command, CommandBody};
+use imap_codec::imap_types::extensions::enable::CapabilityEnable;
+use imap_codec::imap_types::extensions::utf8::Utf8Kind;
+use imap_codec::imap_types::mailbox::{ListMailbox, Mailbox};
+use torsion_mailstore::store::FolderError;
+use torsion_mailstore::{mutf7, MailAddress, MailStore};
+
+use super::response::{quoted, Out};
+
+/// Fixed parts of the configuration every session shares.
+#[derive(Debug)]
+pub struct Config {
+    /// The server's name (greeting, ID).
+    pub hostname: String,
+    /// Allow LOGIN and AUTHENTICATE over a connection without TLS.
+    pub allow_plaintext_auth: bool,
+    /// STARTTLS is possible (a certificate is configured).
+    pub starttls: bool,
+    /// The mail root.
+    pub store: MailStore,
+    /// APPENDLIMIT.
+    pub append_limit: u64,
+}
+
+/// Where the session is (RFC 9051 §3).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum State {
+    /// Before LOGIN/AUTHENTICATE.
+    NotAuthenticated,
+    /// Logged in as this account.
+    Authenticated(MailAddress),
+    /// After LOGOUT.
+    Logout,
+}
+
+/// What the driver must do after a command's responses are written.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Effect {
+    /// Nothing.
+    None,
+    /// Close the connection (after LOGOUT).
+    Close,
+    /// Upgrade to TLS now (the OK was written).
+    StartTls,
+    /// Check the password for `user` off the session, then call
+    /// [`Session::login_checked`] with the tag.
+    CheckPassword {
+        /// The command's tag.
+        tag: String,
+        /// The login name as given.
+        user: String,
+        /// The candidate password.
+        password: Vec<u8>,
+    },
+    /// AUTHENTICATE without an initial response: send `+ ` and read one line of base64,
+    /// then call [`Session::authenticate_data`].
+    SaslContinue {
+        /// The command's tag.
+        tag: String,
+    },
+}
+
+/// One client's session.
+#[derive(Debug)]
+pub struct Session {
+    config: Arc<Config>,
+    state: State,
+    tls: bool,
+    /// ENABLE IMAP4rev2 (RFC 9051 §6.3.1).
+    rev2: bool,
+    /// ENABLE UTF8=ACCEPT (RFC 6855): mailbox names in UTF-8.
+    utf8: bool,
+    /// Failed logins so far (the driver delays and finally disconnects).
+    pub failed_logins: u32,
+}
+
+impl Session {
+    /// A session on a connection that is (`tls`) or is not encrypted yet.
+    pub fn new(config: Arc<Config>, tls: bool) -> Self {
+        Session {
+            config,
+            state: State::NotAuthenticated,
+            tls,
+            rev2: false,
+            utf8: false,
+            failed_logins: 0,
+        }
+    }
+
+    /// The state.
+    pub fn state(&self) -> &State {
+        &self.state
+    }
+
+    /// The TLS upgrade finished.
+    pub fn tls_started(&mut self) {
+        self.tls = true;
+    }
+
+    /// Whether passwords may be sent now.
+    fn auth_allowed(&self) -> bool {
+        self.tls || self.config.allow_plaintext_auth
+    }
+
+    /// The greeting (RFC 9051 §7.1.1), with capabilities.
+    pub fn greeting(&self, out: &mut Out) {
+        out.untagged(&format!(
+            "OK [CAPABILITY {}] {} IMAP4rev2 server ready",
+            self.capabilities(),
+            self.config.hostname
+        ));
+    }
+
+    /// The capabilities for the current state.
+    pub fn capabilities(&self) -> String {
+        let mut caps = vec!["IMAP4rev1", "IMAP4rev2"];
+        if self.state == State::NotAuthenticated {
+            if self.config.starttls && !self.tls {
+                caps.push("STARTTLS");
+            }
+            if self.auth_allowed() {
+                caps.push("AUTH=PLAIN");
+            } else {
+                caps.push("LOGINDISABLED");
+            }
+        }
+        caps.extend([
+            "SASL-IR",
+            "LITERAL+",
+            "ENABLE",
+            "ID",
+            "NAMESPACE",
+            "CHILDREN",
+            "SPECIAL-USE",
+            "UTF8=ACCEPT",
+        ]);
+        let mut out = caps.join(" ");
+        out.push_str(&format!(" APPENDLIMIT={}", self.config.append_limit));
+        out
+    }
+
+    /// Handle one command; responses go to `out`.
+    pub fn handle(&mut self, command: Command<'_>, out: &mut Out) -> Effect {
+        let tag = command.tag.inner().to_owned();
+        let name = command.body.name();
+        match command.body {
+            CommandBody::Capability => {
+                out.untagged(&format!("CAPABILITY {}", self.capabilities()));
+                out.ok(&tag, "CAPABILITY completed");
+            }
+            CommandBody::Noop => out.ok(&tag, "NOOP completed"),
+            CommandBody::Logout => {
+                out.untagged("BYE Logging out");
+                out.ok(&tag, "LOGOUT completed");
+                self.state = State::Logout;
+                return Effect::Close;
+            }
+            CommandBody::Id { .. } => {
+                out.untagged(&format!(
+                    "ID (\"name\" \"torsion-imap\" \"version\" {})",
+                    quoted(env!("CARGO_PKG_VERSION"))
+                ));
+                out.ok(&tag, "ID completed");
+            }
+            CommandBody::StartTLS => {
+                if self.tls || !self.config.starttls {
+                    out.bad(&tag, "STARTTLS is not available on this connection");
+                } else if self.state != State::NotAuthenticated {
+                    out.bad(&tag, "STARTTLS only before logging in");
+                } else {
+                    out.ok(&tag, "Begin TLS negotiation now");
+                    return Effect::StartTls;
+                }
+            }
+            CommandBody::Login { username, password } => {
+                if self.state != State::NotAuthenticated {
+                    out.bad(&tag, "Already logged in");
+                } else if !self.auth_allowed() {
+                    // RFC 9051 §6.2.3: LOGINDISABLED without TLS.
+                    out.no_code(&tag, "PRIVACYREQUIRED", "LOGIN is disabled before STARTTLS");
+                } else {
+                    return Effect::CheckPassword {
+                        tag,
+                        user: String::from_utf8_lossy(username.as_ref()).into_owned(),
+                        password: password.declassify().as_ref().to_vec(),
+                    };
+                }
+            }
+            CommandBody::Authenticate {
+                mechanism,
+                initial_response,
+            } => {
+                if self.state != State::NotAuthenticated {
+                    out.bad(&tag, "Already logged in");
+                } else if mechanism != AuthMechanism::Plain {
+                    out.no(&tag, "Unsupported authentication mechanism (PLAIN only)");
+                } else if !self.auth_allowed() {
+                    out.no_code(
+                        &tag,
+                        "PRIVACYREQUIRED",
+                        "Authentication is disabled before STARTTLS",
+                    );
+                } else {
+                    return match initial_response {
+                        Some(ir) => self.plain(tag, ir.declassify().as_ref(), out),
+                        None => Effect::SaslContinue { tag },
+                    };
+                }
+            }
+            body if self.state == State::NotAuthenticated => {
+                let _ = body;
+                out.bad(&tag, &format!("{name} needs you to log in first"));
+            }
+            CommandBody::Enable { capabilities } => {
+                let mut enabled = Vec::new();
+                for cap in capabilities.as_ref() {
+                    match cap {
+                        CapabilityEnable::Utf8(Utf8Kind::Accept) if !self.utf8 => {
+                            self.utf8 = true;
+                            enabled.push("UTF8=ACCEPT");
+                        }
+                        CapabilityEnable::Other(_)
+                            if cap.to_string().eq_ignore_ascii_case("IMAP4rev2") && !self.rev2 =>
+                        {
+                            self.rev2 = true;
+                            enabled.push("IMAP4rev2");
+                        }
+                        _ => {}
+                    }
+                }
+                // RFC 5161 §3.2: ENABLED lists what this command enabled (rev2 clients get
+                // it whether or not it is empty).
+                out.untagged(format!("ENABLED {}", enabled.join(" ")).trim_end());
+                out.ok(&tag, "ENABLE completed");
+            }
+            CommandBody::Namespace => {
+                out.untagged("NAMESPACE ((\"\" \".\")) NIL NIL");
+                out.ok(&tag, "NAMESPACE completed");
+            }
+            CommandBody::Create { mailbox } => self.create(&tag, &mailbox, out),
+            CommandBody::Delete { mailbox } => self.delete(&tag, &mailbox, out),
+            CommandBody::Rename { from, to } => self.rename(&tag, &from, &to, out),
+            CommandBody::Subscribe { mailbox } => self.subscribe(&tag, &mailbox, true, out),
+            CommandBody::Unsubscribe { mailbox } => self.subscribe(&tag, &mailbox, false, out),
+            CommandBody::List {
+                reference,
+                mailbox_wildcard,
+            } => self.list(&tag, &reference, &mailbox_wildcard, false, out),
+            CommandBody::Lsub {
+                reference,
+                mailbox_wildcard,
+            } => self.list(&tag, &reference, &mailbox_wildcard, true, out),
+            _ => out.no_code(
+                &tag,
+                "CANNOT",
+                &format!("{name} is not available in this server yet"),
+            ),
+        }
+        Effect::None
+    }
+
+    /// The base64-decoded PLAIN response (RFC 4616): `authzid NUL authcid NUL password`.
+    fn plain(&mut self, tag: String, response: &[u8], out: &mut Out) -> Effect {
+        match torsion_core::cred::sasl::decode_plain_raw(response) {
+            // No proxy authorization: acting as someone else is refused.
+            Ok(c) if c.authzid.is_empty() || c.authzid == c.authcid => Effect::CheckPassword {
+                tag,
+                user: c.authcid,
+                password: c.password,
+            },
+            Ok(_) => {
+                out.no_code(
+                    &tag,
+                    "AUTHORIZATIONFAILED",
+                    "Acting as another user is not allowed",
+                );
+                Effect::None
+            }
+            Err(_) => {
+                out.bad(&tag, "Malformed PLAIN response");
+                Effect::None
+            }
+        }
+    }
+
+    /// The client's line after `+ ` in AUTHENTICATE (base64, or `*` to cancel).
+    pub fn authenticate_data(&mut self, tag: String, line: &[u8], out: &mut Out) -> Effect {
+        use base64::Engine as _;
+        if line == b"*" {
+            out.bad(&tag, "Authentication cancelled");
+            return Effect::None;
+        }
+        match base64::engine::general_purpose::STANDARD.decode(line) {
+            Ok(response) => self.plain(tag, &response, out),
+            Err(_) => {
+                out.bad(&tag, "Malformed base64");
+                Effect::None
+            }
+        }
+    }
+
+    /// The password check of LOGIN/AUTHENTICATE finished: `account` is the account logged
+    /// in to, or `None` if the check failed.
+    pub fn login_checked(&mut self, tag: &str, account: Option<MailAddress>, out: &mut Out) {
+        match account {
+            Some(addr) => {
+                if let Err(e) = self.config.store.provision(&addr) {
+                    tracing::warn!(%addr, "cannot prepare the mailbox: {e}");
+                    out.no_code(tag, "SERVERBUG", "The mailbox is not available");
+                    return;
+                }
+                self.state = State::Authenticated(addr);
+                let caps = self.capabilities();
+                out.tagged(tag, &format!("OK [CAPABILITY {caps}] Logged in"));
+            }
+            None => {
+                self.failed_logins += 1;
+                out.no_code(tag, "AUTHENTICATIONFAILED", "Invalid credentials");
+            }
+        }
+    }
+
+    fn account(&self) -> Option<&MailAddress> {
+        match &self.state {
+            State::Authenticated(addr) => Some(addr),
+            _ => None,
+        }
+    }
+
+    /// A mailbox name from the wire as UTF-8: modified UTF-7 unless the client enabled
+    /// UTF-8 (RFC 6855, IMAP4rev2 names are UTF-8 too); `None` if it cannot be one.
+    fn mailbox_name(&self, mailbox: &Mailbox<'_>) -> Option<String> {
+        match mailbox {
+            Mailbox::Inbox => Some("INBOX".to_owned()),
+            Mailbox::Other(other) => self.wire_name(other.as_ref()),
+        }
+    }
+
+    fn wire_name(&self, bytes: &[u8]) -> Option<String> {
+        let text = std::str::from_utf8(bytes).ok()?;
+        if self.utf8 || self.rev2 {
+            // RFC 9051 §5.1: names are UTF-8; a client may still send modified UTF-7.
+            if text.contains('&') {
+                if let Some(decoded) = mutf7::decode(text) {
+                    return Some(decoded);
+                }
+            }
+            Some(text.to_owned())
+        } else {
+            mutf7::decode(text)
+        }
+    }
+
+    /// A name for the wire, quoted.
+    fn shown(&self, name: &str) -> String {
+        if self.utf8 || self.rev2 {
+            quoted(name)
+        } else {
+            quoted(&mutf7::encode(name))
+        }
+    }
+
+    fn folder_result(&self, tag: &str, what: &str, result: Result<(), FolderError>, out: &mut Out) {
+        match result {
+            Ok(()) => out.ok(tag, &format!("{what} completed")),
+            Err(FolderError::Exists) => out.no_code(tag, "ALREADYEXISTS", "Mailbox already exists"),
+            Err(FolderError::NotFound) => out.no_code(tag, "NONEXISTENT", "No such mailbox"),
+            Err(FolderError::InvalidName) => out.no_code(tag, "CANNOT", "Invalid mailbox name"),
+            Err(FolderError::Inbox) => {
+                out.no_code(tag, "CANNOT", "INBOX cannot be changed that way")
+            }
+            Err(FolderError::Io(e)) => {
+                tracing::warn!("{what}: {e}");
+                out.no_code(tag, "SERVERBUG", "The mail store failed");
+            }
+        }
+    }
+
+    fn create(&mut self, tag: &str, mailbox: &Mailbox<'_>, out: &mut Out) {
+        let (Some(addr), Some(name)) = (self.account().cloned(), self.mailbox_name(mailbox)) else {
+            return out.no_code(tag, "CANNOT", "Invalid mailbox name");
+        };
+        // RFC 9051 §6.3.4: a trailing separator only says the name may have children.
+        let name = name.strip_suffix('.').unwrap_or(&name).to_owned();
+        let result = self.config.store.create_folder(&addr, &name).map(|_| ());
+        self.folder_result(tag, "CREATE", result, out);
+    }
+
+    fn delete(&mut self, tag: &str, mailbox: &Mailbox<'_>, out: &mut Out) {
+        let (Some(addr), Some(name)) = (self.account().cloned(), self.mailbox_name(mailbox)) else {
+            return out.no_code(tag, "NONEXISTENT", "No such mailbox");
+        };
+        let result = self.config.store.delete_folder(&addr, &name);
+        self.folder_result(tag, "DELETE", result, out);
+    }
+
+    fn rename(&mut self, tag: &str, from: &Mailbox<'_>, to: &Mailbox<'_>, out: &mut Out) {
+        let (Some(addr), Some(from), Some(to)) = (
+            self.account().cloned(),
+            self.mailbox_name(from),
+            self.mailbox_name(to),
+        ) else {
+            return out.no_code(tag, "CANNOT", "Invalid mailbox name");
+        };
+        let result = self.config.store.rename_folder(&addr, &from, &to);
+        self.folder_result(tag, "RENAME", result, out);
+    }
+
+    fn subscribe(&mut self, tag: &str, mailbox: &Mailbox<'_>, on: bool, out: &mut Out) {
+        let what = if on { "SUBSCRIBE" } else { "UNSUBSCRIBE" };
+        let (Some(addr), Some(name)) = (self.account().cloned(), self.mailbox_name(mailbox)) else {
+            return out.no_code(tag, "CANNOT", "Invalid mailbox name");
+        };
+        // RFC 9051 §6.3.7: subscribing to a mailbox that does not exist is refused.
+        if on && name != "INBOX" && self.config.store.folder(&addr, &name).is_err() {
+            return out.no_code(tag, "NONEXISTENT", "No such mailbox");
+        }
+        match self.config.store.set_subscribed(&addr, &name, on) {
+            Ok(()) => out.ok(tag, &format!("{what} completed")),
+            Err(e) => {
+                tracing::warn!("{what}: {e}");
+                out.no_code(tag, "SERVERBUG", "The mail store failed");
+            }
+        }
+    }
+
+    /// LIST / LSUB (RFC 9051 §6.3.9 with RFC 6154 special-use and RFC 3348 CHILDREN
+    /// attributes); `%` matches within one level, `*` across levels.
+    fn list(
+        &mut self,
+        tag: &str,
+        reference: &Mailbox<'_>,
+        wildcard: &ListMailbox<'_>,
+        lsub: bool,
+        out: &mut Out,
+    ) {
+        let command = if lsub { "LSUB" } else { "LIST" };
+        let Some(addr) = self.account().cloned() else {
+            return;
+        };
+        let reference = match reference {
+            Mailbox::Inbox => Some("INBOX".to_owned()),
+            Mailbox::Other(other) => self.wire_name(other.as_ref()),
+        };
+        let pattern = match wildcard {
+            ListMailbox::Token(t) => self.wire_name(t.as_ref()),
+            ListMailbox::String(s) => self.wire_name(s.as_ref()),
+        };
+        let (Some(reference), Some(pattern)) = (reference, pattern) else {
+            return out.ok(tag, &format!("{command} completed"));
+        };
+        // An empty pattern asks for the separator and the root (RFC 9051 §6.3.9).
+        if pattern.is_empty() && !lsub {
+            out.untagged("LIST (\\Noselect) \".\" \"\"");
+            return out.ok(tag, "LIST completed");
+        }
+        let pattern = format!("{reference}{pattern}");
+        let boxes = match self.config.store.mailboxes(&addr) {
+            Ok(b) => b,
+            Err(e) => {
+                tracing::warn!("LIST: {e}");
+                return out.no_code(tag, "SERVERBUG", "The mail store failed");
+            }
+        };
+        let subs = self.config.store.subscriptions(&addr).unwrap_or_default();
+        let names: Vec<&str> = boxes.iter().map(|b| b.name.as_str()).collect();
+        for b in &boxes {
+            let subscribed = subs.iter().any(|s| s == &b.name);
+            if lsub && !subscribed {
+                continue;
+            }
+            if !wildcard_matches(&pattern, &b.name) {
+                continue;
+            }
+            let prefix = format!("{}.", b.name);
+            let children = names.iter().any(|n| n.starts_with(&prefix));
+            let mut attrs = vec![if children {
+                "\\HasChildren"
+            } else {
+                "\\HasNoChildren"
+            }];
+            if subscribed && !lsub && self.rev2 {
+                attrs.push("\\Subscribed");
+            }
+            if let Some(use_) = b.special_use {
+                attrs.push(use_.attribute());
+            }
+            out.untagged(&format!(
+                "{command} ({}) \".\" {}",
+                attrs.join(" "),
+                self.shown(&b.name)
+            ));
+        }
+        out.ok(tag, &format!("{command} completed"));
+    }
+}
+
+/// IMAP LIST matching: `*` matches anything, `%` anything but the separator `.`; INBOX
+/// matches case-insensitively (RFC 9051 §6.3.9).
+pub fn wildcard_matches(pattern: &str, name: &str) -> bool {
+    fn go(p: &[char], n: &[char]) -> bool {
+        match p.split_first() {
+            None => n.is_empty(),
+            Some(('*', rest)) => (0..=n.len()).any(|i| go(rest, &n[i..])),
+            Some(('%', rest)) => (0..=n.len())
+                .take_while(|&i| i == 0 || n[i - 1] != '.')
+                .any(|i| go(rest, &n[i..])),
+            Some((c, rest)) => n.first() == Some(c) && go(rest, &n[1..]),
+        }
+    }
+    let pattern = if name == "INBOX" {
+        pattern.to_ascii_uppercase()
+    } else {
+        pattern.to_owned()
+    };
+    let (p, n): (Vec<char>, Vec<char>) = (pattern.chars().collect(), name.chars().collect());
+    // Patterns are short, but `*` backtracking is bounded anyway by the name's length.
+    p.len() <= 256 && go(&p, &n)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wildcards() {
+        assert!(wildcard_matches("*", "Archive.2026"));
+        assert!(wildcard_matches("%", "Archive"));
+        assert!(!wildcard_matches("%", "Archive.2026"));
+        assert!(wildcard_matches("Archive.%", "Archive.2026"));
+        assert!(wildcard_matches("inbox", "INBOX"));
+        assert!(wildcard_matches("In%", "INBOX"));
+        assert!(!wildcard_matches("arch*", "Archive"));
+        assert!(wildcard_matches("A*6", "Archive.2026"));
+    }
+}
