@@ -3,6 +3,7 @@
 
 pub mod driver;
 pub mod response;
+pub mod selected;
 pub mod session;
 
 pub use driver::ImapServer;

@@ -56,6 +56,11 @@ impl Out {
         self.buf.extend_from_slice(b"\r\n");
     }
 
+    /// Bytes as they are (a FETCH response with literals).
+    pub fn raw(&mut self, bytes: &[u8]) {
+        self.buf.extend_from_slice(bytes);
+    }
+
     /// The bytes written so far.
     pub fn bytes(&self) -> &[u8] {
         &self.buf

@@ -3,11 +3,12 @@
 //! session never touches the network; it reads and changes mail through the store, which the
 //! driver calls it for on the blocking pool.
 //!
-//! Built so far: the not-authenticated and authenticated states — CAPABILITY, NOOP, LOGOUT,
-//! STARTTLS, LOGIN and AUTHENTICATE PLAIN (SASL-IR) with LOGINDISABLED before TLS, ID, ENABLE,
-//! NAMESPACE, CREATE, DELETE, RENAME, SUBSCRIBE, UNSUBSCRIBE, LIST and LSUB. Selecting a
-//! mailbox and everything after it (the selected state) is the next step; until then those
-//! commands are answered `NO [CANNOT]` and are not advertised.
+//! Built so far: CAPABILITY, NOOP, LOGOUT, STARTTLS, LOGIN and AUTHENTICATE PLAIN (SASL-IR)
+//! with LOGINDISABLED before TLS, ID, ENABLE, NAMESPACE, CREATE, DELETE, RENAME, SUBSCRIBE,
+//! UNSUBSCRIBE, LIST, LSUB, and (in [`super::selected`]) SELECT, EXAMINE, STATUS, APPEND,
+//! CHECK, CLOSE, UNSELECT, EXPUNGE, FETCH, STORE, COPY, MOVE and the UID forms. What is not
+//! built yet (SEARCH, IDLE, CONDSTORE/QRESYNC, ENVELOPE/BODYSTRUCTURE) is answered
+//! `NO [CANNOT]` and not advertised.
 
 use std::sync::Arc;
 
@@ -20,6 +21,7 @@ use torsion_mailstore::store::FolderError;
 use torsion_mailstore::{mutf7, MailAddress, MailStore};
 
 use super::response::{quoted, Out};
+use super::selected::Selected;
 
 /// Fixed parts of the configuration every session shares.
 #[derive(Debug)]
@@ -77,13 +79,15 @@ pub enum Effect {
 /// One client's session.
 #[derive(Debug)]
 pub struct Session {
-    config: Arc<Config>,
+    pub(super) config: Arc<Config>,
     state: State,
     tls: bool,
     /// ENABLE IMAP4rev2 (RFC 9051 §6.3.1).
-    rev2: bool,
+    pub(super) rev2: bool,
     /// ENABLE UTF8=ACCEPT (RFC 6855): mailbox names in UTF-8.
     utf8: bool,
+    /// The selected mailbox.
+    pub(super) selected: Option<Selected>,
     /// Failed logins so far (the driver delays and finally disconnects).
     pub failed_logins: u32,
 }
@@ -97,6 +101,7 @@ impl Session {
             tls,
             rev2: false,
             utf8: false,
+            selected: None,
             failed_logins: 0,
         }
     }
@@ -147,6 +152,10 @@ impl Session {
             "CHILDREN",
             "SPECIAL-USE",
             "UTF8=ACCEPT",
+            "UIDPLUS",
+            "MOVE",
+            "UNSELECT",
+            "STATUS=SIZE",
         ]);
         let mut out = caps.join(" ");
         out.push_str(&format!(" APPENDLIMIT={}", self.config.append_limit));
@@ -162,7 +171,10 @@ impl Session {
                 out.untagged(&format!("CAPABILITY {}", self.capabilities()));
                 out.ok(&tag, "CAPABILITY completed");
             }
-            CommandBody::Noop => out.ok(&tag, "NOOP completed"),
+            CommandBody::Noop => {
+                self.report_changes(out, true, false);
+                out.ok(&tag, "NOOP completed");
+            }
             CommandBody::Logout => {
                 out.untagged("BYE Logging out");
                 out.ok(&tag, "LOGOUT completed");
@@ -264,6 +276,84 @@ impl Session {
                 reference,
                 mailbox_wildcard,
             } => self.list(&tag, &reference, &mailbox_wildcard, true, out),
+            CommandBody::Select { mailbox, .. } => self.select(&tag, &mailbox, false, out),
+            CommandBody::Examine { mailbox, .. } => self.select(&tag, &mailbox, true, out),
+            CommandBody::Status {
+                mailbox,
+                item_names,
+            } => self.status(&tag, &mailbox, &item_names, out),
+            CommandBody::Append {
+                mailbox,
+                flags,
+                date,
+                message,
+            } => {
+                let date = date.map(|d| d.as_ref().timestamp());
+                self.append(&tag, &mailbox, &flags, date, &message, out);
+            }
+            body if self.selected.is_none()
+                && matches!(
+                    body,
+                    CommandBody::Check
+                        | CommandBody::Close
+                        | CommandBody::Unselect
+                        | CommandBody::Expunge
+                        | CommandBody::ExpungeUid { .. }
+                        | CommandBody::Fetch { .. }
+                        | CommandBody::Store { .. }
+                        | CommandBody::Copy { .. }
+                        | CommandBody::Move { .. }
+                        | CommandBody::Search { .. }
+                ) =>
+            {
+                out.bad(&tag, &format!("{name} needs a selected mailbox"));
+            }
+            CommandBody::Check => {
+                self.report_changes(out, true, false);
+                out.ok(&tag, "CHECK completed");
+            }
+            CommandBody::Close => self.close(&tag, true, out),
+            CommandBody::Unselect => self.close(&tag, false, out),
+            CommandBody::Expunge => self.expunge(Some(&tag), None, out),
+            CommandBody::ExpungeUid { sequence_set } => {
+                self.expunge(Some(&tag), Some(&sequence_set), out)
+            }
+            CommandBody::Fetch {
+                sequence_set,
+                macro_or_item_names,
+                uid,
+                modifiers,
+            } => {
+                if !modifiers.is_empty() {
+                    out.no_code(&tag, "CANNOT", "CONDSTORE is not available yet");
+                } else {
+                    self.fetch(&tag, &sequence_set, &macro_or_item_names, uid, out);
+                }
+            }
+            CommandBody::Store {
+                sequence_set,
+                kind,
+                response,
+                flags,
+                uid,
+                modifiers,
+            } => {
+                if !modifiers.is_empty() {
+                    out.no_code(&tag, "CANNOT", "CONDSTORE is not available yet");
+                } else {
+                    self.store(&tag, &sequence_set, kind, response, &flags, uid, out);
+                }
+            }
+            CommandBody::Copy {
+                sequence_set,
+                mailbox,
+                uid,
+            } => self.copy(&tag, &sequence_set, &mailbox, uid, false, out),
+            CommandBody::Move {
+                sequence_set,
+                mailbox,
+                uid,
+            } => self.copy(&tag, &sequence_set, &mailbox, uid, true, out),
             _ => out.no_code(
                 &tag,
                 "CANNOT",
@@ -334,7 +424,7 @@ impl Session {
         }
     }
 
-    fn account(&self) -> Option<&MailAddress> {
+    pub(super) fn account(&self) -> Option<&MailAddress> {
         match &self.state {
             State::Authenticated(addr) => Some(addr),
             _ => None,
@@ -343,7 +433,7 @@ impl Session {
 
     /// A mailbox name from the wire as UTF-8: modified UTF-7 unless the client enabled
     /// UTF-8 (RFC 6855, IMAP4rev2 names are UTF-8 too); `None` if it cannot be one.
-    fn mailbox_name(&self, mailbox: &Mailbox<'_>) -> Option<String> {
+    pub(super) fn mailbox_name(&self, mailbox: &Mailbox<'_>) -> Option<String> {
         match mailbox {
             Mailbox::Inbox => Some("INBOX".to_owned()),
             Mailbox::Other(other) => self.wire_name(other.as_ref()),
@@ -366,7 +456,7 @@ impl Session {
     }
 
     /// A name for the wire, quoted.
-    fn shown(&self, name: &str) -> String {
+    pub(super) fn shown(&self, name: &str) -> String {
         if self.utf8 || self.rev2 {
             quoted(name)
         } else {

@@ -1,0 +1,921 @@
+//! The mailbox commands: SELECT/EXAMINE, STATUS, APPEND, and in the selected state FETCH,
+//! STORE, EXPUNGE (and UID EXPUNGE, RFC 4315), COPY/MOVE (RFC 6851) with UIDPLUS codes, CLOSE,
+//! UNSELECT, CHECK — and telling a session what other sessions and programs changed
+//! (EXISTS, EXPUNGE, FETCH FLAGS) at the points RFC 9051 §7.5.1 allows.
+//!
+//! FETCH serves FLAGS, UID, RFC822.SIZE, INTERNALDATE and the body sections of the whole
+//! message (`BODY[]`, `HEADER`, `HEADER.FIELDS[.NOT]`, `TEXT`, `RFC822*`, partial ranges);
+//! ENVELOPE, BODYSTRUCTURE and MIME part sections come with the MIME parser (next step) and
+//! are refused plainly until then.
+
+use imap_codec::imap_types::core::AString;
+use imap_codec::imap_types::extensions::binary::LiteralOrLiteral8;
+use imap_codec::imap_types::fetch::{MacroOrMessageDataItemNames, MessageDataItemName, Section};
+use imap_codec::imap_types::flag::{Flag, StoreResponse, StoreType};
+use imap_codec::imap_types::mailbox::Mailbox;
+use imap_codec::imap_types::sequence::{SeqOrUid, Sequence, SequenceSet};
+use imap_codec::imap_types::status::StatusDataItemName;
+use torsion_mailstore::{Flags, KeywordTable, Keywords, Maildir, Message};
+
+use super::response::Out;
+use super::session::Session;
+
+/// A selected mailbox as the client knows it.
+#[derive(Debug)]
+pub struct Selected {
+    /// Its name (UTF-8).
+    pub name: String,
+    /// Where it is.
+    pub maildir: Maildir,
+    /// EXAMINE.
+    pub read_only: bool,
+    /// UIDVALIDITY.
+    pub uid_validity: u32,
+    /// The messages in message-sequence-number order, as last reported to the client.
+    pub messages: Vec<Message>,
+    /// Keyword names.
+    pub keywords: KeywordTable,
+}
+
+/// The system flags a client may set (and `$Forwarded`, which Maildir keeps as `P`).
+const SYSTEM_FLAGS: &str = "\\Answered \\Flagged \\Deleted \\Seen \\Draft $Forwarded";
+
+/// `(\Seen $Junk …)` for a message.
+pub fn flag_list(flags: Flags, keywords: Keywords, table: &KeywordTable) -> String {
+    let mut names: Vec<&str> = flags.imap_names();
+    names.extend(table.names_of(keywords));
+    format!("({})", names.join(" "))
+}
+
+/// INTERNALDATE (`"17-Jul-1996 02:44:25 +0000"`) of a Unix time.
+pub fn internal_date(secs: i64) -> String {
+    const MONTHS: [&str; 12] = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
+    let days = secs.div_euclid(86_400);
+    let rem = secs.rem_euclid(86_400);
+    let (y, m, d) = torsion_core::date::civil_from_days(days);
+    format!(
+        "\"{d:02}-{}-{y:04} {:02}:{:02}:{:02} +0000\"",
+        MONTHS[(m as usize).clamp(1, 12) - 1],
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
+}
+
+/// The indexes (0-based) of the messages `set` names among `messages`, ascending, each once.
+/// Ranges are intersected with what exists (never enumerated: `1:4294967295` costs nothing).
+/// With UIDs, `*` is the highest UID and `n:*` always includes it (RFC 9051 §6.4.8).
+pub fn resolve(set: &SequenceSet, uid: bool, messages: &[Message]) -> Vec<usize> {
+    let n = messages.len();
+    let largest = if uid {
+        messages.last().map_or(0, |m| m.uid)
+    } else {
+        n as u32
+    };
+    let value = |s: &SeqOrUid| match s {
+        SeqOrUid::Value(v) => v.get(),
+        SeqOrUid::Asterisk => largest,
+    };
+    let mut out: Vec<usize> = Vec::new();
+    for seq in set.0.as_ref() {
+        let (lo, hi) = match seq {
+            Sequence::Single(s) => (value(s), value(s)),
+            Sequence::Range(a, b) => {
+                let (a, b) = (value(a), value(b));
+                (a.min(b), a.max(b))
+            }
+        };
+        if uid {
+            let start = messages.partition_point(|m| m.uid < lo);
+            let end = messages.partition_point(|m| m.uid <= hi);
+            out.extend(start..end);
+        } else if lo >= 1 && (lo as usize) <= n {
+            out.extend(lo as usize - 1..(hi as usize).min(n));
+        }
+    }
+    out.sort_unstable();
+    out.dedup();
+    out
+}
+
+/// The header of a message: up to and including the blank line that ends it.
+fn header_of(message: &[u8]) -> &[u8] {
+    let mut i = 0;
+    while i < message.len() {
+        let line_end = message[i..]
+            .iter()
+            .position(|&b| b == b'\n')
+            .map_or(message.len(), |p| i + p + 1);
+        let line = &message[i..line_end];
+        if line == b"\r\n" || line == b"\n" {
+            return &message[..line_end];
+        }
+        i = line_end;
+    }
+    message
+}
+
+/// Header fields named in `names` (or, with `not`, the others), then the blank line.
+fn header_fields(message: &[u8], names: &[String], not: bool) -> Vec<u8> {
+    let header = header_of(message);
+    let mut out = Vec::new();
+    let mut keep = false;
+    for line in header.split_inclusive(|&b| b == b'\n') {
+        if line == b"\r\n" || line == b"\n" {
+            break;
+        }
+        if !matches!(line.first(), Some(b' ' | b'\t')) {
+            let name = line.split(|&b| b == b':').next().unwrap_or_default();
+            let name = String::from_utf8_lossy(name).trim().to_ascii_lowercase();
+            keep = names.iter().any(|n| n.eq_ignore_ascii_case(&name)) != not;
+        }
+        if keep {
+            out.extend_from_slice(line);
+        }
+    }
+    out.extend_from_slice(b"\r\n");
+    out
+}
+
+fn astring_text(a: &AString<'_>) -> String {
+    String::from_utf8_lossy(a.as_ref()).into_owned()
+}
+
+/// One FETCH body item to serve: the name to answer with and how to cut the message.
+struct BodyItem {
+    name: String,
+    part: BodyPart,
+    partial: Option<(u32, u32)>,
+    peek: bool,
+}
+
+enum BodyPart {
+    Whole,
+    Header,
+    Fields(Vec<String>, bool),
+    Text,
+}
+
+impl Session {
+    /// Flags in a STORE/APPEND as system flags and keyword names; `None` for `\Recent` or
+    /// an unknown `\` flag (RFC 9051: only keywords may be created).
+    fn parse_flags(flags: &[Flag<'_>]) -> Option<(Flags, Vec<String>)> {
+        let mut system = Flags::EMPTY;
+        let mut keywords = Vec::new();
+        for flag in flags {
+            match flag {
+                Flag::Answered => system = system.with(Flags::ANSWERED),
+                Flag::Deleted => system = system.with(Flags::DELETED),
+                Flag::Draft => system = system.with(Flags::DRAFT),
+                Flag::Flagged => system = system.with(Flags::FLAGGED),
+                Flag::Seen => system = system.with(Flags::SEEN),
+                Flag::Keyword(atom) if atom.as_ref().eq_ignore_ascii_case("$Forwarded") => {
+                    system = system.with(Flags::PASSED)
+                }
+                Flag::Keyword(atom) => keywords.push(atom.as_ref().to_owned()),
+                Flag::Extension(_) => return None,
+            }
+        }
+        Some((system, keywords))
+    }
+
+    /// SELECT / EXAMINE (RFC 9051 §6.3.2).
+    pub(super) fn select(
+        &mut self,
+        tag: &str,
+        mailbox: &Mailbox<'_>,
+        read_only: bool,
+        out: &mut Out,
+    ) {
+        let command = if read_only { "EXAMINE" } else { "SELECT" };
+        // Selecting deselects first, even when the new selection fails (RFC 9051 §6.3.2).
+        if self.selected.take().is_some() {
+            out.untagged("OK [CLOSED] Previous mailbox closed");
+        }
+        let Some(addr) = self.account().cloned() else {
+            return;
+        };
+        let Some(name) = self.mailbox_name(mailbox) else {
+            return out.no_code(tag, "NONEXISTENT", "No such mailbox");
+        };
+        let maildir = match self.config.store.folder(&addr, &name) {
+            Ok(m) => m,
+            Err(_) => return out.no_code(tag, "NONEXISTENT", "No such mailbox"),
+        };
+        let snapshot = match maildir.sync() {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::warn!(mailbox = name, "{command}: {e}");
+                return out.no_code(tag, "SERVERBUG", "The mailbox could not be read");
+            }
+        };
+        let keyword_names: Vec<&str> = snapshot.keywords.names().map(|(_, n)| n).collect();
+        let all = if keyword_names.is_empty() {
+            SYSTEM_FLAGS.to_owned()
+        } else {
+            format!("{SYSTEM_FLAGS} {}", keyword_names.join(" "))
+        };
+        out.untagged(&format!("{} EXISTS", snapshot.messages.len()));
+        if !self.rev2 {
+            // IMAP4rev1 requires RECENT; this server keeps no \Recent (RFC 9051 removed it).
+            out.untagged("0 RECENT");
+        }
+        out.untagged(&format!("FLAGS ({all})"));
+        let permanent = if read_only {
+            "()".to_owned()
+        } else {
+            format!("({all} \\*)")
+        };
+        out.untagged(&format!("OK [PERMANENTFLAGS {permanent}] Flags permitted"));
+        if !self.rev2 {
+            if let Some(i) = snapshot
+                .messages
+                .iter()
+                .position(|m| !m.flags.contains(Flags::SEEN))
+            {
+                out.untagged(&format!("OK [UNSEEN {}] First unseen", i + 1));
+            }
+        }
+        out.untagged(&format!(
+            "OK [UIDVALIDITY {}] UIDs valid",
+            snapshot.uid_validity
+        ));
+        out.untagged(&format!(
+            "OK [UIDNEXT {}] Predicted next UID",
+            snapshot.uid_next
+        ));
+        if self.rev2 {
+            // RFC 9051 §6.3.2: the LIST response for the mailbox.
+            out.untagged(&format!("LIST () \".\" {}", self.shown(&name)));
+        }
+        self.selected = Some(Selected {
+            name,
+            maildir,
+            read_only,
+            uid_validity: snapshot.uid_validity,
+            messages: snapshot.messages,
+            keywords: snapshot.keywords,
+        });
+        let mode = if read_only { "READ-ONLY" } else { "READ-WRITE" };
+        out.ok(tag, &format!("[{mode}] {command} completed"));
+    }
+
+    /// STATUS (RFC 9051 §6.3.11, RFC 8438 SIZE).
+    pub(super) fn status(
+        &mut self,
+        tag: &str,
+        mailbox: &Mailbox<'_>,
+        items: &[StatusDataItemName],
+        out: &mut Out,
+    ) {
+        let Some(addr) = self.account().cloned() else {
+            return;
+        };
+        let Some(name) = self.mailbox_name(mailbox) else {
+            return out.no_code(tag, "NONEXISTENT", "No such mailbox");
+        };
+        let snapshot = match self.config.store.folder(&addr, &name).map(|m| m.sync()) {
+            Ok(Ok(s)) => s,
+            Ok(Err(e)) => {
+                tracing::warn!(mailbox = name, "STATUS: {e}");
+                return out.no_code(tag, "SERVERBUG", "The mailbox could not be read");
+            }
+            Err(_) => return out.no_code(tag, "NONEXISTENT", "No such mailbox"),
+        };
+        let mut parts = Vec::new();
+        for item in items {
+            let value = match item {
+                StatusDataItemName::Messages => ("MESSAGES", snapshot.messages.len() as u64),
+                StatusDataItemName::Recent => ("RECENT", 0),
+                StatusDataItemName::UidNext => ("UIDNEXT", u64::from(snapshot.uid_next)),
+                StatusDataItemName::UidValidity => {
+                    ("UIDVALIDITY", u64::from(snapshot.uid_validity))
+                }
+                StatusDataItemName::Unseen => (
+                    "UNSEEN",
+                    snapshot
+                        .messages
+                        .iter()
+                        .filter(|m| !m.flags.contains(Flags::SEEN))
+                        .count() as u64,
+                ),
+                StatusDataItemName::Deleted => (
+                    "DELETED",
+                    snapshot
+                        .messages
+                        .iter()
+                        .filter(|m| m.flags.contains(Flags::DELETED))
+                        .count() as u64,
+                ),
+                StatusDataItemName::Size => {
+                    ("SIZE", snapshot.messages.iter().map(|m| m.size).sum())
+                }
+                _ => continue,
+            };
+            parts.push(format!("{} {}", value.0, value.1));
+        }
+        out.untagged(&format!(
+            "STATUS {} ({})",
+            self.shown(&name),
+            parts.join(" ")
+        ));
+        out.ok(tag, "STATUS completed");
+    }
+
+    /// APPEND (RFC 9051 §6.3.12) with UIDPLUS's APPENDUID.
+    pub(super) fn append(
+        &mut self,
+        tag: &str,
+        mailbox: &Mailbox<'_>,
+        flags: &[Flag<'_>],
+        date: Option<i64>,
+        message: &LiteralOrLiteral8<'_>,
+        out: &mut Out,
+    ) {
+        let Some(addr) = self.account().cloned() else {
+            return;
+        };
+        let Some(name) = self.mailbox_name(mailbox) else {
+            return out.no_code(tag, "TRYCREATE", "No such mailbox");
+        };
+        let Ok(maildir) = self.config.store.folder(&addr, &name) else {
+            return out.no_code(tag, "TRYCREATE", "No such mailbox");
+        };
+        let bytes: &[u8] = match message {
+            LiteralOrLiteral8::Literal(l) => l.as_ref(),
+            LiteralOrLiteral8::Literal8(l) => &l.data,
+        };
+        if bytes.len() as u64 > self.config.append_limit {
+            return out.no_code(tag, "TOOBIG", "Message too large");
+        }
+        let Some((system, keyword_names)) = Self::parse_flags(flags) else {
+            return out.bad(tag, "Invalid flag in APPEND");
+        };
+        let result = (|| {
+            let names: Vec<&str> = keyword_names.iter().map(String::as_str).collect();
+            let (_, indexes) = maildir.intern_keywords(&names)?;
+            let keywords = indexes
+                .iter()
+                .flatten()
+                .fold(Keywords::EMPTY, |k, i| k.with(*i));
+            let date = date
+                .map(|d| std::time::UNIX_EPOCH + std::time::Duration::from_secs(d.max(0) as u64));
+            maildir.append(&[bytes], system, keywords, date)
+        })();
+        match result {
+            Ok((validity, uid)) => {
+                if self
+                    .selected
+                    .as_ref()
+                    .is_some_and(|s| s.maildir.path() == maildir.path())
+                {
+                    self.report_changes(out, false, false);
+                }
+                out.ok(
+                    tag,
+                    &format!("[APPENDUID {validity} {uid}] APPEND completed"),
+                );
+            }
+            Err(e) => {
+                tracing::warn!(mailbox = name, "APPEND: {e}");
+                out.no_code(tag, "SERVERBUG", "The message could not be stored");
+            }
+        }
+    }
+
+    /// Bring the selected view up to date with the mailbox, telling the client: new messages
+    /// (`EXISTS`), changed flags (`FETCH (FLAGS …)`, with the UID for UID commands) and, where
+    /// `expunges` allows (not during FETCH, STORE or SEARCH), vanished messages (`EXPUNGE`).
+    pub(super) fn report_changes(&mut self, out: &mut Out, expunges: bool, with_uid: bool) {
+        let Some(sel) = self.selected.as_mut() else {
+            return;
+        };
+        let snapshot = match sel.maildir.sync() {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::warn!(mailbox = sel.name, "sync: {e}");
+                return;
+            }
+        };
+        if snapshot.uid_validity != sel.uid_validity {
+            // The index was rebuilt under us: UIDs mean nothing any more (RFC 9051 §2.3.1.1).
+            out.untagged("BYE The mailbox was rebuilt; please reconnect");
+            self.selected = None;
+            return;
+        }
+        sel.keywords = snapshot.keywords.clone();
+        if expunges {
+            for i in (0..sel.messages.len()).rev() {
+                if snapshot.get(sel.messages[i].uid).is_none() {
+                    sel.messages.remove(i);
+                    out.untagged(&format!("{} EXPUNGE", i + 1));
+                }
+            }
+        }
+        for (i, m) in sel.messages.iter_mut().enumerate() {
+            let Some(now) = snapshot.get(m.uid) else {
+                continue;
+            };
+            if now.flags != m.flags || now.keywords != m.keywords {
+                let uid = if with_uid {
+                    format!("UID {} ", now.uid)
+                } else {
+                    String::new()
+                };
+                out.untagged(&format!(
+                    "{} FETCH ({uid}FLAGS {})",
+                    i + 1,
+                    flag_list(now.flags, now.keywords, &sel.keywords)
+                ));
+            }
+            *m = now.clone();
+        }
+        let last = sel.messages.last().map_or(0, |m| m.uid);
+        let before = sel.messages.len();
+        sel.messages
+            .extend(snapshot.messages.iter().filter(|m| m.uid > last).cloned());
+        if sel.messages.len() != before {
+            out.untagged(&format!("{} EXISTS", sel.messages.len()));
+        }
+    }
+
+    /// FETCH / UID FETCH (RFC 9051 §6.4.5).
+    pub(super) fn fetch(
+        &mut self,
+        tag: &str,
+        set: &SequenceSet,
+        items: &MacroOrMessageDataItemNames<'_>,
+        uid: bool,
+        out: &mut Out,
+    ) {
+        let command = if uid { "UID FETCH" } else { "FETCH" };
+        self.report_changes(out, uid, uid);
+        let Some(sel) = self.selected.as_ref() else {
+            return out.bad(tag, "No mailbox selected");
+        };
+        let mut names: Vec<MessageDataItemName<'_>> = match items {
+            MacroOrMessageDataItemNames::Macro(m) => m.expand(),
+            MacroOrMessageDataItemNames::MessageDataItemNames(n) => n.clone(),
+        };
+        if uid && !names.contains(&MessageDataItemName::Uid) {
+            names.insert(0, MessageDataItemName::Uid);
+        }
+        let mut bodies: Vec<Option<BodyItem>> = Vec::new();
+        for name in &names {
+            let item = match name {
+                MessageDataItemName::BodyExt {
+                    section,
+                    partial,
+                    peek,
+                } => {
+                    let part = match section {
+                        None => BodyPart::Whole,
+                        Some(Section::Header(None)) => BodyPart::Header,
+                        Some(Section::Text(None)) => BodyPart::Text,
+                        Some(Section::HeaderFields(None, fields)) => BodyPart::Fields(
+                            fields.as_ref().iter().map(astring_text).collect(),
+                            false,
+                        ),
+                        Some(Section::HeaderFieldsNot(None, fields)) => BodyPart::Fields(
+                            fields.as_ref().iter().map(astring_text).collect(),
+                            true,
+                        ),
+                        Some(_) => {
+                            return out.no_code(
+                                tag,
+                                "CANNOT",
+                                "MIME part sections are not available yet",
+                            );
+                        }
+                    };
+                    let section_name = match &part {
+                        BodyPart::Whole => String::new(),
+                        BodyPart::Header => "HEADER".into(),
+                        BodyPart::Text => "TEXT".into(),
+                        BodyPart::Fields(f, not) => format!(
+                            "HEADER.FIELDS{} ({})",
+                            if *not { ".NOT" } else { "" },
+                            f.iter()
+                                .map(|n| n.to_ascii_uppercase())
+                                .collect::<Vec<_>>()
+                                .join(" ")
+                        ),
+                    };
+                    let partial = partial.map(|(start, len)| (start, len.get()));
+                    let name = match partial {
+                        Some((start, _)) => format!("BODY[{section_name}]<{start}>"),
+                        None => format!("BODY[{section_name}]"),
+                    };
+                    Some(BodyItem {
+                        name,
+                        part,
+                        partial,
+                        peek: *peek,
+                    })
+                }
+                MessageDataItemName::Rfc822 => Some(BodyItem {
+                    name: "RFC822".into(),
+                    part: BodyPart::Whole,
+                    partial: None,
+                    peek: false,
+                }),
+                MessageDataItemName::Rfc822Header => Some(BodyItem {
+                    name: "RFC822.HEADER".into(),
+                    part: BodyPart::Header,
+                    partial: None,
+                    peek: true,
+                }),
+                MessageDataItemName::Rfc822Text => Some(BodyItem {
+                    name: "RFC822.TEXT".into(),
+                    part: BodyPart::Text,
+                    partial: None,
+                    peek: false,
+                }),
+                MessageDataItemName::Flags
+                | MessageDataItemName::Uid
+                | MessageDataItemName::Rfc822Size
+                | MessageDataItemName::InternalDate => None,
+                other => {
+                    let what = format!("{other:?}");
+                    let what = what
+                        .split([' ', '{', '('])
+                        .next()
+                        .unwrap_or("item")
+                        .to_ascii_uppercase();
+                    return out.no_code(
+                        tag,
+                        "CANNOT",
+                        &format!("FETCH {what} is not available yet"),
+                    );
+                }
+            };
+            bodies.push(item);
+        }
+        let indexes = resolve(set, uid, &sel.messages);
+        if !uid && indexes.is_empty() && !sel.messages.is_empty() {
+            return out.bad(tag, "Invalid message sequence number");
+        }
+        let sets_seen = !sel.read_only && bodies.iter().flatten().any(|b| !b.peek);
+        let mut seen_now = Vec::new();
+        for &i in &indexes {
+            let sel = self.selected.as_ref().expect("checked above");
+            let m = &sel.messages[i];
+            let needs_body = bodies.iter().any(Option::is_some);
+            let bytes = if needs_body {
+                match sel.maildir.read(m) {
+                    Ok(b) => Some(b),
+                    // Expunged by someone else since our view: RFC 9051 §7.5.1 lets us
+                    // say nothing of it until we may send EXPUNGE.
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+                    Err(e) => {
+                        tracing::warn!(mailbox = sel.name, "FETCH: {e}");
+                        return out.no_code(tag, "SERVERBUG", "A message could not be read");
+                    }
+                }
+            } else {
+                None
+            };
+            let mut flags = m.flags;
+            if sets_seen && !flags.contains(Flags::SEEN) {
+                flags = flags.with(Flags::SEEN);
+                seen_now.push((m.uid, flags, m.keywords));
+            }
+            let mut line: Vec<u8> = format!("* {} FETCH (", i + 1).into_bytes();
+            let mut first = true;
+            let mut sep = |line: &mut Vec<u8>| {
+                if !std::mem::take(&mut first) {
+                    line.push(b' ');
+                }
+            };
+            for (name, body) in names.iter().zip(&bodies) {
+                sep(&mut line);
+                match (name, body) {
+                    (_, Some(b)) => {
+                        let whole = bytes.as_deref().unwrap_or_default();
+                        let cut: Vec<u8> = match &b.part {
+                            BodyPart::Whole => whole.to_vec(),
+                            BodyPart::Header => header_of(whole).to_vec(),
+                            BodyPart::Text => whole[header_of(whole).len()..].to_vec(),
+                            BodyPart::Fields(f, not) => header_fields(whole, f, *not),
+                        };
+                        let cut = match b.partial {
+                            Some((start, len)) => {
+                                let start = (start as usize).min(cut.len());
+                                let end = start.saturating_add(len as usize).min(cut.len());
+                                cut[start..end].to_vec()
+                            }
+                            None => cut,
+                        };
+                        line.extend_from_slice(
+                            format!("{} {{{}}}\r\n", b.name, cut.len()).as_bytes(),
+                        );
+                        line.extend_from_slice(&cut);
+                    }
+                    (MessageDataItemName::Flags, None) => {
+                        line.extend_from_slice(
+                            format!("FLAGS {}", flag_list(flags, m.keywords, &sel.keywords))
+                                .as_bytes(),
+                        );
+                    }
+                    (MessageDataItemName::Uid, None) => {
+                        line.extend_from_slice(format!("UID {}", m.uid).as_bytes())
+                    }
+                    (MessageDataItemName::Rfc822Size, None) => {
+                        line.extend_from_slice(format!("RFC822.SIZE {}", m.size).as_bytes())
+                    }
+                    (MessageDataItemName::InternalDate, None) => line.extend_from_slice(
+                        format!("INTERNALDATE {}", internal_date(m.internal_date)).as_bytes(),
+                    ),
+                    _ => {}
+                }
+            }
+            // \Seen set by this FETCH is reported with it (RFC 9051 §6.4.5).
+            if seen_now.last().is_some_and(|(u, _, _)| *u == m.uid)
+                && !names.contains(&MessageDataItemName::Flags)
+            {
+                line.extend_from_slice(
+                    format!(" FLAGS {}", flag_list(flags, m.keywords, &sel.keywords)).as_bytes(),
+                );
+            }
+            line.extend_from_slice(b")\r\n");
+            out.raw(&line);
+        }
+        if !seen_now.is_empty() {
+            let sel = self.selected.as_mut().expect("checked above");
+            let changes: Vec<(u32, Flags, Keywords)> = seen_now.clone();
+            match sel.maildir.store(&changes, None) {
+                Ok(_) => {
+                    for (uid, flags, _) in seen_now {
+                        if let Some(m) = sel.messages.iter_mut().find(|m| m.uid == uid) {
+                            m.flags = flags;
+                        }
+                    }
+                }
+                Err(e) => tracing::warn!(mailbox = sel.name, "FETCH \\Seen: {e}"),
+            }
+        }
+        out.ok(tag, &format!("{command} completed"));
+    }
+
+    /// STORE / UID STORE (RFC 9051 §6.4.6).
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn store(
+        &mut self,
+        tag: &str,
+        set: &SequenceSet,
+        kind: StoreType,
+        response: StoreResponse,
+        flags: &[Flag<'_>],
+        uid: bool,
+        out: &mut Out,
+    ) {
+        let command = if uid { "UID STORE" } else { "STORE" };
+        self.report_changes(out, uid, uid);
+        let Some(sel) = self.selected.as_mut() else {
+            return out.bad(tag, "No mailbox selected");
+        };
+        if sel.read_only {
+            return out.no_code(tag, "READ-ONLY", "The mailbox is read-only (EXAMINE)");
+        }
+        let Some((system, keyword_names)) = Self::parse_flags(flags) else {
+            return out.bad(tag, "Invalid flag in STORE");
+        };
+        let names: Vec<&str> = keyword_names.iter().map(String::as_str).collect();
+        let (table, indexes) = match sel.maildir.intern_keywords(&names) {
+            Ok(r) => r,
+            Err(e) => {
+                tracing::warn!(mailbox = sel.name, "STORE: {e}");
+                return out.no_code(tag, "SERVERBUG", "The mail store failed");
+            }
+        };
+        if indexes.iter().any(Option::is_none) && kind != StoreType::Remove {
+            return out.no_code(
+                tag,
+                "LIMIT",
+                "No more keywords can be defined in this mailbox",
+            );
+        }
+        sel.keywords = table;
+        let keywords = indexes
+            .iter()
+            .flatten()
+            .fold(Keywords::EMPTY, |k, i| k.with(*i));
+        let targets = resolve(set, uid, &sel.messages);
+        let changes: Vec<(u32, Flags, Keywords)> = targets
+            .iter()
+            .map(|&i| {
+                let m = &sel.messages[i];
+                let (f, k) = match kind {
+                    StoreType::Replace => (system, keywords),
+                    StoreType::Add => (m.flags.with(system), m.keywords.union(keywords)),
+                    StoreType::Remove => (m.flags.without(system), m.keywords.without(keywords)),
+                };
+                (m.uid, f, k)
+            })
+            .collect();
+        if let Err(e) = sel.maildir.store(&changes, None) {
+            tracing::warn!(mailbox = sel.name, "STORE: {e}");
+            return out.no_code(tag, "SERVERBUG", "The mail store failed");
+        }
+        for (&i, (_, f, k)) in targets.iter().zip(&changes) {
+            let m = &mut sel.messages[i];
+            m.flags = *f;
+            m.keywords = *k;
+            if response == StoreResponse::Answer {
+                let uid_part = if uid {
+                    format!(" UID {}", m.uid)
+                } else {
+                    String::new()
+                };
+                out.untagged(&format!(
+                    "{} FETCH (FLAGS {}{uid_part})",
+                    i + 1,
+                    flag_list(*f, *k, &sel.keywords)
+                ));
+            }
+        }
+        out.ok(tag, &format!("{command} completed"));
+    }
+
+    /// EXPUNGE, UID EXPUNGE (only the given UIDs, RFC 4315) and CLOSE's silent expunge.
+    pub(super) fn expunge(&mut self, tag: Option<&str>, only: Option<&SequenceSet>, out: &mut Out) {
+        let Some(sel) = self.selected.as_mut() else {
+            if let Some(tag) = tag {
+                out.bad(tag, "No mailbox selected");
+            }
+            return;
+        };
+        if sel.read_only {
+            if let Some(tag) = tag {
+                out.no_code(tag, "READ-ONLY", "The mailbox is read-only (EXAMINE)");
+            }
+            return;
+        }
+        let allowed = only.map(|set| resolve(set, true, &sel.messages));
+        let doomed: Vec<u32> = sel
+            .messages
+            .iter()
+            .enumerate()
+            .filter(|(i, m)| {
+                m.flags.contains(Flags::DELETED)
+                    && allowed.as_ref().is_none_or(|a| a.binary_search(i).is_ok())
+            })
+            .map(|(_, m)| m.uid)
+            .collect();
+        if let Err(e) = sel.maildir.expunge(&doomed) {
+            tracing::warn!(mailbox = sel.name, "EXPUNGE: {e}");
+            if let Some(tag) = tag {
+                out.no_code(tag, "SERVERBUG", "The mail store failed");
+            }
+            return;
+        }
+        if let Some(tag) = tag {
+            // The expunged messages (ours and anyone's) are reported by the sync.
+            self.report_changes(out, true, false);
+            out.ok(tag, "EXPUNGE completed");
+        }
+    }
+
+    /// CLOSE (expunge silently, deselect) and UNSELECT (deselect).
+    pub(super) fn close(&mut self, tag: &str, expunge: bool, out: &mut Out) {
+        if self.selected.is_none() {
+            return out.bad(tag, "No mailbox selected");
+        }
+        if expunge {
+            self.expunge(None, None, out);
+        }
+        self.selected = None;
+        out.ok(
+            tag,
+            if expunge {
+                "CLOSE completed"
+            } else {
+                "UNSELECT completed"
+            },
+        );
+    }
+
+    /// COPY / MOVE and their UID forms, with COPYUID (RFC 4315, RFC 6851).
+    pub(super) fn copy(
+        &mut self,
+        tag: &str,
+        set: &SequenceSet,
+        mailbox: &Mailbox<'_>,
+        uid: bool,
+        is_move: bool,
+        out: &mut Out,
+    ) {
+        let command = match (uid, is_move) {
+            (false, false) => "COPY",
+            (true, false) => "UID COPY",
+            (false, true) => "MOVE",
+            (true, true) => "UID MOVE",
+        };
+        let (Some(addr), Some(name)) = (self.account().cloned(), self.mailbox_name(mailbox)) else {
+            return out.no_code(tag, "TRYCREATE", "No such mailbox");
+        };
+        let Ok(dest) = self.config.store.folder(&addr, &name) else {
+            return out.no_code(tag, "TRYCREATE", "No such mailbox");
+        };
+        let Some(sel) = self.selected.as_mut() else {
+            return out.bad(tag, "No mailbox selected");
+        };
+        if is_move && sel.read_only {
+            return out.no_code(tag, "READ-ONLY", "The mailbox is read-only (EXAMINE)");
+        }
+        let indexes = resolve(set, uid, &sel.messages);
+        if indexes.is_empty() {
+            return out.ok(tag, &format!("{command} completed (nothing to do)"));
+        }
+        let messages: Vec<Message> = indexes.iter().map(|&i| sel.messages[i].clone()).collect();
+        let (validity, pairs) = match sel.maildir.copy_into(&messages, &sel.keywords, &dest) {
+            Ok(r) => r,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return out.no_code(tag, "EXPUNGEISSUED", "Some of the messages were expunged");
+            }
+            Err(e) => {
+                tracing::warn!(mailbox = sel.name, "{command}: {e}");
+                return out.no_code(tag, "SERVERBUG", "The messages could not be copied");
+            }
+        };
+        let uid_set = |uids: &mut dyn Iterator<Item = u32>| {
+            uids.map(|u| u.to_string()).collect::<Vec<_>>().join(",")
+        };
+        let code = format!(
+            "COPYUID {validity} {} {}",
+            uid_set(&mut pairs.iter().map(|p| p.0)),
+            uid_set(&mut pairs.iter().map(|p| p.1))
+        );
+        if !is_move {
+            return out.ok(tag, &format!("[{code}] {command} completed"));
+        }
+        // MOVE: the COPYUID goes in an untagged OK before the EXPUNGEs (RFC 6851 §4.3).
+        out.untagged(&format!("OK [{code}] Moved"));
+        let moved: Vec<u32> = pairs.iter().map(|p| p.0).collect();
+        if let Err(e) = sel.maildir.expunge(&moved) {
+            tracing::warn!(mailbox = sel.name, "{command}: {e}");
+            return out.no_code(tag, "SERVERBUG", "The messages were copied but not removed");
+        }
+        self.report_changes(out, true, false);
+        out.ok(tag, &format!("{command} completed"));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn msgs(uids: &[u32]) -> Vec<Message> {
+        uids.iter()
+            .map(|&uid| Message {
+                uid,
+                modseq: 1,
+                size: 1,
+                internal_date: 0,
+                flags: Flags::EMPTY,
+                keywords: Keywords::EMPTY,
+                key: format!("k{uid}"),
+            })
+            .collect()
+    }
+
+    fn set(s: &str) -> SequenceSet {
+        SequenceSet::try_from(s).unwrap()
+    }
+
+    #[test]
+    fn sequence_sets_resolve_against_what_exists() {
+        let m = msgs(&[3, 7, 9, 20]);
+        assert_eq!(resolve(&set("1:*"), false, &m), [0, 1, 2, 3]);
+        assert_eq!(resolve(&set("2,4,2"), false, &m), [1, 3]);
+        assert_eq!(resolve(&set("*:3"), false, &m), [2, 3]);
+        assert_eq!(resolve(&set("5"), false, &m), Vec::<usize>::new());
+        assert_eq!(resolve(&set("7:9"), true, &m), [1, 2]);
+        assert_eq!(resolve(&set("1:4294967295"), true, &m), [0, 1, 2, 3]);
+        // `n:*` includes the last UID even when n is beyond it.
+        assert_eq!(resolve(&set("100:*"), true, &m), [3]);
+        assert_eq!(resolve(&set("*"), true, &msgs(&[])), Vec::<usize>::new());
+    }
+
+    #[test]
+    fn dates_and_headers() {
+        assert_eq!(internal_date(0), "\"01-Jan-1970 00:00:00 +0000\"");
+        assert_eq!(
+            internal_date(1_600_000_000),
+            "\"13-Sep-2020 12:26:40 +0000\""
+        );
+        let m = b"From: a@b\r\nSubject: hi\r\n there\r\nTo: c@d\r\n\r\nbody\r\n";
+        assert_eq!(header_of(m).len(), m.len() - 6);
+        assert_eq!(
+            header_fields(m, &["subject".into()], false),
+            b"Subject: hi\r\n there\r\n\r\n"
+        );
+        assert_eq!(
+            header_fields(m, &["subject".into()], true),
+            b"From: a@b\r\nTo: c@d\r\n\r\n"
+        );
+        assert_eq!(header_of(b"no blank line"), b"no blank line");
+    }
+}

@@ -1,0 +1,302 @@
+//! The selected state in memory: SELECT/EXAMINE, FETCH, STORE, EXPUNGE, COPY/MOVE, APPEND,
+//! STATUS, and two sessions (and torsion-smtp's delivery path) seeing each other's changes.
+
+#![allow(clippy::unwrap_used)]
+
+use std::sync::Arc;
+
+use torsion_core::cred::CredentialStore;
+use torsion_core::testkit::{TempDir, TestPeer};
+use torsion_imap::server::{Config, ImapServer};
+use torsion_mailstore::{Aliases, Directory, MailAddress, MailStore};
+
+struct Setup {
+    _dir: TempDir,
+    server: Arc<ImapServer>,
+    store: MailStore,
+}
+
+fn setup() -> Setup {
+    let dir = TempDir::new("imap-mailbox").unwrap();
+    let store = MailStore::open(dir.path().join("mail")).unwrap();
+    let accounts: CredentialStore = "memory:alice@example.test:wonderland".parse().unwrap();
+    let directory = Directory::new(["example.test".to_owned()], accounts, Aliases::default());
+    let config = Config {
+        hostname: "imap.example.test".into(),
+        allow_plaintext_auth: true,
+        starttls: false,
+        store: store.clone(),
+        append_limit: 1024 * 1024,
+    };
+    let server = Arc::new(ImapServer::new(config, Arc::new(directory), None));
+    Setup {
+        _dir: dir,
+        server,
+        store,
+    }
+}
+
+fn alice() -> MailAddress {
+    MailAddress::parse("alice@example.test").unwrap()
+}
+
+const ONE: &[u8] =
+    b"From: bob@example.test\r\nSubject: first\r\nTo: alice@example.test\r\n\r\nHello Alice\r\n";
+const TWO: &[u8] = b"From: carol@example.test\r\nSubject: second\r\n\r\nSecond body\r\n";
+
+async fn login(s: &Setup) -> TestPeer {
+    let mut c = TestPeer::serve(s.server.clone());
+    c.read_line().await.unwrap();
+    c.send_line("a LOGIN alice wonderland").await;
+    let ok = c.read_line().await.unwrap();
+    assert!(ok.starts_with("a OK "), "{ok}");
+    c
+}
+
+/// Lines up to and including the tagged one.
+async fn response(c: &mut TestPeer, tag: &str) -> Vec<String> {
+    let mut lines = Vec::new();
+    loop {
+        let line = c.read_line().await.unwrap();
+        let done = line.starts_with(&format!("{tag} "));
+        lines.push(line);
+        if done {
+            return lines;
+        }
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn select_fetch_store_expunge() {
+    let s = setup();
+    s.store.deliver(&[alice()], &[ONE]).unwrap();
+    s.store.deliver(&[alice()], &[TWO]).unwrap();
+    let mut c = login(&s).await;
+    c.send_line("s SELECT INBOX").await;
+    let lines = response(&mut c, "s").await;
+    assert!(lines.contains(&"* 2 EXISTS".to_owned()), "{lines:?}");
+    assert!(
+        lines.contains(&"* 0 RECENT".to_owned()),
+        "IMAP4rev1 needs RECENT: {lines:?}"
+    );
+    assert!(lines.iter().any(
+        |l| l.starts_with("* FLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft $Forwarded")
+    ));
+    assert!(lines
+        .iter()
+        .any(|l| l.starts_with("* OK [PERMANENTFLAGS (") && l.contains("\\*)")));
+    assert!(lines.contains(&"* OK [UNSEEN 1] First unseen".to_owned()));
+    assert!(lines.iter().any(|l| l.starts_with("* OK [UIDVALIDITY ")));
+    assert!(lines.contains(&"* OK [UIDNEXT 3] Predicted next UID".to_owned()));
+    assert_eq!(lines.last().unwrap(), "s OK [READ-WRITE] SELECT completed");
+
+    c.send_line("f1 FETCH 1:* (UID FLAGS RFC822.SIZE)").await;
+    c.expect_line(&format!(
+        "* 1 FETCH (UID 1 FLAGS () RFC822.SIZE {})",
+        ONE.len()
+    ))
+    .await;
+    c.expect_line(&format!(
+        "* 2 FETCH (UID 2 FLAGS () RFC822.SIZE {})",
+        TWO.len()
+    ))
+    .await;
+    c.expect_line("f1 OK FETCH completed").await;
+    // PEEK leaves \Seen alone; BODY[] sets it and says so.
+    c.send_line("f2 FETCH 1 BODY.PEEK[HEADER.FIELDS (Subject)]")
+        .await;
+    c.expect_line("* 1 FETCH (BODY[HEADER.FIELDS (SUBJECT)] {18}")
+        .await;
+    c.expect_line("Subject: first").await;
+    c.expect_line("").await;
+    c.expect_line(")").await;
+    c.expect_line("f2 OK FETCH completed").await;
+    c.send_line("f3 FETCH 1 (BODY[TEXT])").await;
+    c.expect_line("* 1 FETCH (BODY[TEXT] {13}").await;
+    c.expect_line("Hello Alice").await;
+    c.expect_line(" FLAGS (\\Seen))").await;
+    c.expect_line("f3 OK FETCH completed").await;
+    c.send_line("f4 UID FETCH 2 (BODY.PEEK[]<0.10> INTERNALDATE)")
+        .await;
+    let line = c.read_line().await.unwrap();
+    assert_eq!(line, "* 2 FETCH (UID 2 BODY[]<0> {10}");
+    let rest = c.read_line().await.unwrap();
+    assert!(rest.starts_with("From: caro INTERNALDATE \""), "{rest}");
+    assert!(rest.ends_with(" +0000\")"), "{rest}");
+    c.expect_line("f4 OK UID FETCH completed").await;
+    c.send_line("f5 FETCH 3 FLAGS").await;
+    c.expect_line("f5 BAD Invalid message sequence number")
+        .await;
+    // UIDs that do not exist are no error; `n:*` always includes the last (§6.4.8).
+    c.send_line("f6 UID FETCH 100:200 FLAGS").await;
+    c.expect_line("f6 OK UID FETCH completed").await;
+    c.send_line("f7 UID FETCH 100:* FLAGS").await;
+    c.expect_line("* 2 FETCH (UID 2 FLAGS ())").await;
+    c.expect_line("f7 OK UID FETCH completed").await;
+
+    // STORE: flags and keywords, silent or not.
+    c.send_line("t1 STORE 2 +FLAGS (\\Flagged $Junk)").await;
+    c.expect_line("* 2 FETCH (FLAGS (\\Flagged $Junk))").await;
+    c.expect_line("t1 OK STORE completed").await;
+    c.send_line("t2 UID STORE 1:2 +FLAGS.SILENT (\\Deleted)")
+        .await;
+    c.expect_line("t2 OK UID STORE completed").await;
+    c.send_line("t3 STORE 1 -FLAGS (\\Deleted)").await;
+    c.expect_line("* 1 FETCH (FLAGS (\\Seen))").await;
+    c.expect_line("t3 OK STORE completed").await;
+    c.send_line("t4 STORE 1 +FLAGS (\\Recent)").await;
+    c.expect_line("t4 BAD Invalid flag in STORE").await;
+    c.send_line("e EXPUNGE").await;
+    c.expect_line("* 2 EXPUNGE").await;
+    c.expect_line("e OK EXPUNGE completed").await;
+    let left = s.store.inbox(&alice()).unwrap().sync().unwrap();
+    assert_eq!(left.messages.len(), 1);
+    assert_eq!(left.messages[0].uid, 1);
+    // The keyword survived in Dovecot's file.
+    assert_eq!(left.keywords.index_of("$Junk"), Some(0));
+}
+
+#[tokio::test(start_paused = true)]
+async fn examine_is_read_only_and_status_counts() {
+    let s = setup();
+    s.store.deliver(&[alice()], &[ONE]).unwrap();
+    let mut c = login(&s).await;
+    c.send_line("st STATUS INBOX (MESSAGES UNSEEN UIDNEXT SIZE)")
+        .await;
+    c.expect_line(&format!(
+        "* STATUS \"INBOX\" (MESSAGES 1 UNSEEN 1 UIDNEXT 2 SIZE {})",
+        ONE.len()
+    ))
+    .await;
+    c.expect_line("st OK STATUS completed").await;
+    c.send_line("x EXAMINE INBOX").await;
+    let lines = response(&mut c, "x").await;
+    assert!(
+        lines.contains(&"* OK [PERMANENTFLAGS ()] Flags permitted".to_owned()),
+        "{lines:?}"
+    );
+    assert_eq!(lines.last().unwrap(), "x OK [READ-ONLY] EXAMINE completed");
+    c.send_line("f FETCH 1 BODY[]").await;
+    let lines = response(&mut c, "f").await;
+    assert!(
+        !lines.iter().any(|l| l.contains("\\Seen")),
+        "EXAMINE never sets \\Seen: {lines:?}"
+    );
+    c.send_line("t STORE 1 +FLAGS (\\Seen)").await;
+    c.expect_line("t NO [READ-ONLY] The mailbox is read-only (EXAMINE)")
+        .await;
+    // A failed SELECT still deselects (RFC 9051 §6.3.2), and says so (§7.1, CLOSED).
+    c.send_line("n SELECT Nope").await;
+    c.expect_line("* OK [CLOSED] Previous mailbox closed").await;
+    c.expect_line("n NO [NONEXISTENT] No such mailbox").await;
+    c.send_line("f2 FETCH 1 FLAGS").await;
+    c.expect_line("f2 BAD FETCH needs a selected mailbox").await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn append_copy_move_with_uidplus() {
+    let s = setup();
+    let mut c = login(&s).await;
+    c.send_line(&format!(
+        "p APPEND Drafts (\\Draft $Work) \"13-Sep-2020 12:26:40 +0000\" {{{}}}",
+        TWO.len()
+    ))
+    .await;
+    c.expect_line("+ Ready for literal data").await;
+    c.send(TWO).await;
+    c.send(b"\r\n").await;
+    let ok = c.read_line().await.unwrap();
+    assert!(
+        ok.starts_with("p OK [APPENDUID ") && ok.ends_with(" 1] APPEND completed"),
+        "{ok}"
+    );
+    c.send_line(&format!("p2 APPEND Nowhere {{{}+}}", TWO.len()))
+        .await;
+    c.send(TWO).await;
+    c.send(b"\r\n").await;
+    c.expect_line("p2 NO [TRYCREATE] No such mailbox").await;
+    c.send_line("s SELECT Drafts").await;
+    response(&mut c, "s").await;
+    c.send_line("f FETCH 1 (FLAGS INTERNALDATE)").await;
+    c.expect_line("* 1 FETCH (FLAGS (\\Draft $Work) INTERNALDATE \"13-Sep-2020 12:26:40 +0000\")")
+        .await;
+    c.expect_line("f OK FETCH completed").await;
+    c.send_line("c COPY 1 Archive").await;
+    let ok = c.read_line().await.unwrap();
+    assert!(
+        ok.starts_with("c OK [COPYUID ") && ok.ends_with(" 1 1] COPY completed"),
+        "{ok}"
+    );
+    c.send_line("m UID MOVE 1 Trash").await;
+    let moved = c.read_line().await.unwrap();
+    assert!(
+        moved.starts_with("* OK [COPYUID ") && moved.ends_with(" 1 1] Moved"),
+        "{moved}"
+    );
+    c.expect_line("* 1 EXPUNGE").await;
+    c.expect_line("m OK UID MOVE completed").await;
+    let trash = s.store.folder(&alice(), "Trash").unwrap().sync().unwrap();
+    assert_eq!(trash.messages.len(), 1);
+    assert_eq!(
+        trash.keywords.names_of(trash.messages[0].keywords),
+        ["$Work"]
+    );
+    assert!(s
+        .store
+        .folder(&alice(), "Drafts")
+        .unwrap()
+        .sync()
+        .unwrap()
+        .messages
+        .is_empty());
+    c.send_line("u UNSELECT").await;
+    c.expect_line("u OK UNSELECT completed").await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn two_sessions_and_a_delivery_see_each_others_changes() {
+    let s = setup();
+    s.store.deliver(&[alice()], &[ONE]).unwrap();
+    let mut a = login(&s).await;
+    let mut b = login(&s).await;
+    for (c, t) in [(&mut a, "sa"), (&mut b, "sb")] {
+        c.send_line(&format!("{t} SELECT INBOX")).await;
+        response(c, t).await;
+    }
+    // A delivers nothing, B flags, mail arrives: A learns at its next command.
+    b.send_line("t STORE 1 +FLAGS (\\Flagged)").await;
+    response(&mut b, "t").await;
+    s.store.deliver(&[alice()], &[TWO]).unwrap();
+    a.send_line("n NOOP").await;
+    a.expect_line("* 1 FETCH (FLAGS (\\Flagged))").await;
+    a.expect_line("* 2 EXISTS").await;
+    a.expect_line("n OK NOOP completed").await;
+    // B expunges; A is told at NOOP but not in the middle of a FETCH (RFC 9051 §7.5.1).
+    b.send_line("d STORE 1 +FLAGS.SILENT (\\Deleted)").await;
+    response(&mut b, "d").await;
+    b.send_line("e EXPUNGE").await;
+    b.expect_line("* 1 EXPUNGE").await;
+    b.expect_line("e OK EXPUNGE completed").await;
+    a.send_line("f FETCH 2 UID").await;
+    a.expect_line("* 2 FETCH (UID 2)").await;
+    a.expect_line("f OK FETCH completed").await;
+    a.send_line("n2 NOOP").await;
+    a.expect_line("* 1 EXPUNGE").await;
+    a.expect_line("n2 OK NOOP completed").await;
+    a.send_line("f2 FETCH 1 UID").await;
+    a.expect_line("* 1 FETCH (UID 2)").await;
+    a.expect_line("f2 OK FETCH completed").await;
+    // CLOSE expunges silently.
+    a.send_line("t2 STORE 1 +FLAGS (\\Deleted)").await;
+    response(&mut a, "t2").await;
+    a.send_line("c CLOSE").await;
+    a.expect_line("c OK CLOSE completed").await;
+    assert!(s
+        .store
+        .inbox(&alice())
+        .unwrap()
+        .sync()
+        .unwrap()
+        .messages
+        .is_empty());
+}
