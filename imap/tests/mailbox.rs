@@ -300,3 +300,53 @@ async fn two_sessions_and_a_delivery_see_each_others_changes() {
         .messages
         .is_empty());
 }
+
+#[tokio::test(start_paused = true)]
+async fn idle_reports_deliveries_and_other_sessions_changes_at_once() {
+    let s = setup();
+    s.store.deliver(&[alice()], &[ONE]).unwrap();
+    let mut a = login(&s).await;
+    let mut b = login(&s).await;
+    for (c, t) in [(&mut a, "sa"), (&mut b, "sb")] {
+        c.send_line(&format!("{t} SELECT INBOX")).await;
+        response(c, t).await;
+    }
+    a.send_line("i IDLE").await;
+    a.expect_line("+ idling").await;
+    // A delivery in this process (torsion-smtp's path through the store)…
+    s.store.deliver(&[alice()], &[TWO]).unwrap();
+    a.expect_line("* 2 EXISTS").await;
+    // …and another session's change.
+    b.send_line("t STORE 1 +FLAGS (\\Answered)").await;
+    response(&mut b, "t").await;
+    a.expect_line("* 1 FETCH (FLAGS (\\Answered))").await;
+    a.send_line("DONE").await;
+    a.expect_line("i OK IDLE terminated").await;
+    a.send_line("n NOOP").await;
+    a.expect_line("n OK NOOP completed").await;
+    // Without a selected mailbox IDLE just waits for DONE; anything else ends it with BAD.
+    a.send_line("u UNSELECT").await;
+    a.expect_line("u OK UNSELECT completed").await;
+    a.send_line("i2 IDLE").await;
+    a.expect_line("+ idling").await;
+    a.send_line("NOOP").await;
+    a.expect_line("i2 BAD Expected DONE").await;
+}
+
+/// Real time: the change comes from outside the process (a file written into `new/`, as
+/// another delivery agent would), seen through inotify or the polling fallback.
+#[tokio::test]
+async fn idle_sees_a_delivery_by_another_program() {
+    let s = setup();
+    s.store.deliver(&[alice()], &[ONE]).unwrap();
+    let mut a = login(&s).await;
+    a.send_line("s SELECT INBOX").await;
+    response(&mut a, "s").await;
+    a.send_line("i IDLE").await;
+    a.expect_line("+ idling").await;
+    let new = s.store.mailbox_path(&alice()).join("new");
+    std::fs::write(new.join("1900000000.M1P1Q1.elsewhere"), TWO).unwrap();
+    a.expect_line("* 2 EXISTS").await;
+    a.send_line("DONE").await;
+    a.expect_line("i OK IDLE terminated").await;
+}

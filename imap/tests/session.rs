@@ -327,8 +327,11 @@ async fn create_rename_delete_subscribe_with_names_in_both_encodings() {
     c.expect_line("d3 NO [CANNOT] INBOX cannot be changed that way")
         .await;
     // Not built yet: said plainly, not advertised.
-    c.send_line("x1 IDLE").await;
-    c.expect_line("x1 NO [CANNOT] IDLE is not available in this server yet")
+    c.send_line("x1 SEARCH ALL").await;
+    c.expect_line("x1 BAD SEARCH needs a selected mailbox")
+        .await;
+    c.send_line("x3 GETQUOTAROOT INBOX").await;
+    c.expect_line("x3 NO [CANNOT] GETQUOTAROOT is not available in this server yet")
         .await;
     c.send_line("x2 FETCH 1 FLAGS").await;
     c.expect_line("x2 BAD FETCH needs a selected mailbox").await;

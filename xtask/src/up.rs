@@ -173,10 +173,22 @@ const SERVERS: &[Server] = &[
         target: Target::Bin("torsion-imap"),
         command: &["serve"],
         listen: &["tcp:1143:interface=127.0.0.1"],
-        extra: &[],
+        // The mail SMTP delivers, with the same accounts.
+        extra: &[
+            "--hostname",
+            "localhost",
+            "--domain",
+            "example.test",
+            "--mail-root",
+            "{data}/../smtp/mail",
+            "--users",
+            "{data}/users",
+            // A loopback-only demo without a certificate: LOGIN over plaintext is allowed.
+            "--allow-plaintext-auth",
+        ],
         listeners: &[],
-        files: &[],
-        notes: &[],
+        files: &[("users", SMTP_USERS)],
+        notes: &["imap: read that mail on 1143 as alice / alice-demo (e.g. `mutt -f imap://alice@127.0.0.1:1143/`)"],
     },
     Server {
         name: "pop3",

@@ -185,13 +185,12 @@ impl ImapServer {
         ok
     }
 
-    /// Parse and run one command.
+    /// Parse and run one command: the session back, its responses, its effect, and whether
+    /// the command could not be parsed.
     async fn run(&self, session: Session, bytes: Vec<u8>) -> Option<(Session, Out, Effect, bool)> {
-        let task = tokio::task::spawn_blocking(move || {
-            let mut session = session;
-            let mut out = Out::new();
-            let (effect, bad) = match CommandCodec::default().decode(&bytes) {
-                Ok((_, command)) => (session.handle(command, &mut out), false),
+        let (session, out, (effect, bad)) = Self::blocking(session, move |session, out| {
+            match CommandCodec::default().decode(&bytes) {
+                Ok((_, command)) => (session.handle(command, out), false),
                 Err(_) => {
                     // RFC 9051 §7.1.3: BAD with the tag if there is one, else untagged.
                     let first = bytes.split(|&b| b == b'\r').next().unwrap_or_default();
@@ -201,14 +200,100 @@ impl ImapServer {
                     }
                     (Effect::None, true)
                 }
-            };
-            (session, out, effect, bad)
+            }
+        })
+        .await?;
+        Some((session, out, effect, bad))
+    }
+
+    /// Run `f` on the session on the blocking pool (the store is file I/O); `None` if the
+    /// task died.
+    async fn blocking<T: Send + 'static>(
+        session: Session,
+        f: impl FnOnce(&mut Session, &mut Out) -> T + Send + 'static,
+    ) -> Option<(Session, Out, T)> {
+        let task = tokio::task::spawn_blocking(move || {
+            let mut session = session;
+            let mut out = Out::new();
+            let value = f(&mut session, &mut out);
+            (session, out, value)
         });
         match task.await {
-            Ok((session, out, effect, bad)) => Some((session, out, effect, bad)),
+            Ok(r) => Some(r),
             Err(e) => {
                 tracing::error!("IMAP command failed: {e}");
                 None
+            }
+        }
+    }
+
+    /// IDLE (RFC 2177): changes to the selected mailbox are reported as they happen — a
+    /// delivery by torsion-smtp, another session's STORE — until `DONE`. `None`: the
+    /// connection is to be closed.
+    async fn idle(
+        &self,
+        conn: &mut Connection,
+        lines: &mut LineCodec,
+        session: Session,
+        tag: &str,
+    ) -> Option<Session> {
+        let mut watch = match session.selected_dir() {
+            Some(dir) => match torsion_mailstore::watch::watch(&dir) {
+                Ok(w) => Some(w),
+                Err(e) => {
+                    tracing::warn!("IDLE: cannot watch {}: {e}", dir.display());
+                    None
+                }
+            },
+            None => None,
+        };
+        conn.queue(b"+ idling\r\n");
+        // Anything that happened between the command and the watch being set up.
+        let (mut session, out, ()) =
+            Self::blocking(session, |s, out| s.report_changes(out, true, false)).await?;
+        conn.queue(out.bytes());
+        loop {
+            let changed = async {
+                match watch.as_mut() {
+                    Some(w) => w.changed().await,
+                    None => std::future::pending().await,
+                }
+            };
+            tokio::select! {
+                line = conn.read_frame(lines) => {
+                    match line {
+                        Ok(Some(line)) if line.eq_ignore_ascii_case(b"DONE") => {
+                            let mut out = Out::new();
+                            out.ok(tag, "IDLE terminated");
+                            conn.queue(out.bytes());
+                            return Some(session);
+                        }
+                        Ok(Some(_)) => {
+                            let mut out = Out::new();
+                            out.bad(tag, "Expected DONE");
+                            conn.queue(out.bytes());
+                            return Some(session);
+                        }
+                        Err(ReadError::IdleTimeout | ReadError::FrameTimeout) => {
+                            conn.queue(b"* BYE Autologout; idle for too long\r\n");
+                            return None;
+                        }
+                        Err(ReadError::Shutdown) => {
+                            conn.queue(b"* BYE Server shutting down\r\n");
+                            return None;
+                        }
+                        _ => return None,
+                    }
+                }
+                () = changed => {
+                    let (next, out, ()) =
+                        Self::blocking(session, |s, out| s.report_changes(out, true, false)).await?;
+                    session = next;
+                    conn.queue(out.bytes());
+                    if conn.flush().await.is_err() {
+                        return None;
+                    }
+                }
             }
         }
     }
@@ -333,6 +418,14 @@ impl Service for ImapServer {
                         .await;
                     conn.queue(out.bytes());
                 }
+                Effect::Idle { tag } => match self.idle(&mut conn, &mut lines, session, &tag).await
+                {
+                    Some(s) => session = s,
+                    None => {
+                        let _ = tokio::time::timeout(Duration::from_secs(5), conn.close()).await;
+                        return;
+                    }
+                },
             }
             if session.failed_logins >= MAX_FAILED_LOGINS {
                 conn.queue(b"* BYE Too many failed logins\r\n");
@@ -343,6 +436,14 @@ impl Service for ImapServer {
             }
         }
         let _ = tokio::time::timeout(Duration::from_secs(5), conn.close()).await;
+    }
+
+    /// SIGHUP: the STARTTLS certificate is read again.
+    fn reload(&self) -> Result<(), String> {
+        if let Some(tls) = &self.tls {
+            tls.reload().map_err(|e| e.to_string())?;
+        }
+        Ok(())
     }
 
     async fn refuse(self: Arc<Self>, mut conn: Connection, reason: Refusal) {

@@ -388,7 +388,7 @@ impl Session {
     /// Bring the selected view up to date with the mailbox, telling the client: new messages
     /// (`EXISTS`), changed flags (`FETCH (FLAGS …)`, with the UID for UID commands) and, where
     /// `expunges` allows (not during FETCH, STORE or SEARCH), vanished messages (`EXPUNGE`).
-    pub(super) fn report_changes(&mut self, out: &mut Out, expunges: bool, with_uid: bool) {
+    pub fn report_changes(&mut self, out: &mut Out, expunges: bool, with_uid: bool) {
         let Some(sel) = self.selected.as_mut() else {
             return;
         };

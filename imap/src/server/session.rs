@@ -74,6 +74,12 @@ pub enum Effect {
         /// The command's tag.
         tag: String,
     },
+    /// IDLE (RFC 2177): send `+ idling`, then report changes to the selected mailbox as they
+    /// happen ([`Session::report_changes`]) until the client sends `DONE`, then the tagged OK.
+    Idle {
+        /// The command's tag.
+        tag: String,
+    },
 }
 
 /// One client's session.
@@ -109,6 +115,11 @@ impl Session {
     /// The state.
     pub fn state(&self) -> &State {
         &self.state
+    }
+
+    /// The directory of the selected mailbox (what IDLE watches).
+    pub fn selected_dir(&self) -> Option<std::path::PathBuf> {
+        self.selected.as_ref().map(|s| s.maildir.path().to_owned())
     }
 
     /// The TLS upgrade finished.
@@ -156,6 +167,7 @@ impl Session {
             "MOVE",
             "UNSELECT",
             "STATUS=SIZE",
+            "IDLE",
         ]);
         let mut out = caps.join(" ");
         out.push_str(&format!(" APPENDLIMIT={}", self.config.append_limit));
@@ -308,6 +320,7 @@ impl Session {
             {
                 out.bad(&tag, &format!("{name} needs a selected mailbox"));
             }
+            CommandBody::Idle => return Effect::Idle { tag },
             CommandBody::Check => {
                 self.report_changes(out, true, false);
                 out.ok(&tag, "CHECK completed");

@@ -1,0 +1,112 @@
+//! `torsion-imap`: the IMAP server (`serve`) over the same mail root, users file and address
+//! form (`user@domain` logs in) as `torsion-smtp serve`, and a password hasher (`passwd`).
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use torsion_core::cred::passwd::{run_passwd, PasswdArgs};
+use torsion_core::cred::CredentialStore;
+use torsion_core::runner::{self, RunError, ServiceArgs};
+use torsion_core::tls::ReloadableServerConfig;
+use torsion_imap::server::{Config, ImapServer};
+use torsion_mailstore::{Aliases, Directory, MailStore};
+
+#[derive(Debug, clap::Parser)]
+#[command(
+    name = "torsion-imap",
+    version,
+    about = "IMAP4rev2/IMAP4rev1 server on a Maildir root"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, clap::Subcommand)]
+enum Command {
+    /// Run the IMAP server (default --listen tcp:143; `tls:993:privateKey=…:certKey=…` for
+    /// implicit TLS).
+    Serve(Box<ServeArgs>),
+    /// Hash a password (read from stdin) into a users-file line `USER@DOMAIN:{ARGON2ID}…`.
+    Passwd(PasswdArgs),
+}
+
+#[derive(Debug, clap::Args)]
+struct ServeArgs {
+    /// This server's host name (greeting).
+    #[arg(long, value_name = "NAME", default_value = "localhost")]
+    hostname: String,
+    /// Maildir root: DIR/domain/user/ is each mailbox (torsion-smtp's --mail-root).
+    #[arg(long, value_name = "DIR")]
+    mail_root: PathBuf,
+    /// Accounts: lines USER@DOMAIN:{SCHEME}hash (torsion-smtp's --users).
+    #[arg(long, value_name = "FILE")]
+    users: PathBuf,
+    /// The domain a bare user name logs in to (repeatable; with exactly one, `alice` means
+    /// `alice@DOMAIN`).
+    #[arg(long = "domain", value_name = "DOMAIN")]
+    domains: Vec<String>,
+    /// Certificate chain (PEM) for STARTTLS.
+    #[arg(long, value_name = "PEM", requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+    /// Private key (PEM) for STARTTLS.
+    #[arg(long, value_name = "PEM", requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
+    /// Allow LOGIN and AUTHENTICATE over unencrypted connections (tests, loopback set-ups).
+    #[arg(long)]
+    allow_plaintext_auth: bool,
+    /// Largest message APPEND accepts, in bytes (APPENDLIMIT).
+    #[arg(long, value_name = "BYTES", default_value_t = 50 * 1024 * 1024)]
+    append_limit: u64,
+    #[command(flatten)]
+    service: ServiceArgs,
+}
+
+fn main() -> ExitCode {
+    let cli: Cli = runner::parse_args();
+    match cli.command {
+        Command::Serve(args) => runner::run("torsion-imap", serve(*args)),
+        Command::Passwd(args) => {
+            let stdin = std::io::stdin();
+            match run_passwd(&args, stdin.lock(), std::io::stdout()) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("torsion-imap passwd: {e}");
+                    ExitCode::from(2)
+                }
+            }
+        }
+    }
+}
+
+async fn serve(args: ServeArgs) -> Result<(), RunError> {
+    let config_err =
+        |what: &str, e: &dyn std::fmt::Display| RunError::Config(format!("{what}: {e}"));
+    let accounts =
+        CredentialStore::from_file(&args.users).map_err(|e| config_err("--users", &e))?;
+    let directory = Arc::new(Directory::new(
+        args.domains.clone(),
+        accounts,
+        Aliases::new(),
+    ));
+    let store = MailStore::open(&args.mail_root)
+        .map_err(|e| config_err(&format!("--mail-root {}", args.mail_root.display()), &e))?;
+    let tls = match (&args.tls_cert, &args.tls_key) {
+        (Some(cert), Some(key)) => Some(
+            ReloadableServerConfig::load(key, cert)
+                .map_err(|e| config_err("--tls-cert/--tls-key", &e))?,
+        ),
+        _ => None,
+    };
+    runner::init_logging(&args.service.log_level, args.service.log_format)?;
+    let config = Config {
+        hostname: args.hostname.clone(),
+        allow_plaintext_auth: args.allow_plaintext_auth,
+        starttls: tls.is_some(),
+        store,
+        append_limit: args.append_limit,
+    };
+    let server = Arc::new(ImapServer::new(config, directory, tls));
+    runner::serve(server, &args.service, &["tcp:143"]).await
+}
