@@ -7,6 +7,7 @@
 
 mod core_suite;
 mod dns_suite;
+mod imap_suite;
 mod irc_suite;
 mod smtp_suite;
 
@@ -20,7 +21,7 @@ use std::time::{Duration, Instant};
 use std::process::ExitCode;
 
 /// The suites, in the order `cargo xtask interop` runs them.
-const SUITES: &[&str] = &["core", "dns", "irc", "smtp"];
+const SUITES: &[&str] = &["core", "dns", "irc", "smtp", "imap"];
 
 /// Entry point: `args` are the words after `interop`.
 pub fn main(args: &[String]) -> ExitCode {
@@ -42,6 +43,7 @@ pub fn main(args: &[String]) -> ExitCode {
             "dns" => dns_suite::run(&mut report),
             "irc" => irc_suite::run(&mut report),
             "smtp" => smtp_suite::run(&mut report),
+            "imap" => imap_suite::run(&mut report),
             _ => unreachable!("SUITES lists only known suites"),
         }
     }

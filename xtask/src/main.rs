@@ -33,7 +33,7 @@ commands:
                               messages/s accepted and durably stored (20 sessions × 20,000
                               messages of 1 KiB, at most N = 120 s per server)
   interop [SUITE]             real third-party programs against our servers and clients (SUITE:
-                              core, dns, irc, smtp; default: every suite)
+                              core, dns, irc, smtp, imap; default: every suite)
   help                        this text";
 
 /// A bad command line: one line on stderr, exit 2.

@@ -1,0 +1,196 @@
+//! Interop checks for torsion-imap: Python's imaplib (the standard library's IMAP client)
+//! against our server over loopback — LOGIN (a wrong password refused), LIST with special-use
+//! folders, SELECT, FETCH of a message delivered into the Maildir (byte for byte), STORE,
+//! CLOSE; APPEND with flags and a date (APPENDUID), COPY (COPYUID), UID MOVE, EXPUNGE, STATUS,
+//! CREATE/RENAME/DELETE with modified UTF-7 names, SUBSCRIBE/LSUB; LOGINDISABLED before
+//! STARTTLS then a verified STARTTLS session; implicit TLS (`IMAP4_SSL`) on a `tls:` endpoint.
+//! The script is `xtask/interop-data/imap/client.py`; each step prints `ok` or exits non-zero
+//! with its reason. Servers listen on port 0 and are stopped by PID; scratch files go under
+//! var/interop/imap/ (emptied first).
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use super::{make_certificate, require, Client, Report};
+use crate::util::{self, ServerProcess};
+
+/// Bound on the server logging `listening on`.
+const START: Duration = Duration::from_secs(10);
+/// Bound on one Python step (its socket timeout is 10 s per operation).
+const EXCHANGE: Duration = Duration::from_secs(60);
+/// The script, relative to the workspace root.
+const SCRIPT: &str = "xtask/interop-data/imap/client.py";
+/// Scratch directory, relative to the workspace root.
+const SCRATCH: &str = "var/interop/imap";
+/// The account (`{PLAIN}` in the users file).
+const USERS: &str = "alice@example.test:{PLAIN}wonderland\n";
+/// The message delivered into alice's Maildir before the checks.
+const MESSAGE: &[u8] = b"Return-Path: <bob@example.test>\r\nFrom: Bob <bob@example.test>\r\nTo: alice@example.test\r\nSubject: interop\r\nMessage-ID: <interop-1@example.test>\r\n\r\nHello from the interop suite.\r\n\xe2\x98\x95 8-bit line\r\n";
+
+/// Run every IMAP check into `report`.
+pub fn run(report: &mut Report) {
+    if let Err(e) = util::cargo_build(&["-p", "torsion-imap", "--bin", "torsion-imap"]) {
+        report.fail("imap: build torsion-imap", &e);
+        return;
+    }
+    let root = util::workspace_root();
+    let scratch = root.join(SCRATCH);
+    let _ = std::fs::remove_dir_all(&scratch);
+    if let Err(e) = setup(&scratch) {
+        report.fail("imap: write the users file and the mail root", &e);
+        return;
+    }
+    match Imap::start(&root, "imap-plain", &[], &["--allow-plaintext-auth"]) {
+        Ok(server) => {
+            let port = server.port.to_string();
+            let expected = format!("{SCRATCH}/expected.eml");
+            report.check(
+                "imap-read-mail (imaplib: LOGIN, wrong password refused, LIST with \\Sent, SELECT, FETCH of a delivered message byte for byte, STORE, CLOSE)",
+                || python(&root, &["read-mail", &port, &expected]).map(|_| ()),
+            );
+            report.check(
+                "imap-folders (imaplib: APPEND with flags and date → APPENDUID, COPY → COPYUID, UID MOVE, STATUS, EXPUNGE, CREATE/RENAME/DELETE in modified UTF-7, SUBSCRIBE/LSUB)",
+                || python(&root, &["folders", &port]).map(|_| ()),
+            );
+            if let Err(e) = server.stop() {
+                report.fail("imap: torsion-imap exits 0 on SIGTERM", &e);
+            }
+        }
+        Err(e) => report.fail("imap: start torsion-imap", &e),
+    }
+    let tls = || -> Result<(Imap, String, String), String> {
+        let key = format!("{SCRATCH}/key.pem");
+        let cert = format!("{SCRATCH}/cert.pem");
+        make_certificate(&require("openssl", "openssl")?, &root, &key, &cert)?;
+        let endpoint = format!("tls:0:privateKey={key}:certKey={cert}:interface=127.0.0.1");
+        let server = Imap::start(
+            &root,
+            "imap-tls",
+            &[&endpoint],
+            &["--tls-cert", &cert, "--tls-key", &key],
+        )?;
+        Ok((server, cert, endpoint))
+    };
+    match tls() {
+        Ok((server, cert, _)) => {
+            let plain = server.port_of("tcp:").map(|p| p.to_string());
+            let secure = server.port_of("tls:").map(|p| p.to_string());
+            report.check(
+                "imap-starttls (imaplib: LOGINDISABLED and LOGIN refused before STARTTLS; after it, certificate verified, LOGIN)",
+                || python(&root, &["starttls", &plain?, &cert]).map(|_| ()),
+            );
+            report.check(
+                "imap-implicit-tls (imaplib IMAP4_SSL on a tls: endpoint, certificate verified, LOGIN, EXAMINE)",
+                || python(&root, &["implicit-tls", &secure?, &cert]).map(|_| ()),
+            );
+            if let Err(e) = server.stop() {
+                report.fail("imap: torsion-imap (TLS) exits 0 on SIGTERM", &e);
+            }
+        }
+        Err(e) => report.fail("imap: start torsion-imap with TLS", &e),
+    }
+}
+
+/// The users file, and the message delivered into alice's INBOX as torsion-smtp would
+/// (a file in `new/`), with a copy the script compares against.
+fn setup(scratch: &Path) -> Result<(), String> {
+    let new = scratch.join("mail/example.test/alice/new");
+    for dir in [
+        new.clone(),
+        scratch.join("mail/example.test/alice/cur"),
+        scratch.join("mail/example.test/alice/tmp"),
+    ] {
+        std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    }
+    let write = |path: PathBuf, bytes: &[u8]| {
+        std::fs::write(&path, bytes).map_err(|e| format!("{}: {e}", path.display()))
+    };
+    write(scratch.join("users"), USERS.as_bytes())?;
+    write(
+        new.join(format!("1700000000.M1P1Q1.interop,S={}", MESSAGE.len())),
+        MESSAGE,
+    )?;
+    write(scratch.join("expected.eml"), MESSAGE)
+}
+
+fn binary() -> PathBuf {
+    util::release_dir().join("torsion-imap")
+}
+
+/// A running torsion-imap and its first port.
+#[derive(Debug)]
+struct Imap {
+    process: ServerProcess,
+    port: u16,
+    addresses: Vec<String>,
+}
+
+impl Imap {
+    /// `torsion-imap serve` on `tcp:0` plus `listen` endpoints, with `extra` flags.
+    fn start(root: &Path, check: &str, listen: &[&str], extra: &[&str]) -> Result<Imap, String> {
+        let mut args: Vec<String> = vec![
+            "serve".into(),
+            "--hostname".into(),
+            "imap.interop.test".into(),
+            "--domain".into(),
+            "example.test".into(),
+            "--mail-root".into(),
+            format!("{SCRATCH}/mail"),
+            "--users".into(),
+            format!("{SCRATCH}/users"),
+            "--listen".into(),
+            "tcp:0:interface=127.0.0.1".into(),
+        ];
+        for endpoint in listen {
+            args.push("--listen".into());
+            args.push((*endpoint).into());
+        }
+        args.extend(extra.iter().map(|s| (*s).to_owned()));
+        let log = root.join(SCRATCH).join(format!("{check}.log"));
+        let mut process = ServerProcess::spawn("torsion-imap", &binary(), &args, root, &log)?;
+        let addresses = process.wait_listening(1 + listen.len(), START)?;
+        let port = addresses
+            .first()
+            .and_then(|a| util::port_of(a))
+            .ok_or_else(|| format!("no port in {addresses:?}"))?;
+        Ok(Imap {
+            process,
+            port,
+            addresses,
+        })
+    }
+
+    /// The port of the listener whose address starts with `scheme`.
+    fn port_of(&self, scheme: &str) -> Result<u16, String> {
+        self.addresses
+            .iter()
+            .find(|a| a.starts_with(scheme))
+            .and_then(|a| util::port_of(a))
+            .ok_or_else(|| format!("no {scheme} address in {:?}", self.addresses))
+    }
+
+    /// SIGTERM and require exit 0.
+    fn stop(mut self) -> Result<(), String> {
+        self.process.stop_cleanly()
+    }
+}
+
+/// `python3 client.py ARGS…` to completion (bounded); its stdout must start with `ok`.
+fn python(root: &Path, args: &[&str]) -> Result<String, String> {
+    let python = require("python3", "python3")?;
+    let mut all = vec!["-B", SCRIPT];
+    all.extend_from_slice(args);
+    let mut client = Client::spawn(&python, &all, root)?;
+    let status = client.finish(EXCHANGE)?;
+    let stdout = String::from_utf8_lossy(client.stdout()).into_owned();
+    if status.success() && stdout.trim_start().starts_with("ok") {
+        Ok(stdout)
+    } else {
+        Err(format!(
+            "python3 {} exited with {}; {}",
+            all.join(" "),
+            util::describe_status(status),
+            client.transcript()
+        ))
+    }
+}
