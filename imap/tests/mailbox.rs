@@ -350,3 +350,45 @@ async fn idle_sees_a_delivery_by_another_program() {
     a.send_line("DONE").await;
     a.expect_line("i OK IDLE terminated").await;
 }
+
+const MULTI: &[u8] = b"From: Bob <bob@example.test>\r\nTo: alice@example.test\r\nSubject: parts\r\nMessage-ID: <m1@example.test>\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=\"b1\"\r\n\r\n--b1\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nfirst part\r\n--b1\r\nContent-Type: application/octet-stream\r\nContent-Transfer-Encoding: base64\r\n\r\nAAEC\r\n--b1--\r\n";
+
+#[tokio::test(start_paused = true)]
+async fn envelope_bodystructure_and_mime_part_sections() {
+    let s = setup();
+    s.store.deliver(&[alice()], &[MULTI]).unwrap();
+    let mut c = login(&s).await;
+    c.send_line("s SELECT INBOX").await;
+    response(&mut c, "s").await;
+    c.send_line("f1 FETCH 1 (ENVELOPE BODYSTRUCTURE)").await;
+    let line = c.read_line().await.unwrap();
+    assert!(
+        line.starts_with(
+            "* 1 FETCH (ENVELOPE (NIL \"parts\" ((\"Bob\" NIL \"bob\" \"example.test\"))"
+        ),
+        "{line}"
+    );
+    assert!(line.contains(" \"<m1@example.test>\") BODYSTRUCTURE ((\"TEXT\" \"PLAIN\" (\"CHARSET\" \"utf-8\") NIL NIL \"7BIT\" 10 0 NIL NIL NIL NIL)(\"APPLICATION\" \"OCTET-STREAM\" NIL NIL NIL \"BASE64\" 4 NIL NIL NIL NIL) \"MIXED\" (\"BOUNDARY\" \"b1\") NIL NIL NIL))"), "{line}");
+    c.expect_line("f1 OK FETCH completed").await;
+    c.send_line("f2 FETCH 1 (BODY.PEEK[1] BODY.PEEK[2.MIME] BODY.PEEK[3])")
+        .await;
+    c.expect_line("* 1 FETCH (BODY[1] {10}").await;
+    let line = c.read_line().await.unwrap();
+    assert_eq!(line, "first part BODY[2.MIME] {77}");
+    c.expect_line("Content-Type: application/octet-stream")
+        .await;
+    c.expect_line("Content-Transfer-Encoding: base64").await;
+    c.expect_line("").await;
+    c.expect_line(" BODY[3] {0}").await;
+    c.expect_line(")").await;
+    c.expect_line("f2 OK FETCH completed").await;
+    c.send_line("f3 FETCH 1 BODY").await;
+    let line = c.read_line().await.unwrap();
+    assert!(
+        line.starts_with(
+            "* 1 FETCH (BODY ((\"TEXT\" \"PLAIN\" (\"CHARSET\" \"utf-8\") NIL NIL \"7BIT\" 10 0)("
+        ) && line.ends_with(" \"MIXED\"))"),
+        "{line}"
+    );
+    c.expect_line("f3 OK FETCH completed").await;
+}

@@ -2,6 +2,7 @@
 //! the torsion-core service that runs it on a connection ([`driver`]).
 
 pub mod driver;
+pub mod mime;
 pub mod response;
 pub mod selected;
 pub mod session;

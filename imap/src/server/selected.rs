@@ -3,10 +3,10 @@
 //! UNSELECT, CHECK — and telling a session what other sessions and programs changed
 //! (EXISTS, EXPUNGE, FETCH FLAGS) at the points RFC 9051 §7.5.1 allows.
 //!
-//! FETCH serves FLAGS, UID, RFC822.SIZE, INTERNALDATE and the body sections of the whole
-//! message (`BODY[]`, `HEADER`, `HEADER.FIELDS[.NOT]`, `TEXT`, `RFC822*`, partial ranges);
-//! ENVELOPE, BODYSTRUCTURE and MIME part sections come with the MIME parser (next step) and
-//! are refused plainly until then.
+//! FETCH serves FLAGS, UID, RFC822.SIZE, INTERNALDATE, ENVELOPE, BODY, BODYSTRUCTURE (from
+//! mail-parser, [`super::mime`]) and every body section (`BODY[]`, `HEADER`,
+//! `HEADER.FIELDS[.NOT]`, `TEXT`, MIME parts `1.2`, `1.2.MIME`, `1.2.HEADER`, `1.2.TEXT`,
+//! `RFC822*`, partial ranges); BINARY and MODSEQ are refused plainly until they are built.
 
 use imap_codec::imap_types::core::AString;
 use imap_codec::imap_types::extensions::binary::LiteralOrLiteral8;
@@ -17,6 +17,7 @@ use imap_codec::imap_types::sequence::{SeqOrUid, Sequence, SequenceSet};
 use imap_codec::imap_types::status::StatusDataItemName;
 use torsion_mailstore::{Flags, KeywordTable, Keywords, Maildir, Message};
 
+use super::mime::{self, Want};
 use super::response::Out;
 use super::session::Session;
 
@@ -100,6 +101,16 @@ pub fn resolve(set: &SequenceSet, uid: bool, messages: &[Message]) -> Vec<usize>
     out
 }
 
+/// The ENVELOPE of a message mail-parser could not read at all.
+fn empty_envelope() -> String {
+    "(NIL NIL NIL NIL NIL NIL NIL NIL NIL NIL)".to_owned()
+}
+
+/// The BODY of a message mail-parser could not read at all: `size` bytes of text.
+fn empty_body(size: u64) -> String {
+    format!("(\"TEXT\" \"PLAIN\" NIL NIL NIL \"7BIT\" {size} 0)")
+}
+
 /// The header of a message: up to and including the blank line that ends it.
 fn header_of(message: &[u8]) -> &[u8] {
     let mut i = 0;
@@ -156,6 +167,32 @@ enum BodyPart {
     Header,
     Fields(Vec<String>, bool),
     Text,
+    /// A MIME part (`1.2`) and what of it.
+    Part(Vec<u32>, Want),
+    /// Header fields of the message a part holds (`1.2.HEADER.FIELDS (…)`).
+    PartFields(Vec<u32>, Vec<String>, bool),
+}
+
+fn path_of(part: &imap_codec::imap_types::fetch::Part) -> Vec<u32> {
+    part.0.as_ref().iter().map(|n| n.get()).collect()
+}
+
+fn dotted(path: &[u32]) -> String {
+    path.iter()
+        .map(u32::to_string)
+        .collect::<Vec<_>>()
+        .join(".")
+}
+
+fn field_list(f: &[String], not: bool) -> String {
+    format!(
+        "HEADER.FIELDS{} ({})",
+        if not { ".NOT" } else { "" },
+        f.iter()
+            .map(|n| n.to_ascii_uppercase())
+            .collect::<Vec<_>>()
+            .join(" ")
+    )
 }
 
 impl Session {
@@ -470,38 +507,44 @@ impl Session {
                     partial,
                     peek,
                 } => {
+                    let names_of = |fields: &imap_codec::imap_types::core::Vec1<AString<'_>>| {
+                        fields.as_ref().iter().map(astring_text).collect::<Vec<_>>()
+                    };
                     let part = match section {
                         None => BodyPart::Whole,
                         Some(Section::Header(None)) => BodyPart::Header,
                         Some(Section::Text(None)) => BodyPart::Text,
-                        Some(Section::HeaderFields(None, fields)) => BodyPart::Fields(
-                            fields.as_ref().iter().map(astring_text).collect(),
-                            false,
-                        ),
-                        Some(Section::HeaderFieldsNot(None, fields)) => BodyPart::Fields(
-                            fields.as_ref().iter().map(astring_text).collect(),
-                            true,
-                        ),
-                        Some(_) => {
-                            return out.no_code(
-                                tag,
-                                "CANNOT",
-                                "MIME part sections are not available yet",
-                            );
+                        Some(Section::HeaderFields(None, fields)) => {
+                            BodyPart::Fields(names_of(fields), false)
+                        }
+                        Some(Section::HeaderFieldsNot(None, fields)) => {
+                            BodyPart::Fields(names_of(fields), true)
+                        }
+                        Some(Section::Part(p)) => BodyPart::Part(path_of(p), Want::Body),
+                        Some(Section::Mime(p)) => BodyPart::Part(path_of(p), Want::Mime),
+                        Some(Section::Header(Some(p))) => BodyPart::Part(path_of(p), Want::Header),
+                        Some(Section::Text(Some(p))) => BodyPart::Part(path_of(p), Want::Text),
+                        Some(Section::HeaderFields(Some(p), fields)) => {
+                            BodyPart::PartFields(path_of(p), names_of(fields), false)
+                        }
+                        Some(Section::HeaderFieldsNot(Some(p), fields)) => {
+                            BodyPart::PartFields(path_of(p), names_of(fields), true)
                         }
                     };
                     let section_name = match &part {
                         BodyPart::Whole => String::new(),
                         BodyPart::Header => "HEADER".into(),
                         BodyPart::Text => "TEXT".into(),
-                        BodyPart::Fields(f, not) => format!(
-                            "HEADER.FIELDS{} ({})",
-                            if *not { ".NOT" } else { "" },
-                            f.iter()
-                                .map(|n| n.to_ascii_uppercase())
-                                .collect::<Vec<_>>()
-                                .join(" ")
-                        ),
+                        BodyPart::Fields(f, not) => field_list(f, *not),
+                        BodyPart::Part(p, want) => match want {
+                            Want::Body => dotted(p),
+                            Want::Mime => format!("{}.MIME", dotted(p)),
+                            Want::Header => format!("{}.HEADER", dotted(p)),
+                            Want::Text => format!("{}.TEXT", dotted(p)),
+                        },
+                        BodyPart::PartFields(p, f, not) => {
+                            format!("{}.{}", dotted(p), field_list(f, *not))
+                        }
                     };
                     let partial = partial.map(|(start, len)| (start, len.get()));
                     let name = match partial {
@@ -536,7 +579,10 @@ impl Session {
                 MessageDataItemName::Flags
                 | MessageDataItemName::Uid
                 | MessageDataItemName::Rfc822Size
-                | MessageDataItemName::InternalDate => None,
+                | MessageDataItemName::InternalDate
+                | MessageDataItemName::Envelope
+                | MessageDataItemName::Body
+                | MessageDataItemName::BodyStructure => None,
                 other => {
                     let what = format!("{other:?}");
                     let what = what
@@ -553,6 +599,7 @@ impl Session {
             };
             bodies.push(item);
         }
+        let utf8 = self.utf8 || self.rev2;
         let indexes = resolve(set, uid, &sel.messages);
         if !uid && indexes.is_empty() && !sel.messages.is_empty() {
             return out.bad(tag, "Invalid message sequence number");
@@ -562,7 +609,15 @@ impl Session {
         for &i in &indexes {
             let sel = self.selected.as_ref().expect("checked above");
             let m = &sel.messages[i];
-            let needs_body = bodies.iter().any(Option::is_some);
+            let needs_body = bodies.iter().any(Option::is_some)
+                || names.iter().any(|n| {
+                    matches!(
+                        n,
+                        MessageDataItemName::Envelope
+                            | MessageDataItemName::Body
+                            | MessageDataItemName::BodyStructure
+                    )
+                });
             let bytes = if needs_body {
                 match sel.maildir.read(m) {
                     Ok(b) => Some(b),
@@ -577,6 +632,21 @@ impl Session {
             } else {
                 None
             };
+            let needs_mime = names.iter().any(|n| {
+                matches!(
+                    n,
+                    MessageDataItemName::Envelope
+                        | MessageDataItemName::Body
+                        | MessageDataItemName::BodyStructure
+                )
+            }) || bodies
+                .iter()
+                .flatten()
+                .any(|b| matches!(b.part, BodyPart::Part(..) | BodyPart::PartFields(..)));
+            let parsed = bytes
+                .as_deref()
+                .filter(|_| needs_mime)
+                .and_then(mime::parse);
             let mut flags = m.flags;
             if sets_seen && !flags.contains(Flags::SEEN) {
                 flags = flags.with(Flags::SEEN);
@@ -599,6 +669,16 @@ impl Session {
                             BodyPart::Header => header_of(whole).to_vec(),
                             BodyPart::Text => whole[header_of(whole).len()..].to_vec(),
                             BodyPart::Fields(f, not) => header_fields(whole, f, *not),
+                            // A part that does not exist reads as empty (as Dovecot does).
+                            BodyPart::Part(p, want) => parsed
+                                .as_ref()
+                                .and_then(|msg| mime::section(msg, p, *want))
+                                .unwrap_or_default(),
+                            BodyPart::PartFields(p, f, not) => parsed
+                                .as_ref()
+                                .and_then(|msg| mime::section(msg, p, Want::Header))
+                                .map(|h| header_fields(&h, f, *not))
+                                .unwrap_or_default(),
                         };
                         let cut = match b.partial {
                             Some((start, len)) => {
@@ -628,6 +708,21 @@ impl Session {
                     (MessageDataItemName::InternalDate, None) => line.extend_from_slice(
                         format!("INTERNALDATE {}", internal_date(m.internal_date)).as_bytes(),
                     ),
+                    (MessageDataItemName::Envelope, None) => {
+                        let env = parsed
+                            .as_ref()
+                            .map_or_else(empty_envelope, |msg| mime::envelope(msg, utf8));
+                        line.extend_from_slice(format!("ENVELOPE {env}").as_bytes());
+                    }
+                    (MessageDataItemName::BodyStructure | MessageDataItemName::Body, None) => {
+                        let extended = *name == MessageDataItemName::BodyStructure;
+                        let structure = parsed.as_ref().map_or_else(
+                            || empty_body(m.size),
+                            |msg| mime::bodystructure(msg, extended, utf8),
+                        );
+                        let item = if extended { "BODYSTRUCTURE" } else { "BODY" };
+                        line.extend_from_slice(format!("{item} {structure}").as_bytes());
+                    }
                     _ => {}
                 }
             }

@@ -6,8 +6,9 @@
 //! Built so far: CAPABILITY, NOOP, LOGOUT, STARTTLS, LOGIN and AUTHENTICATE PLAIN (SASL-IR)
 //! with LOGINDISABLED before TLS, ID, ENABLE, NAMESPACE, CREATE, DELETE, RENAME, SUBSCRIBE,
 //! UNSUBSCRIBE, LIST, LSUB, and (in [`super::selected`]) SELECT, EXAMINE, STATUS, APPEND,
-//! CHECK, CLOSE, UNSELECT, EXPUNGE, FETCH, STORE, COPY, MOVE and the UID forms. What is not
-//! built yet (SEARCH, IDLE, CONDSTORE/QRESYNC, ENVELOPE/BODYSTRUCTURE) is answered
+//! CHECK, CLOSE, UNSELECT, EXPUNGE, FETCH, STORE, COPY, MOVE and the UID forms, and IDLE
+//! (carried out by the driver). What is not
+//! built yet (SEARCH, CONDSTORE/QRESYNC, BINARY) is answered
 //! `NO [CANNOT]` and not advertised.
 
 use std::sync::Arc;
@@ -91,7 +92,7 @@ pub struct Session {
     /// ENABLE IMAP4rev2 (RFC 9051 §6.3.1).
     pub(super) rev2: bool,
     /// ENABLE UTF8=ACCEPT (RFC 6855): mailbox names in UTF-8.
-    utf8: bool,
+    pub(super) utf8: bool,
     /// The selected mailbox.
     pub(super) selected: Option<Selected>,
     /// Failed logins so far (the driver delays and finally disconnects).

@@ -52,6 +52,11 @@ def read_mail(port, expected_path):
     body = data[0][1]
     check(body == expected, f"body differs: {body[:80]!r} vs {expected[:80]!r}")
     check(f"RFC822.SIZE {len(expected)}".encode() in data[0][0], f"size in {data[0][0]!r}")
+    data = ok(*m.fetch("1", "(ENVELOPE BODYSTRUCTURE)"), "fetch envelope")
+    meta = data[0] if isinstance(data[0], bytes) else data[0][0]
+    check(b'ENVELOPE (' in meta and b'"interop"' in meta and b'"bob" "example.test"' in meta,
+          f"envelope {meta!r}")
+    check(b'BODYSTRUCTURE ("TEXT" "PLAIN"' in meta, f"bodystructure {meta!r}")
     ok(*m.store("1", "+FLAGS", "(\\Flagged)"), "store")
     flags = ok(*m.fetch("1", "(FLAGS)"), "fetch flags")
     check(b"\\Flagged" in flags[0], f"flags {flags!r}")
