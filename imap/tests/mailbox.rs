@@ -392,3 +392,62 @@ async fn envelope_bodystructure_and_mime_part_sections() {
     );
     c.expect_line("f3 OK FETCH completed").await;
 }
+
+#[tokio::test(start_paused = true)]
+async fn search_keys_and_both_response_forms() {
+    let s = setup();
+    s.store.deliver(&[alice()], &[ONE]).unwrap();
+    s.store.deliver(&[alice()], &[TWO]).unwrap();
+    s.store.deliver(&[alice()], &[MULTI]).unwrap();
+    let mut c = login(&s).await;
+    c.send_line("s SELECT INBOX").await;
+    response(&mut c, "s").await;
+    c.send_line("t STORE 2 +FLAGS (\\Seen $Work)").await;
+    response(&mut c, "t").await;
+    for (query, expect) in [
+        ("ALL", "* SEARCH 1 2 3"),
+        ("UNSEEN", "* SEARCH 1 3"),
+        ("SEEN KEYWORD $work", "* SEARCH 2"),
+        ("UNKEYWORD $Work", "* SEARCH 1 3"),
+        ("FROM carol", "* SEARCH 2"),
+        ("FROM \"Bob\"", "* SEARCH 1 3"),
+        ("SUBJECT FIRST", "* SEARCH 1"),
+        ("HEADER Message-ID m1@example", "* SEARCH 3"),
+        ("HEADER To \"\"", "* SEARCH 1 3"),
+        ("BODY \"second body\"", "* SEARCH 2"),
+        ("BODY \"first part\"", "* SEARCH 3"),
+        ("TEXT alice", "* SEARCH 1 3"),
+        ("OR FROM carol SUBJECT parts", "* SEARCH 2 3"),
+        ("NOT FROM bob", "* SEARCH 2"),
+        ("2:3 LARGER 100", "* SEARCH 3"),
+        ("SMALLER 1", "* SEARCH"),
+        ("UID 2:*", "* SEARCH 2 3"),
+        ("SINCE 1-Jan-2000 BEFORE 1-Jan-2200", "* SEARCH 1 2 3"),
+        ("ON 1-Jan-2000", "* SEARCH"),
+        ("YOUNGER 3600", "* SEARCH 1 2 3"),
+        ("NEW", "* SEARCH"),
+        ("CHARSET UTF-8 SUBJECT second", "* SEARCH 2"),
+    ] {
+        c.send_line(&format!("q SEARCH {query}")).await;
+        assert_eq!(c.read_line().await.unwrap(), expect, "SEARCH {query}");
+        c.expect_line("q OK SEARCH completed").await;
+    }
+    c.send_line("u UID SEARCH FROM carol").await;
+    c.expect_line("* SEARCH 2").await;
+    c.expect_line("u OK UID SEARCH completed").await;
+    c.send_line("b SEARCH CHARSET KOI8-R ALL").await;
+    c.expect_line("b NO [BADCHARSET (UTF-8 US-ASCII)] Unsupported charset")
+        .await;
+    // IMAP4rev2: ESEARCH.
+    c.send_line("e ENABLE IMAP4rev2").await;
+    response(&mut c, "e").await;
+    c.send_line("r1 SEARCH NOT SEEN").await;
+    c.expect_line("* ESEARCH (TAG \"r1\") ALL 1,3").await;
+    c.expect_line("r1 OK SEARCH completed").await;
+    c.send_line("r2 UID SEARCH ALL").await;
+    c.expect_line("* ESEARCH (TAG \"r2\") UID ALL 1:3").await;
+    c.expect_line("r2 OK UID SEARCH completed").await;
+    c.send_line("r3 SEARCH SMALLER 1").await;
+    c.expect_line("* ESEARCH (TAG \"r3\")").await;
+    c.expect_line("r3 OK SEARCH completed").await;
+}

@@ -180,6 +180,33 @@ impl Drop for IndexLock {
     }
 }
 
+/// The order new files get their UIDs in: delivery time and counter as Maildir names carry
+/// them (`SECS.M<usec>P<pid>Q<n>.host`, numbers compared as numbers — as strings, `M999`
+/// would sort after `M1000`), then the whole name for anything else.
+fn delivery_order(key: &str) -> (u64, u64, u64, &str) {
+    let mut parts = key.splitn(3, '.');
+    let secs = parts
+        .next()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(u64::MAX);
+    let unique = parts.next().unwrap_or("");
+    let number_after = |tag: char| -> u64 {
+        unique
+            .split_once(tag)
+            .map(|(_, rest)| {
+                let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
+                digits.parse().unwrap_or(0)
+            })
+            .unwrap_or(0)
+    };
+    let usec = if unique.starts_with('M') {
+        number_after('M')
+    } else {
+        0
+    };
+    (secs, usec, number_after('Q'), key)
+}
+
 /// A message file's size (from `,S=` in its name when there) and internal date (its mtime,
 /// at least 1 so that 0 can mean "unknown"); `None` if it is gone.
 fn stat_message(path: &Path, key: &str) -> io::Result<Option<(u64, i64)>> {
@@ -445,7 +472,7 @@ impl Index {
             .iter()
             .filter(|s| !known.contains(s.key.as_str()))
             .collect();
-        fresh.sort_unstable_by(|a, b| a.key.cmp(&b.key));
+        fresh.sort_by_cached_key(|s| delivery_order(&s.key));
         let fresh: Vec<Seen> = fresh.into_iter().cloned().collect();
         // Entries from the first format know no size or date: read them once.
         let unknown: Vec<(u32, String)> = self
@@ -613,6 +640,28 @@ mod tests {
         );
         assert!(Entry::parse("0 x").is_none());
         assert!(Entry::parse("nope").is_none());
+    }
+
+    #[test]
+    fn new_files_are_numbered_in_delivery_order() {
+        let mut keys = vec![
+            "1700000001.M5P1Q1.h",
+            "1700000000.M1000P1Q10.h",
+            "1700000000.M999P1Q9.h",
+            "1700000000.M1000P1Q2.h",
+            "cur-from-elsewhere",
+        ];
+        keys.sort_by_key(|k| delivery_order(k));
+        assert_eq!(
+            keys,
+            [
+                "1700000000.M999P1Q9.h",
+                "1700000000.M1000P1Q2.h",
+                "1700000000.M1000P1Q10.h",
+                "1700000001.M5P1Q1.h",
+                "cur-from-elsewhere",
+            ]
+        );
     }
 
     #[test]

@@ -4,6 +4,7 @@
 pub mod driver;
 pub mod mime;
 pub mod response;
+pub mod search;
 pub mod selected;
 pub mod session;
 

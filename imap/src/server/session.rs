@@ -8,7 +8,7 @@
 //! UNSUBSCRIBE, LIST, LSUB, and (in [`super::selected`]) SELECT, EXAMINE, STATUS, APPEND,
 //! CHECK, CLOSE, UNSELECT, EXPUNGE, FETCH, STORE, COPY, MOVE and the UID forms, and IDLE
 //! (carried out by the driver). What is not
-//! built yet (SEARCH, CONDSTORE/QRESYNC, BINARY) is answered
+//! built yet (CONDSTORE/QRESYNC, BINARY, SEARCH RETURN options) is answered
 //! `NO [CANNOT]` and not advertised.
 
 use std::sync::Arc;
@@ -169,6 +169,7 @@ impl Session {
             "UNSELECT",
             "STATUS=SIZE",
             "IDLE",
+            "WITHIN",
         ]);
         let mut out = caps.join(" ");
         out.push_str(&format!(" APPENDLIMIT={}", self.config.append_limit));
@@ -358,6 +359,11 @@ impl Session {
                     self.store(&tag, &sequence_set, kind, response, &flags, uid, out);
                 }
             }
+            CommandBody::Search {
+                charset,
+                criteria,
+                uid,
+            } => self.search(&tag, charset.as_ref(), criteria.as_ref(), uid, out),
             CommandBody::Copy {
                 sequence_set,
                 mailbox,

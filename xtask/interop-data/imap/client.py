@@ -57,6 +57,10 @@ def read_mail(port, expected_path):
     check(b'ENVELOPE (' in meta and b'"interop"' in meta and b'"bob" "example.test"' in meta,
           f"envelope {meta!r}")
     check(b'BODYSTRUCTURE ("TEXT" "PLAIN"' in meta, f"bodystructure {meta!r}")
+    found = ok(*m.search(None, "FROM", '"Bob"', "SUBJECT", "interop"), "search")
+    check(found == [b"1"], f"search {found!r}")
+    found = ok(*m.uid("SEARCH", "UNSEEN"), "uid search")
+    check(found == [b"1"], f"uid search {found!r}")
     ok(*m.store("1", "+FLAGS", "(\\Flagged)"), "store")
     flags = ok(*m.fetch("1", "(FLAGS)"), "fetch flags")
     check(b"\\Flagged" in flags[0], f"flags {flags!r}")

@@ -1,7 +1,7 @@
 //! Interop checks for torsion-imap: Python's imaplib (the standard library's IMAP client)
 //! against our server over loopback — LOGIN (a wrong password refused), LIST with special-use
 //! folders, SELECT, FETCH of a message delivered into the Maildir (byte for byte), ENVELOPE and
-//! BODYSTRUCTURE, STORE,
+//! BODYSTRUCTURE, SEARCH, STORE,
 //! CLOSE; APPEND with flags and a date (APPENDUID), COPY (COPYUID), UID MOVE, EXPUNGE, STATUS,
 //! CREATE/RENAME/DELETE with modified UTF-7 names, SUBSCRIBE/LSUB; LOGINDISABLED before
 //! STARTTLS then a verified STARTTLS session; implicit TLS (`IMAP4_SSL`) on a `tls:` endpoint.
@@ -46,7 +46,7 @@ pub fn run(report: &mut Report) {
             let port = server.port.to_string();
             let expected = format!("{SCRATCH}/expected.eml");
             report.check(
-                "imap-read-mail (imaplib: LOGIN, wrong password refused, LIST with \\Sent, SELECT, FETCH of a delivered message byte for byte, ENVELOPE and BODYSTRUCTURE, STORE, CLOSE)",
+                "imap-read-mail (imaplib: LOGIN, wrong password refused, LIST with \\Sent, SELECT, FETCH of a delivered message byte for byte, ENVELOPE and BODYSTRUCTURE, SEARCH and UID SEARCH, STORE, CLOSE)",
                 || python(&root, &["read-mail", &port, &expected]).map(|_| ()),
             );
             report.check(
