@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 
-use torsion_core::cred::passwd::{run_passwd, PasswdArgs};
+use torsion_core::cred::passwd::{passwd_main, PasswdArgs};
 use torsion_core::cred::CredentialStore;
 use torsion_core::runner::{self, RunError, ServiceArgs};
 use torsion_core::tls::ReloadableServerConfig;
@@ -67,16 +67,7 @@ fn main() -> ExitCode {
     let cli: Cli = runner::parse_args();
     match cli.command {
         Command::Serve(args) => runner::run("torsion-imap", serve(*args)),
-        Command::Passwd(args) => {
-            let stdin = std::io::stdin();
-            match run_passwd(&args, stdin.lock(), std::io::stdout()) {
-                Ok(()) => ExitCode::SUCCESS,
-                Err(e) => {
-                    eprintln!("torsion-imap passwd: {e}");
-                    ExitCode::from(2)
-                }
-            }
-        }
+        Command::Passwd(args) => passwd_main("torsion-imap", &args),
     }
 }
 

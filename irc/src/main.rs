@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 
-use torsion_core::cred::passwd::{run_passwd, PasswdArgs};
+use torsion_core::cred::passwd::{passwd_main, PasswdArgs};
 use torsion_core::cred::{CredentialStore, StoredPassword};
 use torsion_core::runner::{self, RunError, ServiceArgs};
 use torsion_irc::server::{IrcServer, OperAccount, ServerConfig};
@@ -78,16 +78,7 @@ fn main() -> ExitCode {
     match cli.command {
         Command::Serve(args) => runner::run("torsion-irc", serve(*args)),
         Command::Send(args) => runner::run("torsion-irc", send_cli::run(args)),
-        Command::Passwd(args) => {
-            let stdin = std::io::stdin();
-            match run_passwd(&args, stdin.lock(), std::io::stdout()) {
-                Ok(()) => ExitCode::SUCCESS,
-                Err(e) => {
-                    eprintln!("torsion-irc passwd: {e}");
-                    ExitCode::from(2)
-                }
-            }
-        }
+        Command::Passwd(args) => passwd_main("torsion-irc", &args),
     }
 }
 

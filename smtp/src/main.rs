@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 
-use torsion_core::cred::passwd::{run_passwd, PasswdArgs};
+use torsion_core::cred::passwd::{passwd_main, PasswdArgs};
 use torsion_core::cred::CredentialStore;
 use torsion_core::runner::{self, RunError, Server, ServerControl, ServiceArgs};
 use torsion_core::tls::ReloadableServerConfig;
@@ -106,16 +106,7 @@ fn main() -> ExitCode {
         Command::Serve(args) => runner::run("torsion-smtp", serve(*args)),
         Command::Send(args) => runner::run("torsion-smtp", send_cli::run(args)),
         Command::Queue(args) => runner::run("torsion-smtp", async move { list_queue(&args) }),
-        Command::Passwd(args) => {
-            let stdin = std::io::stdin();
-            match run_passwd(&args, stdin.lock(), std::io::stdout()) {
-                Ok(()) => ExitCode::SUCCESS,
-                Err(e) => {
-                    eprintln!("torsion-smtp passwd: {e}");
-                    ExitCode::from(2)
-                }
-            }
-        }
+        Command::Passwd(args) => passwd_main("torsion-smtp", &args),
     }
 }
 

@@ -55,6 +55,33 @@ pub fn main(args: &[String]) -> ExitCode {
     }
 }
 
+/// `python3 -B SCRIPT ARGS…` in `cwd`, bounded by `timeout`: its stdout, which must start with
+/// `ok` (the convention of every interop script), or why not.
+pub fn python_step(
+    cwd: &Path,
+    script: &str,
+    args: &[&str],
+    timeout: std::time::Duration,
+) -> Result<String, String> {
+    let python = require("python3", "python3")?;
+    // -B: no __pycache__ beside the scripts in the source tree.
+    let mut all = vec!["-B", script];
+    all.extend_from_slice(args);
+    let mut client = Client::spawn(&python, &all, cwd)?;
+    let status = client.finish(timeout)?;
+    let stdout = String::from_utf8_lossy(client.stdout()).into_owned();
+    if status.success() && stdout.trim_start().starts_with("ok") {
+        Ok(stdout)
+    } else {
+        Err(format!(
+            "python3 {} exited with {}; {}",
+            all.join(" "),
+            crate::util::describe_status(status),
+            client.transcript()
+        ))
+    }
+}
+
 /// Counts checks and prints each outcome.
 #[derive(Debug, Default)]
 pub struct Report {

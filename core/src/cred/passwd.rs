@@ -11,6 +11,7 @@
 //! will echo what is typed, so pipe it in or use `--password-env`.
 
 use std::io::{BufRead, Write};
+use std::process::ExitCode;
 
 use super::{hash_password, CredError};
 
@@ -22,6 +23,22 @@ pub struct PasswdArgs {
     /// Read the password from this environment variable instead of the first line of stdin
     #[arg(long, value_name = "VAR")]
     pub password_env: Option<String>,
+}
+
+/// The `PROGRAM passwd` subcommand every server binary has: [`run_passwd`] on stdin and
+/// stdout; exit 0, or 2 with one line `PROGRAM passwd: why` on stderr.
+pub fn passwd_main(program: &str, args: &PasswdArgs) -> ExitCode {
+    let stdin = std::io::stdin();
+    match run_passwd(args, stdin.lock(), std::io::stdout()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            #[allow(clippy::print_stderr)]
+            {
+                eprintln!("{program} passwd: {e}");
+            }
+            ExitCode::from(2)
+        }
+    }
 }
 
 /// Reads the password (from `--password-env`'s variable, else the first line of `stdin` without its

@@ -12,7 +12,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use super::{make_certificate, require, Client, Report};
+use super::{make_certificate, python_step, require, Report};
 use crate::util::{self, ServerProcess};
 
 /// Bound on the server logging `listening on`.
@@ -178,20 +178,5 @@ impl Imap {
 
 /// `python3 client.py ARGS…` to completion (bounded); its stdout must start with `ok`.
 fn python(root: &Path, args: &[&str]) -> Result<String, String> {
-    let python = require("python3", "python3")?;
-    let mut all = vec!["-B", SCRIPT];
-    all.extend_from_slice(args);
-    let mut client = Client::spawn(&python, &all, root)?;
-    let status = client.finish(EXCHANGE)?;
-    let stdout = String::from_utf8_lossy(client.stdout()).into_owned();
-    if status.success() && stdout.trim_start().starts_with("ok") {
-        Ok(stdout)
-    } else {
-        Err(format!(
-            "python3 {} exited with {}; {}",
-            all.join(" "),
-            util::describe_status(status),
-            client.transcript()
-        ))
-    }
+    python_step(root, SCRIPT, args, EXCHANGE)
 }

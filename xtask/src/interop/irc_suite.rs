@@ -9,7 +9,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use super::{make_certificate, require, shorten, Client, Report};
+use super::{make_certificate, python_step, require, shorten, Client, Report};
 use crate::util::{self, ServerProcess};
 
 /// Bound on the server logging `listening on`.
@@ -179,24 +179,7 @@ impl Irc {
 
 /// Run `python3 SCRIPTS/script ARGS…` to completion (bounded); its stdout must start with `ok`.
 fn python(root: &Path, script: &str, args: &[&str]) -> Result<String, String> {
-    let python = require("python3", "python3")?;
-    let path = format!("{SCRIPTS}/{script}");
-    // -B: no __pycache__ beside the scripts in the source tree.
-    let mut all = vec!["-B", path.as_str()];
-    all.extend_from_slice(args);
-    let mut client = Client::spawn(&python, &all, root)?;
-    let status = client.finish(EXCHANGE)?;
-    let stdout = String::from_utf8_lossy(client.stdout()).into_owned();
-    if status.success() && stdout.trim_start().starts_with("ok") {
-        Ok(stdout)
-    } else {
-        Err(format!(
-            "python3 {} exited with {}; {}",
-            all.join(" "),
-            util::describe_status(status),
-            client.transcript()
-        ))
-    }
+    python_step(root, &format!("{SCRIPTS}/{script}"), args, EXCHANGE)
 }
 
 /// The installed version of the irc library, as the scripts see it.

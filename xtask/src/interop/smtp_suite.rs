@@ -21,7 +21,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use super::{require, shorten, Client, Report};
+use super::{python_step, require, shorten, Client, Report};
 use crate::util::{self, ServerProcess};
 use peers::Sink;
 
@@ -467,24 +467,8 @@ fn swaks(root: &Path, args: &str, token: &str, succeed: bool) -> Result<String, 
 
 /// `python3 SCRIPTS/client.py ARGS…` in [`SCRATCH`] (bounded); its stdout must start with `ok`.
 fn python(root: &Path, args: &[&str]) -> Result<String, String> {
-    let python = require("python3", "python3")?;
     let script = root.join(SCRIPTS).join("client.py").display().to_string();
-    // -B: no __pycache__ beside the script in the source tree.
-    let mut all = vec!["-B", script.as_str()];
-    all.extend_from_slice(args);
-    let mut client = Client::spawn(&python, &all, &root.join(SCRATCH))?;
-    let status = client.finish(EXCHANGE)?;
-    let stdout = String::from_utf8_lossy(client.stdout()).into_owned();
-    if status.success() && stdout.trim_start().starts_with("ok") {
-        Ok(stdout)
-    } else {
-        Err(format!(
-            "client.py {} exited with {}; {}",
-            args.join(" "),
-            util::describe_status(status),
-            client.transcript()
-        ))
-    }
+    python_step(&root.join(SCRATCH), &script, args, EXCHANGE)
 }
 
 /// A message file (LF line endings, a dot-leading line) for `torsion-smtp send`; returns its
