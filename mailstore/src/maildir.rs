@@ -77,6 +77,15 @@ fn unique_name(size: usize) -> String {
     )
 }
 
+/// Create `path` for writing, mode 0600, failing if it exists (a unique name in `tmp/`).
+fn create_private(path: &Path) -> io::Result<File> {
+    OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+}
+
 /// fsync a directory so a rename or create inside it is durable.
 pub fn sync_dir(path: &Path) -> io::Result<()> {
     File::open(path)?.sync_all()
@@ -150,11 +159,7 @@ impl Maildir {
         let name = unique_name(size);
         let tmp = self.path.join("tmp").join(&name);
         let result = (|| {
-            let mut file = OpenOptions::new()
-                .write(true)
-                .create_new(true)
-                .mode(0o600)
-                .open(&tmp)?;
+            let mut file = create_private(&tmp)?;
             for part in parts {
                 file.write_all(part)?;
             }
@@ -334,11 +339,7 @@ impl Maildir {
         let info = format!("{}{}", flags.to_maildir(), keywords.to_maildir());
         let target = self.path.join("cur").join(format!("{name}:2,{info}"));
         let result = (|| {
-            let mut file = OpenOptions::new()
-                .write(true)
-                .create_new(true)
-                .mode(0o600)
-                .open(&tmp)?;
+            let mut file = create_private(&tmp)?;
             for part in parts {
                 file.write_all(part)?;
             }
@@ -458,11 +459,7 @@ impl Maildir {
         let tmp = self.path.join("tmp").join(&name);
         if fs::hard_link(source.path_of(m), &tmp).is_err() {
             let mut from = source.open_message(m)?;
-            let mut to = OpenOptions::new()
-                .write(true)
-                .create_new(true)
-                .mode(0o600)
-                .open(&tmp)?;
+            let mut to = create_private(&tmp)?;
             placed.push((m.uid, name.clone(), info.clone(), tmp.clone()));
             io::copy(&mut from, &mut to)?;
             to.set_modified(UNIX_EPOCH + Duration::from_secs(m.internal_date.max(0) as u64))?;

@@ -606,18 +606,24 @@ impl Session {
         }
         let sets_seen = !sel.read_only && bodies.iter().flatten().any(|b| !b.peek);
         let mut seen_now = Vec::new();
+        // What the items need of each message, decided once for the whole FETCH.
+        let needs_structure = names.iter().any(|n| {
+            matches!(
+                n,
+                MessageDataItemName::Envelope
+                    | MessageDataItemName::Body
+                    | MessageDataItemName::BodyStructure
+            )
+        });
+        let needs_mime = needs_structure
+            || bodies
+                .iter()
+                .flatten()
+                .any(|b| matches!(b.part, BodyPart::Part(..) | BodyPart::PartFields(..)));
+        let needs_body = needs_structure || bodies.iter().any(Option::is_some);
         for &i in &indexes {
             let sel = self.selected.as_ref().expect("checked above");
             let m = &sel.messages[i];
-            let needs_body = bodies.iter().any(Option::is_some)
-                || names.iter().any(|n| {
-                    matches!(
-                        n,
-                        MessageDataItemName::Envelope
-                            | MessageDataItemName::Body
-                            | MessageDataItemName::BodyStructure
-                    )
-                });
             let bytes = if needs_body {
                 match sel.maildir.read(m) {
                     Ok(b) => Some(b),
@@ -632,17 +638,6 @@ impl Session {
             } else {
                 None
             };
-            let needs_mime = names.iter().any(|n| {
-                matches!(
-                    n,
-                    MessageDataItemName::Envelope
-                        | MessageDataItemName::Body
-                        | MessageDataItemName::BodyStructure
-                )
-            }) || bodies
-                .iter()
-                .flatten()
-                .any(|b| matches!(b.part, BodyPart::Part(..) | BodyPart::PartFields(..)));
             let parsed = bytes
                 .as_deref()
                 .filter(|_| needs_mime)
