@@ -401,7 +401,12 @@ impl Index {
     /// delivery order), vanished files are dropped, flags changed in file names get a new
     /// MODSEQ. Call with the lock held.
     pub fn sync(dir: &Path) -> io::Result<(Index, SyncReport)> {
-        let (mut index, mut report) = match Index::load(dir)? {
+        let cached = crate::cache::take(dir)?;
+        let loaded = match cached {
+            Some(index) => Some(index),
+            None => Index::load(dir)?,
+        };
+        let (mut index, mut report) = match loaded {
             Some(index) => (index, SyncReport::default()),
             None => {
                 let rebuilt = dir.join(FILE).exists();
@@ -571,6 +576,13 @@ impl Index {
             self.uid_next, self.highest_modseq, self.listed.0, self.listed.1
         ));
         self.append_log(dir, &log, durable)
+    }
+
+    /// Keep this index in the process-wide cache as the state of `dir`'s files, so the next
+    /// [`sync`](Self::sync) need not read them (see [`crate::cache`]). Call with the lock
+    /// still held, after the last write.
+    pub fn keep(self, dir: &Path) -> io::Result<()> {
+        crate::cache::put(dir, self)
     }
 
     /// Forget the directory mtimes, so the next sync lists `cur/` (after a change made

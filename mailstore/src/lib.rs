@@ -24,6 +24,7 @@
 //! ```
 
 pub mod address;
+pub mod cache;
 pub mod directory;
 pub mod flags;
 pub mod index;
@@ -37,5 +38,5 @@ pub use address::{AddressError, MailAddress};
 pub use directory::{AliasError, Aliases, Directory, Route};
 pub use flags::Flags;
 pub use keywords::{KeywordTable, Keywords};
-pub use maildir::{Maildir, Message, Snapshot, Stage, StoreOutcome};
+pub use maildir::{Changes, Maildir, Message, Snapshot, Stage, StoreOutcome};
 pub use store::{FolderError, MailStore};

@@ -208,7 +208,44 @@ impl Maildir {
         let _lock = IndexLock::acquire(&self.path)?;
         let (index, report) = Index::sync(&self.path)?;
         let keywords = KeywordTable::load(&self.path)?;
-        Ok(Snapshot::of(index, keywords, report))
+        let snapshot = Snapshot::of(&index, keywords, report);
+        index.keep(&self.path)?;
+        Ok(snapshot)
+    }
+
+    /// What changed since a session last looked (by MODSEQ `since`): the sync of
+    /// [`sync`](Self::sync), without listing every message when nothing changed — the
+    /// cost of a NOOP, or of the check before each FETCH, on a large open mailbox.
+    /// `present` lists every UID when anything changed or `all` is asked (expunges show
+    /// only as UIDs missing from it: every expunge raises HIGHESTMODSEQ).
+    pub fn changes(&self, since: u64, all: bool) -> io::Result<Changes> {
+        self.ensure()?;
+        let _lock = IndexLock::acquire(&self.path)?;
+        let (index, report) = Index::sync(&self.path)?;
+        let changed = index.highest_modseq != since;
+        let mut changes = Changes {
+            uid_validity: index.uid_validity,
+            uid_next: index.uid_next,
+            highest_modseq: index.highest_modseq,
+            keywords: None,
+            changed: Vec::new(),
+            present: None,
+            report,
+        };
+        if changed {
+            changes.keywords = Some(KeywordTable::load(&self.path)?);
+            changes.changed = index
+                .entries
+                .iter()
+                .filter(|e| e.modseq > since)
+                .map(Message::of)
+                .collect();
+        }
+        if changed || all {
+            changes.present = Some(index.entries.iter().map(|e| e.uid).collect());
+        }
+        index.keep(&self.path)?;
+        Ok(changes)
     }
 
     /// Where `message`'s file is (as of the snapshot it came from).
@@ -286,6 +323,7 @@ impl Maildir {
         index.relist();
         index.commit(&self.path, log, false)?;
         outcome.highest_modseq = index.highest_modseq;
+        index.keep(&self.path)?;
         crate::watch::notify(&self.path);
         Ok(outcome)
     }
@@ -319,6 +357,7 @@ impl Maildir {
             index.commit(&self.path, log, false)?;
             crate::watch::notify(&self.path);
         }
+        index.keep(&self.path)?;
         Ok(removed)
     }
 
@@ -359,8 +398,10 @@ impl Maildir {
                 .find(|e| e.key == name)
                 .map(|e| e.uid)
                 .ok_or_else(|| io::Error::other("appended message not found in the index"))?;
+            let validity = index.uid_validity;
+            index.keep(&self.path)?;
             crate::watch::notify(&self.path);
-            Ok((index.uid_validity, uid))
+            Ok((validity, uid))
         })();
         if result.is_err() {
             let _ = fs::remove_file(&tmp);
@@ -436,8 +477,10 @@ impl Maildir {
             .iter()
             .filter_map(|(uid, name, _, _)| Some((*uid, *by_key.get(name.as_str())?)))
             .collect();
+        let validity = index.uid_validity;
+        index.keep(&dest.path)?;
         crate::watch::notify(&dest.path);
-        Ok((index.uid_validity, pairs))
+        Ok((validity, pairs))
     }
 }
 
@@ -562,21 +605,42 @@ pub struct Snapshot {
     pub report: SyncReport,
 }
 
+impl Message {
+    fn of(e: &crate::index::Entry) -> Message {
+        Message {
+            uid: e.uid,
+            modseq: e.modseq,
+            size: e.size,
+            internal_date: e.internal_date,
+            flags: Flags::from_maildir(&e.info),
+            keywords: Keywords::from_maildir(&e.info),
+            key: e.key.clone(),
+        }
+    }
+}
+
+/// What [`Maildir::changes`] found.
+#[derive(Debug, Clone)]
+pub struct Changes {
+    /// UIDVALIDITY (a session must give up its UIDs if it changed).
+    pub uid_validity: u32,
+    /// UIDNEXT.
+    pub uid_next: u32,
+    /// HIGHESTMODSEQ.
+    pub highest_modseq: u64,
+    /// The keyword names, when anything changed.
+    pub keywords: Option<KeywordTable>,
+    /// Messages new or changed since the MODSEQ asked about, in UID order.
+    pub changed: Vec<Message>,
+    /// Every UID in the mailbox, when anything changed (or all were asked for).
+    pub present: Option<Vec<u32>>,
+    /// What the sync found changed on disk.
+    pub report: SyncReport,
+}
+
 impl Snapshot {
-    fn of(index: Index, keywords: KeywordTable, report: SyncReport) -> Snapshot {
-        let messages = index
-            .entries
-            .into_iter()
-            .map(|e| Message {
-                uid: e.uid,
-                modseq: e.modseq,
-                size: e.size,
-                internal_date: e.internal_date,
-                flags: Flags::from_maildir(&e.info),
-                keywords: Keywords::from_maildir(&e.info),
-                key: e.key,
-            })
-            .collect();
+    fn of(index: &Index, keywords: KeywordTable, report: SyncReport) -> Snapshot {
+        let messages = index.entries.iter().map(Message::of).collect();
         Snapshot {
             uid_validity: index.uid_validity,
             uid_next: index.uid_next,
@@ -800,6 +864,60 @@ mod tests {
         assert_eq!(md.read(m).unwrap(), b"hello");
         fs::remove_file(md.path().join("cur").join(format!("{}:2,T", m.key))).unwrap();
         assert_eq!(md.read(m).unwrap_err().kind(), io::ErrorKind::NotFound);
+    }
+
+    #[test]
+    fn changes_since_a_modseq_name_only_what_changed() {
+        let dir = TempDir::new("maildir").unwrap();
+        let md = Maildir::create(dir.path()).unwrap();
+        for body in [&b"one"[..], b"two", b"three"] {
+            md.deliver(body).unwrap();
+        }
+        let snap = md.sync().unwrap();
+        let quiet = md.changes(snap.highest_modseq, false).unwrap();
+        assert!(quiet.changed.is_empty() && quiet.present.is_none() && quiet.keywords.is_none());
+        assert_eq!(quiet.highest_modseq, snap.highest_modseq);
+        let all = md.changes(snap.highest_modseq, true).unwrap();
+        assert_eq!(all.present, Some(vec![1, 2, 3]));
+
+        let outcome = md
+            .store(&[(2, Flags::SEEN, Keywords::EMPTY)], None)
+            .unwrap();
+        let after_store = md.changes(snap.highest_modseq, false).unwrap();
+        assert_eq!(
+            after_store
+                .changed
+                .iter()
+                .map(|m| m.uid)
+                .collect::<Vec<_>>(),
+            [2]
+        );
+        assert!(after_store.changed[0].flags.contains(Flags::SEEN));
+        assert_eq!(after_store.present, Some(vec![1, 2, 3]));
+        assert_eq!(after_store.highest_modseq, outcome.highest_modseq);
+
+        md.expunge(&[1]).unwrap();
+        let after_expunge = md.changes(outcome.highest_modseq, false).unwrap();
+        assert!(after_expunge.changed.is_empty());
+        assert_eq!(after_expunge.present, Some(vec![2, 3]));
+
+        // A flag change made by another program (mutt renaming the file) and a delivery
+        // are seen too, though the index was served from the cache.
+        let m3 = md.sync().unwrap().get(3).unwrap().clone();
+        fs::rename(
+            md.path_of(&m3),
+            md.path().join("cur").join(format!("{}:2,F", m3.key)),
+        )
+        .unwrap();
+        md.deliver(b"four").unwrap();
+        let outside = md.changes(after_expunge.highest_modseq, false).unwrap();
+        let changed: Vec<(u32, bool)> = outside
+            .changed
+            .iter()
+            .map(|m| (m.uid, m.flags.contains(Flags::FLAGGED)))
+            .collect();
+        assert_eq!(changed, [(3, true), (4, false)]);
+        assert_eq!(outside.present, Some(vec![2, 3, 4]));
     }
 
     #[test]

@@ -36,6 +36,10 @@ pub struct Selected {
     pub messages: Vec<Message>,
     /// Keyword names.
     pub keywords: KeywordTable,
+    /// HIGHESTMODSEQ as of the last look at the mailbox.
+    pub highest_modseq: u64,
+    /// Expunges seen but not yet told (they wait for a command that allows them).
+    pub expunges_pending: bool,
 }
 
 /// The system flags a client may set (and `$Forwarded`, which Maildir keeps as `P`).
@@ -294,6 +298,8 @@ impl Session {
             uid_validity: snapshot.uid_validity,
             messages: snapshot.messages,
             keywords: snapshot.keywords,
+            highest_modseq: snapshot.highest_modseq,
+            expunges_pending: false,
         });
         let mode = if read_only { "READ-ONLY" } else { "READ-WRITE" };
         out.ok(tag, &format!("[{mode}] {command} completed"));
@@ -429,32 +435,48 @@ impl Session {
         let Some(sel) = self.selected.as_mut() else {
             return;
         };
-        let snapshot = match sel.maildir.sync() {
-            Ok(s) => s,
+        let full = expunges && sel.expunges_pending;
+        let changes = match sel.maildir.changes(sel.highest_modseq, full) {
+            Ok(c) => c,
             Err(e) => {
                 tracing::warn!(mailbox = sel.name, "sync: {e}");
                 return;
             }
         };
-        if snapshot.uid_validity != sel.uid_validity {
+        if changes.uid_validity != sel.uid_validity {
             // The index was rebuilt under us: UIDs mean nothing any more (RFC 9051 §2.3.1.1).
             out.untagged("BYE The mailbox was rebuilt; please reconnect");
             self.selected = None;
             return;
         }
-        sel.keywords = snapshot.keywords.clone();
-        if expunges {
-            for i in (0..sel.messages.len()).rev() {
-                if snapshot.get(sel.messages[i].uid).is_none() {
-                    sel.messages.remove(i);
-                    out.untagged(&format!("{} EXPUNGE", i + 1));
+        if let Some(keywords) = changes.keywords {
+            sel.keywords = keywords;
+        }
+        if let Some(present) = &changes.present {
+            let gone = |m: &Message| present.binary_search(&m.uid).is_err();
+            if expunges {
+                for i in (0..sel.messages.len()).rev() {
+                    if gone(&sel.messages[i]) {
+                        sel.messages.remove(i);
+                        out.untagged(&format!("{} EXPUNGE", i + 1));
+                    }
                 }
+                sel.expunges_pending = false;
+            } else if sel.messages.iter().any(gone) {
+                sel.expunges_pending = true;
             }
         }
-        for (i, m) in sel.messages.iter_mut().enumerate() {
-            let Some(now) = snapshot.get(m.uid) else {
+        let before = sel.messages.len();
+        for now in changes.changed {
+            let last = sel.messages.last().map_or(0, |m| m.uid);
+            if now.uid > last {
+                sel.messages.push(now);
+                continue;
+            }
+            let Ok(i) = sel.messages.binary_search_by_key(&now.uid, |m| m.uid) else {
                 continue;
             };
+            let m = &mut sel.messages[i];
             if now.flags != m.flags || now.keywords != m.keywords {
                 let uid = if with_uid {
                     format!("UID {} ", now.uid)
@@ -467,15 +489,12 @@ impl Session {
                     flag_list(now.flags, now.keywords, &sel.keywords)
                 ));
             }
-            *m = now.clone();
+            *m = now;
         }
-        let last = sel.messages.last().map_or(0, |m| m.uid);
-        let before = sel.messages.len();
-        sel.messages
-            .extend(snapshot.messages.iter().filter(|m| m.uid > last).cloned());
         if sel.messages.len() != before {
             out.untagged(&format!("{} EXISTS", sel.messages.len()));
         }
+        sel.highest_modseq = changes.highest_modseq;
     }
 
     /// FETCH / UID FETCH (RFC 9051 §6.4.5).
