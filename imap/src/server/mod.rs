@@ -1,6 +1,7 @@
 //! The IMAP server: the session state machine ([`session`]), its responses ([`response`]) and
 //! the torsion-core service that runs it on a connection ([`driver`]).
 
+pub mod condstore;
 pub mod driver;
 pub mod mime;
 pub mod response;

@@ -6,6 +6,8 @@
 //! (RFC 9051 §7.3.4). imap-types 2.0.0-alpha.10 parses no ESEARCH return options, so RETURN
 //! (MIN MAX COUNT) is not offered yet.
 
+use std::cell::OnceCell;
+
 use imap_codec::imap_types::core::{AString, Charset};
 use imap_codec::imap_types::search::SearchKey;
 use mail_parser::{Address, HeaderValue};
@@ -43,22 +45,267 @@ fn text(a: &AString<'_>) -> String {
     String::from_utf8_lossy(a.as_ref()).to_lowercase()
 }
 
-/// What of a message the keys look at, read when first needed.
-struct Content {
-    raw: Option<Vec<u8>>,
+fn contains(haystack: &str, needle: &str) -> bool {
+    haystack.to_lowercase().contains(needle)
 }
 
-impl Content {
-    fn contains(haystack: &str, needle: &str) -> bool {
-        haystack.to_lowercase().contains(needle)
+/// A search key made ready once per command: needles lowercased, dates as days, sequence
+/// sets as a membership table over the messages, keywords as letters.
+enum Key {
+    All,
+    None,
+    And(Vec<Key>),
+    Or(Box<Key>, Box<Key>),
+    Not(Box<Key>),
+    /// Messages (by index) a sequence set or UID set names.
+    In(Vec<bool>),
+    Flag(Flags),
+    Keyword(usize),
+    Larger(u64),
+    Smaller(u64),
+    Before(i64),
+    On(i64),
+    Since(i64),
+    Older(i64),
+    Younger(i64),
+    SentBefore(i64),
+    SentOn(i64),
+    SentSince(i64),
+    Header(String, String),
+    Body(String),
+    Text(String),
+    /// CONDSTORE (RFC 7162 §3.1.5): MODSEQ at least this. Per-flag entries are not kept,
+    /// so the message's MODSEQ stands for each (as §3.1.5 allows).
+    ModSeq(u64),
+}
+
+impl Key {
+    fn compile(key: &SearchKey<'_>, sel: &super::selected::Selected, now: i64) -> Key {
+        let membership = |set, uid| {
+            let mut table = vec![false; sel.messages.len()];
+            for i in resolve(set, uid, &sel.messages) {
+                table[i] = true;
+            }
+            Key::In(table)
+        };
+        let keyword = |atom: &str| {
+            if atom.eq_ignore_ascii_case("$Forwarded") {
+                return Key::Flag(Flags::PASSED);
+            }
+            sel.keywords
+                .names()
+                .find(|(_, n)| n.eq_ignore_ascii_case(atom))
+                .map_or(Key::None, |(i, _)| Key::Keyword(i))
+        };
+        let not = |k: Key| Key::Not(Box::new(k));
+        let header = |name: &str, value: &AString<'_>| Key::Header(name.to_owned(), text(value));
+        match key {
+            SearchKey::All | SearchKey::Old => Key::All,
+            // No \Recent in this server (RFC 9051 removed it).
+            SearchKey::New | SearchKey::Recent => Key::None,
+            SearchKey::And(keys) => Key::And(
+                keys.as_ref()
+                    .iter()
+                    .map(|k| Key::compile(k, sel, now))
+                    .collect(),
+            ),
+            SearchKey::Or(a, b) => Key::Or(
+                Box::new(Key::compile(a, sel, now)),
+                Box::new(Key::compile(b, sel, now)),
+            ),
+            SearchKey::Not(k) => not(Key::compile(k, sel, now)),
+            SearchKey::SequenceSet(set) => membership(set, false),
+            SearchKey::Uid(set) => membership(set, true),
+            SearchKey::Answered => Key::Flag(Flags::ANSWERED),
+            SearchKey::Unanswered => not(Key::Flag(Flags::ANSWERED)),
+            SearchKey::Deleted => Key::Flag(Flags::DELETED),
+            SearchKey::Undeleted => not(Key::Flag(Flags::DELETED)),
+            SearchKey::Draft => Key::Flag(Flags::DRAFT),
+            SearchKey::Undraft => not(Key::Flag(Flags::DRAFT)),
+            SearchKey::Flagged => Key::Flag(Flags::FLAGGED),
+            SearchKey::Unflagged => not(Key::Flag(Flags::FLAGGED)),
+            SearchKey::Seen => Key::Flag(Flags::SEEN),
+            SearchKey::Unseen => not(Key::Flag(Flags::SEEN)),
+            SearchKey::Keyword(atom) => keyword(atom.as_ref()),
+            SearchKey::Unkeyword(atom) => not(keyword(atom.as_ref())),
+            SearchKey::Larger(n) => Key::Larger(u64::from(*n)),
+            SearchKey::Smaller(n) => Key::Smaller(u64::from(*n)),
+            SearchKey::Before(d) => Key::Before(day_of(d.as_ref())),
+            SearchKey::On(d) => Key::On(day_of(d.as_ref())),
+            SearchKey::Since(d) => Key::Since(day_of(d.as_ref())),
+            SearchKey::Older(secs) => Key::Older(now - i64::from(secs.get())),
+            SearchKey::Younger(secs) => Key::Younger(now - i64::from(secs.get())),
+            SearchKey::SentBefore(d) => Key::SentBefore(day_of(d.as_ref())),
+            SearchKey::SentOn(d) => Key::SentOn(day_of(d.as_ref())),
+            SearchKey::SentSince(d) => Key::SentSince(day_of(d.as_ref())),
+            SearchKey::From(s) => header("from", s),
+            SearchKey::To(s) => header("to", s),
+            SearchKey::Cc(s) => header("cc", s),
+            SearchKey::Bcc(s) => header("bcc", s),
+            SearchKey::Subject(s) => header("subject", s),
+            SearchKey::Header(name, value) => {
+                header(&String::from_utf8_lossy(name.as_ref()), value)
+            }
+            SearchKey::Body(s) => Key::Body(text(s)),
+            SearchKey::Text(s) => Key::Text(text(s)),
+            SearchKey::ModSequence { modseq, .. } => Key::ModSeq(*modseq),
+        }
+    }
+
+    fn uses_modseq(&self) -> bool {
+        match self {
+            Key::ModSeq(_) => true,
+            Key::Not(k) => k.uses_modseq(),
+            Key::Or(a, b) => a.uses_modseq() || b.uses_modseq(),
+            Key::And(keys) => keys.iter().any(Key::uses_modseq),
+            _ => false,
+        }
     }
 }
 
-/// One message being tested.
-struct Candidate<'a> {
+/// One message being tested; its file is read, and parsed, at most once and only if a key
+/// needs it.
+struct Candidate<'r> {
     index: usize,
-    message: &'a Message,
-    content: Content,
+    message: &'r Message,
+    maildir: &'r torsion_mailstore::Maildir,
+    raw: &'r OnceCell<Vec<u8>>,
+    parsed: &'r OnceCell<Option<mail_parser::Message<'r>>>,
+}
+
+impl<'r> Candidate<'r> {
+    fn raw(&self) -> &'r [u8] {
+        self.raw
+            .get_or_init(|| self.maildir.read(self.message).unwrap_or_default())
+    }
+
+    fn parsed(&self) -> Option<&'r mail_parser::Message<'r>> {
+        let raw = self.raw();
+        self.parsed.get_or_init(|| mime::parse(raw)).as_ref()
+    }
+
+    /// The Date: header's day, disregarding time and timezone (RFC 9051 §6.4.4).
+    fn sent_day(&self) -> Option<i64> {
+        let date = self.parsed()?.date()?;
+        Some(days_from_civil(
+            i64::from(date.year),
+            u32::from(date.month),
+            u32::from(date.day),
+        ))
+    }
+
+    fn matches(&self, key: &Key) -> bool {
+        let m = self.message;
+        let day = m.internal_date.div_euclid(86_400);
+        match key {
+            Key::All => true,
+            Key::None => false,
+            Key::And(keys) => keys.iter().all(|k| self.matches(k)),
+            Key::Or(a, b) => self.matches(a) || self.matches(b),
+            Key::Not(k) => !self.matches(k),
+            Key::In(table) => table.get(self.index).copied().unwrap_or(false),
+            Key::Flag(f) => m.flags.contains(*f),
+            Key::Keyword(i) => m.keywords.has(*i),
+            Key::Larger(n) => m.size > *n,
+            Key::Smaller(n) => m.size < *n,
+            Key::Before(d) => day < *d,
+            Key::On(d) => day == *d,
+            Key::Since(d) => day >= *d,
+            Key::Older(t) => m.internal_date <= *t,
+            Key::Younger(t) => m.internal_date >= *t,
+            Key::SentBefore(d) => self.sent_day().is_some_and(|s| s < *d),
+            Key::SentOn(d) => self.sent_day().is_some_and(|s| s == *d),
+            Key::SentSince(d) => self.sent_day().is_some_and(|s| s >= *d),
+            Key::Header(name, needle) => self.field(name, needle),
+            Key::Body(needle) => self.body_contains(needle),
+            Key::Text(needle) => self.body_contains(needle) || self.headers_contain(needle),
+            Key::ModSeq(at_least) => m.modseq >= *at_least,
+        }
+    }
+
+    /// Whether header `name` (decoded: address names and addresses, text; or raw) contains
+    /// `needle`.
+    fn field(&self, name: &str, needle: &str) -> bool {
+        let raw = self.raw();
+        let Some(msg) = self.parsed() else {
+            return false;
+        };
+        for h in msg.root_part().headers() {
+            if !h.name().eq_ignore_ascii_case(name) {
+                continue;
+            }
+            // An empty string matches every message that has the header (RFC 9051 §6.4.4).
+            if needle.is_empty() {
+                return true;
+            }
+            let addresses = |list: &mut dyn Iterator<Item = &mail_parser::Addr<'_>>| {
+                list.map(|a| {
+                    format!(
+                        "{} <{}>",
+                        a.name.as_deref().unwrap_or(""),
+                        a.address.as_deref().unwrap_or("")
+                    )
+                })
+                .collect::<Vec<_>>()
+                .join(", ")
+            };
+            let value = match h.value() {
+                HeaderValue::Address(Address::List(list)) => addresses(&mut list.iter()),
+                HeaderValue::Address(Address::Group(groups)) => {
+                    addresses(&mut groups.iter().flat_map(|g| g.addresses.iter()))
+                }
+                HeaderValue::Text(t) => t.to_string(),
+                HeaderValue::TextList(list) => list.join(" "),
+                _ => String::new(),
+            };
+            let raw_value = raw
+                .get(h.offset_start() as usize..h.offset_end() as usize)
+                .map(String::from_utf8_lossy)
+                .unwrap_or_default();
+            if contains(&value, needle) || contains(&raw_value, needle) {
+                return true;
+            }
+        }
+        false
+    }
+
+    fn headers_contain(&self, needle: &str) -> bool {
+        let raw = self.raw();
+        let Some(msg) = self.parsed() else {
+            return false;
+        };
+        let root = msg.root_part();
+        let header = raw
+            .get(root.raw_header_offset() as usize..root.raw_body_offset() as usize)
+            .unwrap_or_default();
+        if contains(&String::from_utf8_lossy(header), needle) {
+            return true;
+        }
+        msg.subject().is_some_and(|s| contains(s, needle))
+            || root.headers().iter().any(|h| match h.value() {
+                HeaderValue::Address(Address::List(list)) => list
+                    .iter()
+                    .any(|a| a.name.as_deref().is_some_and(|n| contains(n, needle))),
+                _ => false,
+            })
+    }
+
+    fn body_contains(&self, needle: &str) -> bool {
+        let raw = self.raw();
+        let Some(msg) = self.parsed() else {
+            return false;
+        };
+        for i in 0..msg.text_body_count() {
+            if msg.body_text(i).is_some_and(|t| contains(&t, needle)) {
+                return true;
+            }
+        }
+        // Parts mail-parser does not count as text (and undecodable ones): their raw bytes.
+        let body = raw
+            .get(msg.root_part().raw_body_offset() as usize..)
+            .unwrap_or_default();
+        contains(&String::from_utf8_lossy(body), needle)
+    }
 }
 
 impl Session {
@@ -84,28 +331,33 @@ impl Session {
                 return out.no_code(tag, "BADCHARSET (UTF-8 US-ASCII)", "Unsupported charset");
             }
         }
-        if criteria.iter().any(uses_modseq) {
-            return out.no_code(tag, "CANNOT", "CONDSTORE is not available yet");
-        }
         self.report_changes(out, uid, uid);
         let Some(sel) = self.selected.as_ref() else {
             return out.bad(tag, "No mailbox selected");
         };
         let now = torsion_core::date::unix_now() as i64;
-        let names = self.keyword_names(sel);
+        let key = Key::And(criteria.iter().map(|k| Key::compile(k, sel, now)).collect());
         let mut hits = Vec::new();
+        let mut top_modseq = 0;
         for (index, message) in sel.messages.iter().enumerate() {
-            let mut c = Candidate {
+            let raw = OnceCell::new();
+            let parsed = OnceCell::new();
+            let candidate = Candidate {
                 index,
                 message,
-                content: Content { raw: None },
+                maildir: &sel.maildir,
+                raw: &raw,
+                parsed: &parsed,
             };
-            let all = criteria
-                .iter()
-                .all(|k| matches(k, &mut c, sel, &names, now));
-            if all {
+            if candidate.matches(&key) {
                 hits.push(if uid { message.uid } else { index as u32 + 1 });
+                top_modseq = top_modseq.max(message.modseq);
             }
+        }
+        // RFC 7162 §3.1.5: a search with MODSEQ tells the highest MODSEQ of what it found.
+        let with_modseq = key.uses_modseq() && !hits.is_empty();
+        if with_modseq {
+            self.enable_condstore(out);
         }
         if self.rev2 {
             let mut line = format!("ESEARCH (TAG {})", super::response::quoted(tag));
@@ -115,247 +367,46 @@ impl Session {
             if !hits.is_empty() {
                 line.push_str(&format!(" ALL {}", compress(&hits)));
             }
+            if with_modseq {
+                line.push_str(&format!(" MODSEQ {top_modseq}"));
+            }
             out.untagged(&line);
         } else {
-            let list: Vec<String> = hits.iter().map(u32::to_string).collect();
+            let mut list: Vec<String> = hits.iter().map(u32::to_string).collect();
+            if with_modseq {
+                list.push(format!("(MODSEQ {top_modseq})"));
+            }
             out.untagged(format!("SEARCH {}", list.join(" ")).trim_end());
         }
         out.ok(tag, &format!("{command} completed"));
-    }
-
-    fn keyword_names(&self, sel: &super::selected::Selected) -> Vec<(usize, String)> {
-        sel.keywords
-            .names()
-            .map(|(i, n)| (i, n.to_ascii_lowercase()))
-            .collect()
-    }
-}
-
-fn uses_modseq(key: &SearchKey<'_>) -> bool {
-    match key {
-        SearchKey::ModSequence { .. } => true,
-        SearchKey::Not(k) => uses_modseq(k),
-        SearchKey::Or(a, b) => uses_modseq(a) || uses_modseq(b),
-        SearchKey::And(keys) => keys.as_ref().iter().any(uses_modseq),
-        _ => false,
     }
 }
 
 /// `1:3,5,7:9`.
 pub fn compress(sorted: &[u32]) -> String {
-    let mut out = Vec::new();
-    let mut i = 0;
-    while i < sorted.len() {
-        let start = sorted[i];
-        let mut end = start;
-        while i + 1 < sorted.len() && sorted[i + 1] == end + 1 {
-            i += 1;
-            end = sorted[i];
+    let mut ranges: Vec<(u32, u32)> = Vec::new();
+    for &n in sorted {
+        match ranges.last_mut() {
+            Some(last) if last.1.checked_add(1) == Some(n) => last.1 = n,
+            _ => ranges.push((n, n)),
         }
-        out.push(if start == end {
-            start.to_string()
-        } else {
-            format!("{start}:{end}")
-        });
-        i += 1;
     }
-    out.join(",")
+    compress_ranges(&ranges)
 }
 
-fn has_keyword(c: &Candidate<'_>, names: &[(usize, String)], atom: &str) -> bool {
-    let atom = atom.to_ascii_lowercase();
-    if atom == "$forwarded" {
-        return c.message.flags.contains(Flags::PASSED);
-    }
-    names
+/// Ranges as a sequence set: `1:3,5,7:9`.
+pub fn compress_ranges(ranges: &[(u32, u32)]) -> String {
+    ranges
         .iter()
-        .any(|(i, n)| *n == atom && c.message.keywords.has(*i))
-}
-
-fn matches(
-    key: &SearchKey<'_>,
-    c: &mut Candidate<'_>,
-    sel: &super::selected::Selected,
-    names: &[(usize, String)],
-    now: i64,
-) -> bool {
-    let m = c.message;
-    let flag = |f: Flags| m.flags.contains(f);
-    let internal_day = m.internal_date.div_euclid(86_400);
-    match key {
-        SearchKey::All | SearchKey::Old => true,
-        // No \Recent in this server (RFC 9051 removed it).
-        SearchKey::New | SearchKey::Recent => false,
-        SearchKey::And(keys) => keys.as_ref().iter().all(|k| matches(k, c, sel, names, now)),
-        SearchKey::Or(a, b) => matches(a, c, sel, names, now) || matches(b, c, sel, names, now),
-        SearchKey::Not(k) => !matches(k, c, sel, names, now),
-        SearchKey::SequenceSet(set) => resolve(set, false, &sel.messages)
-            .binary_search(&c.index)
-            .is_ok(),
-        SearchKey::Uid(set) => resolve(set, true, &sel.messages)
-            .binary_search(&c.index)
-            .is_ok(),
-        SearchKey::Answered => flag(Flags::ANSWERED),
-        SearchKey::Unanswered => !flag(Flags::ANSWERED),
-        SearchKey::Deleted => flag(Flags::DELETED),
-        SearchKey::Undeleted => !flag(Flags::DELETED),
-        SearchKey::Draft => flag(Flags::DRAFT),
-        SearchKey::Undraft => !flag(Flags::DRAFT),
-        SearchKey::Flagged => flag(Flags::FLAGGED),
-        SearchKey::Unflagged => !flag(Flags::FLAGGED),
-        SearchKey::Seen => flag(Flags::SEEN),
-        SearchKey::Unseen => !flag(Flags::SEEN),
-        SearchKey::Keyword(atom) => has_keyword(c, names, atom.as_ref()),
-        SearchKey::Unkeyword(atom) => !has_keyword(c, names, atom.as_ref()),
-        SearchKey::Larger(n) => m.size > u64::from(*n),
-        SearchKey::Smaller(n) => m.size < u64::from(*n),
-        SearchKey::Before(d) => internal_day < day_of(d.as_ref()),
-        SearchKey::On(d) => internal_day == day_of(d.as_ref()),
-        SearchKey::Since(d) => internal_day >= day_of(d.as_ref()),
-        SearchKey::Older(secs) => now - m.internal_date >= i64::from(secs.get()),
-        SearchKey::Younger(secs) => now - m.internal_date <= i64::from(secs.get()),
-        SearchKey::SentBefore(d) | SearchKey::SentOn(d) | SearchKey::SentSince(d) => {
-            let Some(sent) = sent_day(c, sel) else {
-                return false;
-            };
-            let day = day_of(d.as_ref());
-            match key {
-                SearchKey::SentBefore(_) => sent < day,
-                SearchKey::SentOn(_) => sent == day,
-                _ => sent >= day,
+        .map(|&(a, b)| {
+            if a == b {
+                a.to_string()
+            } else {
+                format!("{a}:{b}")
             }
-        }
-        SearchKey::From(s) => field(c, sel, "from", &text(s)),
-        SearchKey::To(s) => field(c, sel, "to", &text(s)),
-        SearchKey::Cc(s) => field(c, sel, "cc", &text(s)),
-        SearchKey::Bcc(s) => field(c, sel, "bcc", &text(s)),
-        SearchKey::Subject(s) => field(c, sel, "subject", &text(s)),
-        SearchKey::Header(name, value) => {
-            let name = String::from_utf8_lossy(name.as_ref()).to_lowercase();
-            field(c, sel, &name, &text(value))
-        }
-        SearchKey::Body(s) => body_contains(c, sel, &text(s)),
-        SearchKey::Text(s) => {
-            let needle = text(s);
-            body_contains(c, sel, &needle) || headers_contain(c, sel, &needle)
-        }
-        _ => false,
-    }
-}
-
-fn raw<'c>(c: &'c mut Candidate<'_>, sel: &super::selected::Selected) -> &'c [u8] {
-    if c.content.raw.is_none() {
-        c.content.raw = Some(sel.maildir.read(c.message).unwrap_or_default());
-    }
-    c.content.raw.as_deref().unwrap_or_default()
-}
-
-fn sent_day(c: &mut Candidate<'_>, sel: &super::selected::Selected) -> Option<i64> {
-    let raw = raw(c, sel);
-    let msg = mime::parse(raw)?;
-    let date = msg.date()?;
-    // RFC 9051: the date, disregarding time and timezone.
-    Some(days_from_civil(
-        i64::from(date.year),
-        u32::from(date.month),
-        u32::from(date.day),
-    ))
-}
-
-/// Whether header `name` (decoded: address names and addresses, text) contains `needle`.
-fn field(c: &mut Candidate<'_>, sel: &super::selected::Selected, name: &str, needle: &str) -> bool {
-    let raw = raw(c, sel);
-    let Some(msg) = mime::parse(raw) else {
-        return false;
-    };
-    for h in msg.root_part().headers() {
-        if !h.name().eq_ignore_ascii_case(name) {
-            continue;
-        }
-        // An empty string matches every message that has the header (RFC 9051 §6.4.4).
-        if needle.is_empty() {
-            return true;
-        }
-        let value = match h.value() {
-            HeaderValue::Address(Address::List(list)) => list
-                .iter()
-                .map(|a| {
-                    format!(
-                        "{} <{}>",
-                        a.name.as_deref().unwrap_or(""),
-                        a.address.as_deref().unwrap_or("")
-                    )
-                })
-                .collect::<Vec<_>>()
-                .join(", "),
-            HeaderValue::Address(Address::Group(groups)) => groups
-                .iter()
-                .flat_map(|g| g.addresses.iter())
-                .map(|a| {
-                    format!(
-                        "{} <{}>",
-                        a.name.as_deref().unwrap_or(""),
-                        a.address.as_deref().unwrap_or("")
-                    )
-                })
-                .collect::<Vec<_>>()
-                .join(", "),
-            HeaderValue::Text(t) => t.to_string(),
-            HeaderValue::TextList(list) => list.join(" "),
-            _ => String::new(),
-        };
-        let raw_value = raw
-            .get(h.offset_start() as usize..h.offset_end() as usize)
-            .map(String::from_utf8_lossy)
-            .unwrap_or_default()
-            .into_owned();
-        if Content::contains(&value, needle) || Content::contains(&raw_value, needle) {
-            return true;
-        }
-    }
-    false
-}
-
-fn headers_contain(c: &mut Candidate<'_>, sel: &super::selected::Selected, needle: &str) -> bool {
-    let raw = raw(c, sel);
-    let Some(msg) = mime::parse(raw) else {
-        return false;
-    };
-    let root = msg.root_part();
-    let header = raw
-        .get(root.raw_header_offset() as usize..root.raw_body_offset() as usize)
-        .unwrap_or_default();
-    if Content::contains(&String::from_utf8_lossy(header), needle) {
-        return true;
-    }
-    msg.subject().is_some_and(|s| Content::contains(s, needle))
-        || root.headers().iter().any(|h| match h.value() {
-            HeaderValue::Address(Address::List(list)) => list.iter().any(|a| {
-                a.name
-                    .as_deref()
-                    .is_some_and(|n| Content::contains(n, needle))
-            }),
-            _ => false,
         })
-}
-
-fn body_contains(c: &mut Candidate<'_>, sel: &super::selected::Selected, needle: &str) -> bool {
-    let raw = raw(c, sel);
-    let Some(msg) = mime::parse(raw) else {
-        return false;
-    };
-    let decoded = (0..msg.text_body_count()).filter_map(|i| msg.body_text(i));
-    for text in decoded {
-        if Content::contains(&text, needle) {
-            return true;
-        }
-    }
-    // Parts mail-parser does not count as text (and undecodable ones): their raw bytes.
-    let root = msg.root_part();
-    let body = raw
-        .get(root.raw_body_offset() as usize..)
-        .unwrap_or_default();
-    Content::contains(&String::from_utf8_lossy(body), needle)
+        .collect::<Vec<_>>()
+        .join(",")
 }
 
 #[cfg(test)]

@@ -6,8 +6,10 @@
 //! FETCH serves FLAGS, UID, RFC822.SIZE, INTERNALDATE, ENVELOPE, BODY, BODYSTRUCTURE (from
 //! mail-parser, [`super::mime`]) and every body section (`BODY[]`, `HEADER`,
 //! `HEADER.FIELDS[.NOT]`, `TEXT`, MIME parts `1.2`, `1.2.MIME`, `1.2.HEADER`, `1.2.TEXT`,
-//! `RFC822*`, partial ranges); BINARY and MODSEQ are refused plainly until they are built.
+//! `RFC822*`, partial ranges) and MODSEQ with CHANGEDSINCE/VANISHED (RFC 7162); BINARY is
+//! refused plainly until it is built.
 
+use imap_codec::imap_types::command::{FetchModifier, SelectParameter};
 use imap_codec::imap_types::core::AString;
 use imap_codec::imap_types::extensions::binary::LiteralOrLiteral8;
 use imap_codec::imap_types::fetch::{MacroOrMessageDataItemNames, MessageDataItemName, Section};
@@ -20,6 +22,21 @@ use torsion_mailstore::{Flags, KeywordTable, Keywords, Maildir, Message};
 use super::mime::{self, Want};
 use super::response::Out;
 use super::session::Session;
+
+/// What a STORE asks for.
+#[derive(Debug)]
+pub struct StoreRequest<'f, 'a> {
+    /// Replace, add or remove.
+    pub kind: StoreType,
+    /// `.SILENT` or not.
+    pub response: StoreResponse,
+    /// The flags.
+    pub flags: &'f [Flag<'a>],
+    /// CONDSTORE `UNCHANGEDSINCE`.
+    pub unchanged_since: Option<u64>,
+    /// UID STORE.
+    pub uid: bool,
+}
 
 /// A selected mailbox as the client knows it.
 #[derive(Debug)]
@@ -38,6 +55,8 @@ pub struct Selected {
     pub keywords: KeywordTable,
     /// HIGHESTMODSEQ as of the last look at the mailbox.
     pub highest_modseq: u64,
+    /// UIDNEXT as of the last look.
+    pub uid_next: u32,
     /// Expunges seen but not yet told (they wait for a command that allows them).
     pub expunges_pending: bool,
 }
@@ -227,10 +246,27 @@ impl Session {
         &mut self,
         tag: &str,
         mailbox: &Mailbox<'_>,
+        parameters: &[SelectParameter],
         read_only: bool,
         out: &mut Out,
     ) {
         let command = if read_only { "EXAMINE" } else { "SELECT" };
+        let mut resync = None;
+        for parameter in parameters {
+            match parameter {
+                SelectParameter::CondStore => self.enable_condstore(out),
+                // RFC 7162 §3.2.5: QRESYNC parameters without ENABLE QRESYNC are an error.
+                SelectParameter::QResync { .. } if !self.qresync => {
+                    return out.bad(tag, "QRESYNC must be enabled first");
+                }
+                SelectParameter::QResync {
+                    uid_validity,
+                    mod_sequence_value,
+                    known_uids,
+                    ..
+                } => resync = Some((uid_validity.get(), mod_sequence_value.get(), known_uids)),
+            }
+        }
         // Selecting deselects first, even when the new selection fails (RFC 9051 §6.3.2).
         if self.selected.take().is_some() {
             out.untagged("OK [CLOSED] Previous mailbox closed");
@@ -287,6 +323,12 @@ impl Session {
             "OK [UIDNEXT {}] Predicted next UID",
             snapshot.uid_next
         ));
+        if self.condstore {
+            out.untagged(&format!(
+                "OK [HIGHESTMODSEQ {}] Highest",
+                snapshot.highest_modseq
+            ));
+        }
         if self.rev2 {
             // RFC 9051 §6.3.2: the LIST response for the mailbox.
             out.untagged(&format!("LIST () \".\" {}", self.shown(&name)));
@@ -299,8 +341,25 @@ impl Session {
             messages: snapshot.messages,
             keywords: snapshot.keywords,
             highest_modseq: snapshot.highest_modseq,
+            uid_next: snapshot.uid_next,
             expunges_pending: false,
         });
+        // RFC 7162 §3.2.5.1: what changed since the client's last session, if its UIDs
+        // are still good — expunges as VANISHED (EARLIER), then flags with MODSEQ.
+        if let Some((validity, since, known)) = resync {
+            if validity == snapshot.uid_validity {
+                self.vanished_earlier(since, known.as_ref(), out);
+                let sel = self.selected.as_ref().expect("just selected");
+                for (i, m) in sel.messages.iter().enumerate() {
+                    let known = known
+                        .as_ref()
+                        .is_none_or(|k| !resolve(k, true, std::slice::from_ref(m)).is_empty());
+                    if m.modseq > since && known {
+                        out.untagged(&self.flags_fetch(i, m, true));
+                    }
+                }
+            }
+        }
         let mode = if read_only { "READ-ONLY" } else { "READ-WRITE" };
         out.ok(tag, &format!("[{mode}] {command} completed"));
     }
@@ -327,9 +386,13 @@ impl Session {
             }
             Err(_) => return out.no_code(tag, "NONEXISTENT", "No such mailbox"),
         };
+        if items.contains(&StatusDataItemName::HighestModSeq) {
+            self.enable_condstore(out);
+        }
         let mut parts = Vec::new();
         for item in items {
             let value = match item {
+                StatusDataItemName::HighestModSeq => ("HIGHESTMODSEQ", snapshot.highest_modseq),
                 StatusDataItemName::Messages => ("MESSAGES", snapshot.messages.len() as u64),
                 StatusDataItemName::Recent => ("RECENT", 0),
                 StatusDataItemName::UidNext => ("UIDNEXT", u64::from(snapshot.uid_next)),
@@ -455,11 +518,21 @@ impl Session {
         if let Some(present) = &changes.present {
             let gone = |m: &Message| present.binary_search(&m.uid).is_err();
             if expunges {
+                let mut vanished = Vec::new();
                 for i in (0..sel.messages.len()).rev() {
                     if gone(&sel.messages[i]) {
-                        sel.messages.remove(i);
-                        out.untagged(&format!("{} EXPUNGE", i + 1));
+                        let m = sel.messages.remove(i);
+                        if self.qresync {
+                            vanished.push(m.uid);
+                        } else {
+                            out.untagged(&format!("{} EXPUNGE", i + 1));
+                        }
                     }
+                }
+                if !vanished.is_empty() {
+                    // RFC 7162 §3.2.10: VANISHED replaces EXPUNGE once QRESYNC is on.
+                    vanished.reverse();
+                    out.untagged(&format!("VANISHED {}", super::search::compress(&vanished)));
                 }
                 sel.expunges_pending = false;
             } else if sel.messages.iter().any(gone) {
@@ -467,6 +540,7 @@ impl Session {
             }
         }
         let before = sel.messages.len();
+        let mut told = Vec::new();
         for now in changes.changed {
             let last = sel.messages.last().map_or(0, |m| m.uid);
             if now.uid > last {
@@ -478,23 +552,39 @@ impl Session {
             };
             let m = &mut sel.messages[i];
             if now.flags != m.flags || now.keywords != m.keywords {
-                let uid = if with_uid {
-                    format!("UID {} ", now.uid)
-                } else {
-                    String::new()
-                };
-                out.untagged(&format!(
-                    "{} FETCH ({uid}FLAGS {})",
-                    i + 1,
-                    flag_list(now.flags, now.keywords, &sel.keywords)
-                ));
+                told.push(i);
             }
             *m = now;
+        }
+        sel.highest_modseq = changes.highest_modseq;
+        sel.uid_next = changes.uid_next;
+        let sel = self.selected.as_ref().expect("still selected");
+        for i in told {
+            out.untagged(&self.flags_fetch(i, &sel.messages[i], with_uid));
         }
         if sel.messages.len() != before {
             out.untagged(&format!("{} EXISTS", sel.messages.len()));
         }
-        sel.highest_modseq = changes.highest_modseq;
+    }
+
+    /// `N FETCH (UID u FLAGS (…) MODSEQ (m))` for a flag change: with the UID for UID
+    /// commands, and UID and MODSEQ always once CONDSTORE is on (RFC 7162 §3.1, erratum 1807).
+    pub(super) fn flags_fetch(&self, index: usize, m: &Message, with_uid: bool) -> String {
+        let keywords = self.selected.as_ref().map(|s| &s.keywords);
+        let empty = KeywordTable::default();
+        let mut line = format!("{} FETCH (", index + 1);
+        if with_uid || self.condstore {
+            line.push_str(&format!("UID {} ", m.uid));
+        }
+        line.push_str(&format!(
+            "FLAGS {}",
+            flag_list(m.flags, m.keywords, keywords.unwrap_or(&empty))
+        ));
+        if self.condstore {
+            line.push_str(&format!(" MODSEQ ({})", m.modseq));
+        }
+        line.push(')');
+        line
     }
 
     /// FETCH / UID FETCH (RFC 9051 §6.4.5).
@@ -503,14 +593,11 @@ impl Session {
         tag: &str,
         set: &SequenceSet,
         items: &MacroOrMessageDataItemNames<'_>,
+        modifiers: &[FetchModifier],
         uid: bool,
         out: &mut Out,
     ) {
         let command = if uid { "UID FETCH" } else { "FETCH" };
-        self.report_changes(out, uid, uid);
-        let Some(sel) = self.selected.as_ref() else {
-            return out.bad(tag, "No mailbox selected");
-        };
         let mut names: Vec<MessageDataItemName<'_>> = match items {
             MacroOrMessageDataItemNames::Macro(m) => m.expand(),
             MacroOrMessageDataItemNames::MessageDataItemNames(n) => n.clone(),
@@ -518,6 +605,32 @@ impl Session {
         if uid && !names.contains(&MessageDataItemName::Uid) {
             names.insert(0, MessageDataItemName::Uid);
         }
+        let changed_since = modifiers.iter().find_map(|m| match m {
+            FetchModifier::ChangedSince(n) => Some(n.get()),
+            FetchModifier::Vanished => None,
+        });
+        let vanished = modifiers.contains(&FetchModifier::Vanished);
+        // RFC 7162 §3.2.6: VANISHED only in UID FETCH, with CHANGEDSINCE, once QRESYNC is on.
+        if vanished && !(uid && self.qresync && changed_since.is_some()) {
+            return out.bad(
+                tag,
+                "VANISHED needs UID FETCH with CHANGEDSINCE after ENABLE QRESYNC",
+            );
+        }
+        // CHANGEDSINCE implies the MODSEQ item (RFC 7162 §3.1.4.1).
+        if changed_since.is_some() && !names.contains(&MessageDataItemName::ModSeq) {
+            names.push(MessageDataItemName::ModSeq);
+        }
+        if names.contains(&MessageDataItemName::ModSeq) {
+            self.enable_condstore(out);
+        }
+        self.report_changes(out, uid, uid);
+        if let (true, Some(since)) = (vanished, changed_since) {
+            self.vanished_earlier(since, Some(set), out);
+        }
+        let Some(sel) = self.selected.as_ref() else {
+            return out.bad(tag, "No mailbox selected");
+        };
         let mut bodies: Vec<Option<BodyItem>> = Vec::new();
         for name in &names {
             let item = match name {
@@ -596,6 +709,7 @@ impl Session {
                     peek: false,
                 }),
                 MessageDataItemName::Flags
+                | MessageDataItemName::ModSeq
                 | MessageDataItemName::Uid
                 | MessageDataItemName::Rfc822Size
                 | MessageDataItemName::InternalDate
@@ -619,12 +733,21 @@ impl Session {
             bodies.push(item);
         }
         let utf8 = self.utf8 || self.rev2;
-        let indexes = resolve(set, uid, &sel.messages);
+        let mut indexes = resolve(set, uid, &sel.messages);
         if !uid && indexes.is_empty() && !sel.messages.is_empty() {
             return out.bad(tag, "Invalid message sequence number");
         }
+        if let Some(since) = changed_since {
+            indexes.retain(|&i| sel.messages[i].modseq > since);
+        }
         let sets_seen = !sel.read_only && bodies.iter().flatten().any(|b| !b.peek);
-        let mut seen_now = Vec::new();
+        // \Seen set by this FETCH is stored first, so that the FLAGS (and MODSEQ) reported
+        // with the message are what the mailbox holds (RFC 9051 §6.4.5).
+        let seen_now: Vec<u32> = if sets_seen {
+            self.mark_seen(&indexes)
+        } else {
+            Vec::new()
+        };
         // What the items need of each message, decided once for the whole FETCH.
         let needs_structure = names.iter().any(|n| {
             matches!(
@@ -661,11 +784,7 @@ impl Session {
                 .as_deref()
                 .filter(|_| needs_mime)
                 .and_then(mime::parse);
-            let mut flags = m.flags;
-            if sets_seen && !flags.contains(Flags::SEEN) {
-                flags = flags.with(Flags::SEEN);
-                seen_now.push((m.uid, flags, m.keywords));
-            }
+            let flags = m.flags;
             let mut line: Vec<u8> = format!("* {} FETCH (", i + 1).into_bytes();
             let mut first = true;
             let mut sep = |line: &mut Vec<u8>| {
@@ -716,6 +835,9 @@ impl Session {
                     (MessageDataItemName::Uid, None) => {
                         line.extend_from_slice(format!("UID {}", m.uid).as_bytes())
                     }
+                    (MessageDataItemName::ModSeq, None) => {
+                        line.extend_from_slice(format!("MODSEQ ({})", m.modseq).as_bytes())
+                    }
                     (MessageDataItemName::Rfc822Size, None) => {
                         line.extend_from_slice(format!("RFC822.SIZE {}", m.size).as_bytes())
                     }
@@ -740,47 +862,74 @@ impl Session {
                     _ => {}
                 }
             }
-            // \Seen set by this FETCH is reported with it (RFC 9051 §6.4.5).
-            if seen_now.last().is_some_and(|(u, _, _)| *u == m.uid)
-                && !names.contains(&MessageDataItemName::Flags)
-            {
-                line.extend_from_slice(
-                    format!(" FLAGS {}", flag_list(flags, m.keywords, &sel.keywords)).as_bytes(),
-                );
+            // \Seen set by this FETCH is reported with it (RFC 9051 §6.4.5), with its
+            // MODSEQ once CONDSTORE is on (RFC 7162 §3.1).
+            if seen_now.binary_search(&m.uid).is_ok() {
+                if !names.contains(&MessageDataItemName::Flags) {
+                    line.extend_from_slice(
+                        format!(" FLAGS {}", flag_list(flags, m.keywords, &sel.keywords))
+                            .as_bytes(),
+                    );
+                }
+                if self.condstore && !names.contains(&MessageDataItemName::ModSeq) {
+                    line.extend_from_slice(format!(" MODSEQ ({})", m.modseq).as_bytes());
+                }
             }
             line.extend_from_slice(b")\r\n");
             out.raw(&line);
         }
-        if !seen_now.is_empty() {
-            let sel = self.selected.as_mut().expect("checked above");
-            let changes: Vec<(u32, Flags, Keywords)> = seen_now.clone();
-            match sel.maildir.store(&changes, None) {
-                Ok(_) => {
-                    for (uid, flags, _) in seen_now {
-                        if let Some(m) = sel.messages.iter_mut().find(|m| m.uid == uid) {
-                            m.flags = flags;
-                        }
-                    }
-                }
-                Err(e) => tracing::warn!(mailbox = sel.name, "FETCH \\Seen: {e}"),
-            }
-        }
         out.ok(tag, &format!("{command} completed"));
     }
 
-    /// STORE / UID STORE (RFC 9051 §6.4.6).
-    #[allow(clippy::too_many_arguments)]
+    /// Set \Seen on the messages at `indexes` that lack it (a FETCH of a body without
+    /// PEEK); the UIDs now carrying it, ascending. A failure leaves the flags as they were.
+    fn mark_seen(&mut self, indexes: &[usize]) -> Vec<u32> {
+        let Some(sel) = self.selected.as_mut() else {
+            return Vec::new();
+        };
+        let changes: Vec<(u32, Flags, Keywords)> = indexes
+            .iter()
+            .map(|&i| &sel.messages[i])
+            .filter(|m| !m.flags.contains(Flags::SEEN))
+            .map(|m| (m.uid, m.flags.with(Flags::SEEN), m.keywords))
+            .collect();
+        if changes.is_empty() {
+            return Vec::new();
+        }
+        match sel.maildir.store(&changes, None) {
+            Ok(outcome) => {
+                let mut seen = Vec::new();
+                for (uid, modseq) in outcome.updated {
+                    if let Ok(i) = sel.messages.binary_search_by_key(&uid, |m| m.uid) {
+                        let m = &mut sel.messages[i];
+                        m.flags = m.flags.with(Flags::SEEN);
+                        m.modseq = modseq;
+                        seen.push(uid);
+                    }
+                }
+                seen
+            }
+            Err(e) => {
+                tracing::warn!(mailbox = sel.name, "FETCH \\Seen: {e}");
+                Vec::new()
+            }
+        }
+    }
+
+    /// STORE / UID STORE (RFC 9051 §6.4.6), with CONDSTORE's UNCHANGEDSINCE (RFC 7162
+    /// §3.1.3): messages changed since are left alone and named in `[MODIFIED …]`.
     pub(super) fn store(
         &mut self,
         tag: &str,
         set: &SequenceSet,
-        kind: StoreType,
-        response: StoreResponse,
-        flags: &[Flag<'_>],
-        uid: bool,
+        request: &StoreRequest<'_, '_>,
         out: &mut Out,
     ) {
+        let uid = request.uid;
         let command = if uid { "UID STORE" } else { "STORE" };
+        if request.unchanged_since.is_some() {
+            self.enable_condstore(out);
+        }
         self.report_changes(out, uid, uid);
         let Some(sel) = self.selected.as_mut() else {
             return out.bad(tag, "No mailbox selected");
@@ -788,7 +937,7 @@ impl Session {
         if sel.read_only {
             return out.no_code(tag, "READ-ONLY", "The mailbox is read-only (EXAMINE)");
         }
-        let Some((system, keyword_names)) = Self::parse_flags(flags) else {
+        let Some((system, keyword_names)) = Self::parse_flags(request.flags) else {
             return out.bad(tag, "Invalid flag in STORE");
         };
         let names: Vec<&str> = keyword_names.iter().map(String::as_str).collect();
@@ -799,6 +948,7 @@ impl Session {
                 return out.no_code(tag, "SERVERBUG", "The mail store failed");
             }
         };
+        let kind = request.kind;
         if indexes.iter().any(Option::is_none) && kind != StoreType::Remove {
             return out.no_code(
                 tag,
@@ -824,28 +974,62 @@ impl Session {
                 (m.uid, f, k)
             })
             .collect();
-        if let Err(e) = sel.maildir.store(&changes, None) {
-            tracing::warn!(mailbox = sel.name, "STORE: {e}");
-            return out.no_code(tag, "SERVERBUG", "The mail store failed");
+        let outcome = match sel.maildir.store(&changes, request.unchanged_since) {
+            Ok(o) => o,
+            Err(e) => {
+                tracing::warn!(mailbox = sel.name, "STORE: {e}");
+                return out.no_code(tag, "SERVERBUG", "The mail store failed");
+            }
+        };
+        let mut updated = Vec::new();
+        for (uid, modseq) in &outcome.updated {
+            let Ok(i) = sel.messages.binary_search_by_key(uid, |m| m.uid) else {
+                continue;
+            };
+            if let Some((_, f, k)) = changes.iter().find(|c| c.0 == *uid) {
+                let m = &mut sel.messages[i];
+                (m.flags, m.keywords, m.modseq) = (*f, *k, *modseq);
+                updated.push(i);
+            }
         }
-        for (&i, (_, f, k)) in targets.iter().zip(&changes) {
-            let m = &mut sel.messages[i];
-            m.flags = *f;
-            m.keywords = *k;
-            if response == StoreResponse::Answer {
+        let sel = self.selected.as_ref().expect("still selected");
+        for i in updated {
+            let m = &sel.messages[i];
+            if request.response == StoreResponse::Answer {
+                out.untagged(&self.flags_fetch(i, m, uid));
+            } else if self.condstore {
+                // .SILENT still reports the new MODSEQ (RFC 7162 §3.1.3, its example).
                 let uid_part = if uid {
-                    format!(" UID {}", m.uid)
+                    format!("UID {} ", m.uid)
                 } else {
                     String::new()
                 };
                 out.untagged(&format!(
-                    "{} FETCH (FLAGS {}{uid_part})",
+                    "{} FETCH ({uid_part}MODSEQ ({}))",
                     i + 1,
-                    flag_list(*f, *k, &sel.keywords)
+                    m.modseq
                 ));
             }
         }
-        out.ok(tag, &format!("{command} completed"));
+        if outcome.modified.is_empty() {
+            return out.ok(tag, &format!("{command} completed"));
+        }
+        let mut modified: Vec<u32> = outcome
+            .modified
+            .iter()
+            .filter_map(|u| {
+                let i = sel.messages.binary_search_by_key(u, |m| m.uid).ok()?;
+                Some(if uid { *u } else { i as u32 + 1 })
+            })
+            .collect();
+        modified.sort_unstable();
+        out.ok(
+            tag,
+            &format!(
+                "[MODIFIED {}] Conditional {command} failed for some messages",
+                super::search::compress(&modified)
+            ),
+        );
     }
 
     /// EXPUNGE, UID EXPUNGE (only the given UIDs, RFC 4315) and CLOSE's silent expunge.
@@ -883,7 +1067,15 @@ impl Session {
         if let Some(tag) = tag {
             // The expunged messages (ours and anyone's) are reported by the sync.
             self.report_changes(out, true, false);
-            out.ok(tag, "EXPUNGE completed");
+            match &self.selected {
+                // With QRESYNC the client learns the MODSEQ its cache is now at (RFC 7162
+                // §3.2.10's examples).
+                Some(sel) if self.qresync => out.ok(
+                    tag,
+                    &format!("[HIGHESTMODSEQ {}] EXPUNGE completed", sel.highest_modseq),
+                ),
+                _ => out.ok(tag, "EXPUNGE completed"),
+            }
         }
     }
 

@@ -7,14 +7,13 @@
 //! with LOGINDISABLED before TLS, ID, ENABLE, NAMESPACE, CREATE, DELETE, RENAME, SUBSCRIBE,
 //! UNSUBSCRIBE, LIST, LSUB, and (in [`super::selected`]) SELECT, EXAMINE, STATUS, APPEND,
 //! CHECK, CLOSE, UNSELECT, EXPUNGE, FETCH, STORE, COPY, MOVE and the UID forms, and IDLE
-//! (carried out by the driver). What is not
-//! built yet (CONDSTORE/QRESYNC, BINARY, SEARCH RETURN options) is answered
-//! `NO [CANNOT]` and not advertised.
+//! (carried out by the driver), CONDSTORE and QRESYNC ([`super::condstore`]). What is not
+//! built yet (BINARY, SEARCH RETURN options) is answered `NO [CANNOT]` and not advertised.
 
 use std::sync::Arc;
 
 use imap_codec::imap_types::auth::AuthMechanism;
-use imap_codec::imap_types::command::{Command, CommandBody};
+use imap_codec::imap_types::command::{Command, CommandBody, StoreModifier};
 use imap_codec::imap_types::extensions::enable::CapabilityEnable;
 use imap_codec::imap_types::extensions::utf8::Utf8Kind;
 use imap_codec::imap_types::mailbox::{ListMailbox, Mailbox};
@@ -22,7 +21,7 @@ use torsion_mailstore::store::FolderError;
 use torsion_mailstore::{mutf7, MailAddress, MailStore};
 
 use super::response::{quoted, Out};
-use super::selected::Selected;
+use super::selected::{Selected, StoreRequest};
 
 /// Fixed parts of the configuration every session shares.
 #[derive(Debug)]
@@ -93,6 +92,10 @@ pub struct Session {
     pub(super) rev2: bool,
     /// ENABLE UTF8=ACCEPT (RFC 6855): mailbox names in UTF-8.
     pub(super) utf8: bool,
+    /// A CONDSTORE-enabling command was seen (RFC 7162 §3.1).
+    pub(super) condstore: bool,
+    /// ENABLE QRESYNC (RFC 7162 §3.2.3): VANISHED instead of EXPUNGE.
+    pub(super) qresync: bool,
     /// The selected mailbox.
     pub(super) selected: Option<Selected>,
     /// Failed logins so far (the driver delays and finally disconnects).
@@ -108,6 +111,8 @@ impl Session {
             tls,
             rev2: false,
             utf8: false,
+            condstore: false,
+            qresync: false,
             selected: None,
             failed_logins: 0,
         }
@@ -170,6 +175,8 @@ impl Session {
             "STATUS=SIZE",
             "IDLE",
             "WITHIN",
+            "CONDSTORE",
+            "QRESYNC",
         ]);
         let mut out = caps.join(" ");
         out.push_str(&format!(" APPENDLIMIT={}", self.config.append_limit));
@@ -265,6 +272,18 @@ impl Session {
                             self.rev2 = true;
                             enabled.push("IMAP4rev2");
                         }
+                        CapabilityEnable::CondStore if !self.condstore => {
+                            self.enable_condstore(out);
+                            enabled.push("CONDSTORE");
+                        }
+                        // QRESYNC implies CONDSTORE (RFC 7162 §3.2.3).
+                        CapabilityEnable::Other(_)
+                            if cap.to_string().eq_ignore_ascii_case("QRESYNC") && !self.qresync =>
+                        {
+                            self.enable_condstore(out);
+                            self.qresync = true;
+                            enabled.push("QRESYNC");
+                        }
                         _ => {}
                     }
                 }
@@ -290,8 +309,14 @@ impl Session {
                 reference,
                 mailbox_wildcard,
             } => self.list(&tag, &reference, &mailbox_wildcard, true, out),
-            CommandBody::Select { mailbox, .. } => self.select(&tag, &mailbox, false, out),
-            CommandBody::Examine { mailbox, .. } => self.select(&tag, &mailbox, true, out),
+            CommandBody::Select {
+                mailbox,
+                parameters,
+            } => self.select(&tag, &mailbox, &parameters, false, out),
+            CommandBody::Examine {
+                mailbox,
+                parameters,
+            } => self.select(&tag, &mailbox, &parameters, true, out),
             CommandBody::Status {
                 mailbox,
                 item_names,
@@ -338,13 +363,14 @@ impl Session {
                 macro_or_item_names,
                 uid,
                 modifiers,
-            } => {
-                if !modifiers.is_empty() {
-                    out.no_code(&tag, "CANNOT", "CONDSTORE is not available yet");
-                } else {
-                    self.fetch(&tag, &sequence_set, &macro_or_item_names, uid, out);
-                }
-            }
+            } => self.fetch(
+                &tag,
+                &sequence_set,
+                &macro_or_item_names,
+                &modifiers,
+                uid,
+                out,
+            ),
             CommandBody::Store {
                 sequence_set,
                 kind,
@@ -353,11 +379,18 @@ impl Session {
                 uid,
                 modifiers,
             } => {
-                if !modifiers.is_empty() {
-                    out.no_code(&tag, "CANNOT", "CONDSTORE is not available yet");
-                } else {
-                    self.store(&tag, &sequence_set, kind, response, &flags, uid, out);
-                }
+                let unchanged_since = modifiers
+                    .iter()
+                    .map(|StoreModifier::UnchangedSince(n)| *n)
+                    .next();
+                let store = StoreRequest {
+                    kind,
+                    response,
+                    flags: &flags,
+                    unchanged_since,
+                    uid,
+                };
+                self.store(&tag, &sequence_set, &store, out);
             }
             CommandBody::Search {
                 charset,
