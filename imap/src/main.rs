@@ -1,5 +1,8 @@
 //! `torsion-imap`: the IMAP server (`serve`) over the same mail root, users file and address
-//! form (`user@domain` logs in) as `torsion-smtp serve`, and a password hasher (`passwd`).
+//! form (`user@domain` logs in) as `torsion-smtp serve`, a password hasher (`passwd`), and
+//! the client side: `fetch` (download into a Maildir) and `watch` (new mail as it arrives).
+
+mod fetch_cli;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -30,6 +33,10 @@ enum Command {
     Serve(Box<ServeArgs>),
     /// Hash a password (read from stdin) into a users-file line `USER@DOMAIN:{ARGON2ID}…`.
     Passwd(PasswdArgs),
+    /// Download a mailbox into a local Maildir; re-runs fetch only new messages (by UID).
+    Fetch(fetch_cli::FetchArgs),
+    /// Print a line (UID, sender, subject) per new message as it arrives (IDLE).
+    Watch(fetch_cli::WatchArgs),
 }
 
 #[derive(Debug, clap::Args)]
@@ -68,6 +75,8 @@ fn main() -> ExitCode {
     match cli.command {
         Command::Serve(args) => runner::run("torsion-imap", serve(*args)),
         Command::Passwd(args) => passwd_main("torsion-imap", &args),
+        Command::Fetch(args) => runner::run("torsion-imap", fetch_cli::fetch(args)),
+        Command::Watch(args) => runner::run("torsion-imap", fetch_cli::watch(args)),
     }
 }
 

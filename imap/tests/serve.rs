@@ -151,3 +151,115 @@ fn bad_configuration_exits_2_with_one_line() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("--users"), "{err}");
 }
+
+#[test]
+fn fetch_downloads_once_and_watch_sees_new_mail() {
+    let dir = TempDir::new("imap-fetch").unwrap();
+    let root = dir.path().join("mail");
+    let users = dir.path().join("users");
+    std::fs::write(&users, "alice@example.test:{PLAIN}wonderland\n").unwrap();
+    let alice = MailAddress::parse("alice@example.test").unwrap();
+    let store = MailStore::open(&root).unwrap();
+    let first = b"From: bob@example.test\r\nSubject: one\r\n\r\nfirst\r\n".as_slice();
+    let second = b"From: carol@example.test\r\nSubject: two\r\n\r\nsecond\r\n".as_slice();
+    store
+        .deliver(std::slice::from_ref(&alice), &[first])
+        .unwrap();
+    let server = ServerBinary::start(
+        BIN,
+        &[
+            "serve",
+            "--listen",
+            "tcp:0:interface=127.0.0.1",
+            "--mail-root",
+            root.to_str().unwrap(),
+            "--users",
+            users.to_str().unwrap(),
+            "--domain",
+            "example.test",
+            "--allow-plaintext-auth",
+        ],
+        1,
+    );
+    let address = format!("127.0.0.1:{}", server.tcp_port(0));
+    let local = dir.path().join("local");
+    let client = |sub: &str, extra: &[&str]| {
+        let mut cmd = Command::new(BIN);
+        cmd.args([
+            sub,
+            "--server",
+            &address,
+            "--no-tls",
+            "--user",
+            "alice@example.test",
+        ])
+        .args(extra)
+        .env("TORSION_IMAP_PASSWORD", "wonderland");
+        cmd
+    };
+    // Without --allow-plaintext-auth the password is not sent: exit 1.
+    let shy = client("fetch", &["--to-maildir", local.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert_eq!(shy.status.code(), Some(1), "{shy:?}");
+    let fetch = || {
+        let out = client(
+            "fetch",
+            &[
+                "--allow-plaintext-auth",
+                "--to-maildir",
+                local.to_str().unwrap(),
+            ],
+        )
+        .output()
+        .unwrap();
+        assert!(out.status.success(), "{out:?}");
+        String::from_utf8(out.stdout).unwrap()
+    };
+    assert!(fetch().starts_with("fetched 1 new message(s)"));
+    store
+        .deliver(std::slice::from_ref(&alice), &[second])
+        .unwrap();
+    assert!(fetch().starts_with("fetched 1 new message(s) from INBOX into"));
+    let again = fetch();
+    assert!(again.starts_with("fetched 0 new"), "{again}");
+    assert!(again.contains("(2 already there)"), "{again}");
+    let mut bodies: Vec<Vec<u8>> = std::fs::read_dir(local.join("cur"))
+        .unwrap()
+        .map(|e| std::fs::read(e.unwrap().path()).unwrap())
+        .collect();
+    bodies.sort();
+    assert_eq!(bodies, [first.to_vec(), second.to_vec()]);
+
+    // watch: one line per new message, then exit (--count 1).
+    let mut watch = client("watch", &["--allow-plaintext-auth", "--count", "1"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Once it has the mailbox open (UIDNEXT known), a delivery is reported.
+    let mut started = String::new();
+    BufReader::new(watch.stderr.take().unwrap())
+        .read_line(&mut started)
+        .unwrap();
+    assert_eq!(started, "watching INBOX from UID 3\n");
+    let third = b"From: dave@example.test\r\nSubject: three\r\n\r\nthird\r\n".as_slice();
+    store.deliver(&[alice], &[third]).unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    let status = loop {
+        if let Some(status) = watch.try_wait().unwrap() {
+            break status;
+        }
+        assert!(std::time::Instant::now() < deadline, "watch did not exit");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(status.success());
+    let mut out = String::new();
+    watch
+        .stdout
+        .take()
+        .unwrap()
+        .read_to_string(&mut out)
+        .unwrap();
+    assert_eq!(out, "3\tdave@example.test\tthree\n");
+}
