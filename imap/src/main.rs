@@ -66,6 +66,10 @@ struct ServeArgs {
     /// Largest message APPEND accepts, in bytes (APPENDLIMIT).
     #[arg(long, value_name = "BYTES", default_value_t = 50 * 1024 * 1024)]
     append_limit: u64,
+    /// Logged-in connections one account may hold at once (0: no limit); one more gets
+    /// `NO [LIMIT]`.
+    #[arg(long, value_name = "N", default_value_t = torsion_imap::server::driver::DEFAULT_MAX_CONNECTIONS_PER_USER)]
+    max_connections_per_user: usize,
     #[command(flatten)]
     service: ServiceArgs,
 }
@@ -107,6 +111,9 @@ async fn serve(args: ServeArgs) -> Result<(), RunError> {
         store,
         append_limit: args.append_limit,
     };
-    let server = Arc::new(ImapServer::new(config, directory, tls));
+    let server = Arc::new(
+        ImapServer::new(config, directory, tls)
+            .with_max_connections_per_user(args.max_connections_per_user),
+    );
     runner::serve(server, &args.service, &["tcp:143"]).await
 }

@@ -18,6 +18,13 @@ struct Setup {
 }
 
 fn setup(allow_plaintext_auth: bool) -> Setup {
+    setup_with(
+        allow_plaintext_auth,
+        torsion_imap::server::driver::DEFAULT_MAX_CONNECTIONS_PER_USER,
+    )
+}
+
+fn setup_with(allow_plaintext_auth: bool, per_user: usize) -> Setup {
     let dir = TempDir::new("imap-test").unwrap();
     let store = MailStore::open(dir.path().join("mail")).unwrap();
     let accounts: CredentialStore = "memory:alice@example.test:wonderland:bob@example.test:builder"
@@ -31,7 +38,9 @@ fn setup(allow_plaintext_auth: bool) -> Setup {
         store: store.clone(),
         append_limit: 1024 * 1024,
     };
-    let server = Arc::new(ImapServer::new(config, Arc::new(directory), None));
+    let server = Arc::new(
+        ImapServer::new(config, Arc::new(directory), None).with_max_connections_per_user(per_user),
+    );
     Setup { dir, server, store }
 }
 
@@ -336,4 +345,45 @@ async fn create_rename_delete_subscribe_with_names_in_both_encodings() {
     c.send_line("x2 FETCH 1 FLAGS").await;
     c.expect_line("x2 BAD FETCH needs a selected mailbox").await;
     let _ = &s.dir;
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_account_holds_a_bounded_number_of_connections() {
+    let s = setup_with(true, 2);
+    let first = login(&s).await;
+    let mut second = login(&s).await;
+    let mut third = connect(&s).await;
+    third
+        .send_line("a LOGIN alice@example.test wonderland")
+        .await;
+    third
+        .expect_line("a NO [LIMIT] Too many connections for this account (at most 2)")
+        .await;
+    // Still not logged in; another account is not affected.
+    third.send_line("b SELECT INBOX").await;
+    third
+        .expect_line("b BAD SELECT needs you to log in first")
+        .await;
+    third.send_line("c LOGIN bob@example.test builder").await;
+    logged_in(&mut third, "c").await;
+    // A connection that ends gives its slot back, however it ends.
+    drop(first);
+    second.send_line("l LOGOUT").await;
+    second.expect_line("* BYE Logging out").await;
+    second.expect_line("l OK LOGOUT completed").await;
+    second.expect_closed().await;
+    // (The slots are released as the server's connection tasks finish: let them run.)
+    let mut again = connect(&s).await;
+    for attempt in 0..100 {
+        again
+            .send_line(&format!("a{attempt} LOGIN alice@example.test wonderland"))
+            .await;
+        let line = again.read_line().await.unwrap();
+        if line.starts_with(&format!("a{attempt} OK ")) {
+            return;
+        }
+        assert!(line.contains("[LIMIT]"), "{line}");
+        tokio::task::yield_now().await;
+    }
+    panic!("the slots were never released");
 }

@@ -5,7 +5,8 @@
 //! I/O), writes the responses, and carries out the session's effects: STARTTLS, password
 //! checks (argon2, off the runtime), the SASL continuation, LOGOUT.
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use imap_codec::decode::Decoder as _;
@@ -43,6 +44,33 @@ pub struct ImapServer {
     directory: Arc<Directory>,
     tls: Option<ReloadableServerConfig>,
     limits: assemble::Limits,
+    max_per_user: usize,
+    per_user: Arc<Mutex<HashMap<String, usize>>>,
+}
+
+/// Logged-in connections one account may have by default (Dovecot allows 10 per user and
+/// client address; this counts all of an account's addresses: a phone, a laptop, a desktop
+/// client with several folders open).
+pub const DEFAULT_MAX_CONNECTIONS_PER_USER: usize = 100;
+
+/// One logged-in connection counted against its account; released when dropped (however
+/// the connection ends).
+#[derive(Debug)]
+struct UserSlot {
+    user: String,
+    counts: Arc<Mutex<HashMap<String, usize>>>,
+}
+
+impl Drop for UserSlot {
+    fn drop(&mut self) {
+        let mut counts = self.counts.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(n) = counts.get_mut(&self.user) {
+            *n -= 1;
+            if *n == 0 {
+                counts.remove(&self.user);
+            }
+        }
+    }
 }
 
 impl ImapServer {
@@ -66,7 +94,29 @@ impl ImapServer {
             directory,
             tls,
             limits,
+            max_per_user: DEFAULT_MAX_CONNECTIONS_PER_USER,
+            per_user: Arc::new(Mutex::new(HashMap::new())),
         }
+    }
+
+    /// At most `n` logged-in connections per account (0: no limit).
+    pub fn with_max_connections_per_user(mut self, n: usize) -> Self {
+        self.max_per_user = n;
+        self
+    }
+
+    /// Count a login against `user`; `None` when the account is at its limit.
+    fn claim(&self, user: &str) -> Option<UserSlot> {
+        let mut counts = self.per_user.lock().unwrap_or_else(|p| p.into_inner());
+        let n = counts.entry(user.to_owned()).or_insert(0);
+        if self.max_per_user != 0 && *n >= self.max_per_user {
+            return None;
+        }
+        *n += 1;
+        Some(UserSlot {
+            user: user.to_owned(),
+            counts: self.per_user.clone(),
+        })
     }
 
     /// The default timeouts: short before login (the session lengthens its own after).
@@ -304,14 +354,35 @@ impl ImapServer {
         tag: &str,
         user: &str,
         password: &[u8],
+        slot: &mut Option<UserSlot>,
     ) -> Out {
         let account = self.directory.authenticate(user, password).await;
-        if account.is_none() {
-            tracing::info!(user, "IMAP login failed");
-            sleep(FAILED_LOGIN_DELAY).await;
-        }
         let mut out = Out::new();
+        match &account {
+            None => {
+                tracing::info!(user, "IMAP login failed");
+                sleep(FAILED_LOGIN_DELAY).await;
+            }
+            Some(addr) => match self.claim(&addr.to_string()) {
+                Some(claimed) => *slot = Some(claimed),
+                None => {
+                    tracing::info!(%addr, limit = self.max_per_user, "IMAP login refused: too many connections");
+                    out.no_code(
+                        tag,
+                        "LIMIT",
+                        &format!(
+                            "Too many connections for this account (at most {})",
+                            self.max_per_user
+                        ),
+                    );
+                    return out;
+                }
+            },
+        }
         session.login_checked(tag, account, &mut out);
+        if !matches!(session.state(), State::Authenticated(_)) {
+            *slot = None;
+        }
         out
     }
 }
@@ -338,6 +409,8 @@ impl Service for ImapServer {
         let mut lines = LineCodec::crlf(MAX_LINE);
         let mut asm = Assembler::new(self.limits, true);
         let mut bad = 0u32;
+        // The account's connection slot, once logged in (released when this returns).
+        let mut slot: Option<UserSlot> = None;
         loop {
             let bytes = match self.read_command(&mut conn, &mut lines, &mut asm).await {
                 Input::Command(bytes) if bytes.is_empty() => continue,
@@ -403,7 +476,7 @@ impl Service for ImapServer {
                     } = effect
                     {
                         let out = self
-                            .check_password(&mut session, &tag, &user, &password)
+                            .check_password(&mut session, &tag, &user, &password, &mut slot)
                             .await;
                         conn.queue(out.bytes());
                     }
@@ -414,7 +487,7 @@ impl Service for ImapServer {
                     password,
                 } => {
                     let out = self
-                        .check_password(&mut session, &tag, &user, &password)
+                        .check_password(&mut session, &tag, &user, &password, &mut slot)
                         .await;
                     conn.queue(out.bytes());
                 }
