@@ -392,3 +392,44 @@ async fn search_keys_and_both_response_forms() {
     c.expect_line("* ESEARCH (TAG \"r3\")").await;
     c.expect_line("r3 OK SEARCH completed").await;
 }
+
+#[tokio::test(start_paused = true)]
+async fn binary_fetch_undoes_the_transfer_encoding() {
+    let s = setup();
+    let message: &[u8] = b"From: a@example.test\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\nContent-Type: text/plain\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\nsoft=\r\nbreak =3D\r\n--b\r\nContent-Type: application/octet-stream\r\nContent-Transfer-Encoding: base64\r\n\r\nAAFhYg==\r\n--b\r\nContent-Type: text/plain\r\nContent-Transfer-Encoding: x-unknown\r\n\r\n???\r\n--b--\r\n";
+    s.store.deliver(&[alice()], &[message]).unwrap();
+    let mut c = login(&s).await;
+    c.send_line("s SELECT INBOX").await;
+    response(&mut c, "s").await;
+    let caps = {
+        c.send_line("c CAPABILITY").await;
+        response(&mut c, "c").await
+    };
+    assert!(caps[0].contains(" BINARY"), "{caps:?}");
+    // base64 with a NUL: a literal8.
+    c.send_line("f FETCH 1 (BINARY.SIZE[2] BINARY.PEEK[2])")
+        .await;
+    c.expect_line("* 1 FETCH (BINARY.SIZE[2] 4 BINARY[2] ~{4}")
+        .await;
+    assert_eq!(c.read_exact(4).await, b"\0\x01ab");
+    c.expect_line(")").await;
+    c.expect_line("f OK FETCH completed").await;
+    // quoted-printable, with a partial; and BINARY (not PEEK) sets \Seen.
+    c.send_line("g FETCH 1 (BINARY[1]<0.6>)").await;
+    c.expect_line("* 1 FETCH (BINARY[1]<0> {6}").await;
+    assert_eq!(c.read_exact(6).await, b"softbr");
+    c.expect_line(" FLAGS (\\Seen))").await;
+    c.expect_line("g OK FETCH completed").await;
+    c.send_line("h FETCH 1 BINARY.PEEK[3]").await;
+    c.expect_line("h NO [UNKNOWN-CTE] Cannot decode the transfer encoding \"x-unknown\"")
+        .await;
+    // APPEND takes a literal8 (RFC 3516 §4.4).
+    c.send_line("a APPEND INBOX ~{7}").await;
+    c.expect_line("+ Ready for literal data").await;
+    c.send(b"x\0y\r\n\r\n\r\n").await;
+    let appended = response(&mut c, "a").await;
+    assert!(
+        appended.last().unwrap().starts_with("a OK [APPENDUID "),
+        "{appended:?}"
+    );
+}

@@ -1,5 +1,6 @@
-//! ENVELOPE, BODYSTRUCTURE and part sections of arbitrary message bytes (malformed MIME):
-//! never a panic, and every section lies within the message.
+//! ENVELOPE, BODYSTRUCTURE, part sections and BINARY sections of arbitrary message bytes
+//! (malformed MIME): never a panic, every section lies within the message, and a decoded
+//! BINARY section is never longer than the message.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
@@ -18,6 +19,9 @@ fuzz_target!(|data: &[u8]| {
             if let Some(bytes) = mime::section(&msg, path, want) {
                 assert!(bytes.len() <= data.len());
             }
+        }
+        if let Ok(bytes) = mime::binary(&msg, path) {
+            assert!(bytes.len() <= data.len());
         }
     }
 });

@@ -278,6 +278,97 @@ pub fn section(msg: &Message<'_>, path: &[u32], want: Want) -> Option<Vec<u8>> {
     }
 }
 
+/// Why a BINARY section cannot be given.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BinaryError {
+    /// No such part (answered with an empty string, like a missing BODY section).
+    NoPart,
+    /// A Content-Transfer-Encoding this server cannot undo (RFC 3516 §4.2: `NO [UNKNOWN-CTE]`).
+    UnknownCte(String),
+}
+
+/// BINARY[path] (RFC 3516 §4.2): the part's body with its Content-Transfer-Encoding undone
+/// (base64, quoted-printable; 7bit/8bit/binary as they are). Only the transfer encoding:
+/// the bytes stay in the part's charset. A multipart or message/rfc822 part, and the empty
+/// path (the whole message), are given as stored.
+pub fn binary(msg: &Message<'_>, path: &[u32]) -> Result<Vec<u8>, BinaryError> {
+    if path.is_empty() {
+        return Ok(msg.raw_message.to_vec());
+    }
+    let (msg, id) = locate(msg, path).ok_or(BinaryError::NoPart)?;
+    let part = msg.part(id).ok_or(BinaryError::NoPart)?;
+    let raw = msg
+        .raw_message
+        .get(part.raw_body_offset() as usize..part.raw_end_offset() as usize)
+        .ok_or(BinaryError::NoPart)?;
+    if matches!(part.body, PartType::Multipart(_) | PartType::Message(_)) {
+        return Ok(raw.to_vec());
+    }
+    let cte = part
+        .content_transfer_encoding()
+        .unwrap_or("7bit")
+        .trim()
+        .to_ascii_lowercase();
+    match cte.as_str() {
+        "7bit" | "8bit" | "binary" => Ok(raw.to_vec()),
+        "base64" => Ok(decode_base64_lenient(raw)),
+        "quoted-printable" => Ok(decode_quoted_printable(raw)),
+        _ => Err(BinaryError::UnknownCte(cte)),
+    }
+}
+
+/// Base64 as mail carries it: line breaks and other non-alphabet bytes skipped, decoding
+/// stopped at the padding (RFC 2045 §6.8).
+fn decode_base64_lenient(raw: &[u8]) -> Vec<u8> {
+    use base64::Engine as _;
+    let clean: Vec<u8> = raw
+        .iter()
+        .copied()
+        .take_while(|&b| b != b'=')
+        .filter(|b| b.is_ascii_alphanumeric() || *b == b'+' || *b == b'/')
+        .collect();
+    // Whole quanta only; a dangling sixth bit group carries no full byte.
+    let usable = clean.len() - clean.len() % 4;
+    let mut out = base64::engine::general_purpose::STANDARD_NO_PAD
+        .decode(&clean[..usable])
+        .unwrap_or_default();
+    let tail = &clean[usable..];
+    if tail.len() >= 2 {
+        if let Ok(rest) = base64::engine::general_purpose::STANDARD_NO_PAD.decode(tail) {
+            out.extend(rest);
+        }
+    }
+    out
+}
+
+/// Quoted-printable (RFC 2045 §6.7): `=XX` bytes, soft line breaks (`=` at a line end)
+/// removed, anything malformed kept as it is.
+fn decode_quoted_printable(raw: &[u8]) -> Vec<u8> {
+    let hex = |b: u8| (b as char).to_digit(16).map(|d| d as u8);
+    let mut out = Vec::with_capacity(raw.len());
+    let mut i = 0;
+    while i < raw.len() {
+        if raw[i] != b'=' {
+            out.push(raw[i]);
+            i += 1;
+            continue;
+        }
+        match (raw.get(i + 1), raw.get(i + 2)) {
+            (Some(b'\r'), Some(b'\n')) => i += 3,
+            (Some(b'\n'), _) => i += 2,
+            (Some(&a), Some(&b)) if hex(a).is_some() && hex(b).is_some() => {
+                out.push(hex(a).unwrap_or(0) << 4 | hex(b).unwrap_or(0));
+                i += 3;
+            }
+            _ => {
+                out.push(b'=');
+                i += 1;
+            }
+        }
+    }
+    out
+}
+
 /// Walk `path` from `msg`'s root: a multipart's children are numbered from 1; a non-multipart
 /// part is its own part 1; a message/rfc822 part's numbers go on inside the message it holds.
 fn locate<'m, 'x>(msg: &'m Message<'x>, path: &[u32]) -> Option<(&'m Message<'x>, u32)> {
@@ -311,6 +402,25 @@ mod tests {
     const SIMPLE: &[u8] = b"Date: Mon, 7 Feb 1994 21:52:25 -0800\r\nFrom: Fred Foobar <foobar@Blurdybloop.example>\r\nSubject: afternoon\r\n meeting\r\nTo: mooch@owatagu.example, Team: a@x.example, b@y.example;\r\nMessage-Id: <B27397-0100000@Blurdybloop.example>\r\n\r\nHello Joe, do you think we can meet at 3:30 tomorrow?\r\n";
 
     const MULTI: &[u8] = b"From: a@x.example\r\nSubject: =?ISO-8859-1?Q?caf=E9?=\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=\"b1\"\r\n\r\npreamble\r\n--b1\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nfirst part\r\n--b1\r\nContent-Type: message/rfc822\r\n\r\nFrom: inner@x.example\r\nSubject: inner\r\n\r\ninner body\r\n--b1\r\nContent-Type: application/pdf; name=\"a.pdf\"\r\nContent-Transfer-Encoding: base64\r\nContent-Disposition: attachment; filename=\"a.pdf\"\r\n\r\nJVBERi0=\r\n--b1--\r\n";
+
+    #[test]
+    fn binary_sections_undo_the_transfer_encoding_only() {
+        let msg = parse(MULTI).unwrap();
+        assert_eq!(binary(&msg, &[3]).unwrap(), b"%PDF-");
+        assert_eq!(binary(&msg, &[1]).unwrap(), b"first part");
+        assert_eq!(binary(&msg, &[]).unwrap(), MULTI);
+        assert_eq!(binary(&msg, &[9]), Err(BinaryError::NoPart));
+        let qp = parse(b"Content-Type: text/plain; charset=iso-8859-1\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\ncaf=E9 =\r\nau lait=3D=ZZ\r\n").unwrap();
+        // The charset's byte, not UTF-8: only the transfer encoding is undone.
+        assert_eq!(binary(&qp, &[1]).unwrap(), b"caf\xe9 au lait==ZZ\r\n");
+        let odd = parse(b"Content-Transfer-Encoding: x-uuencode\r\n\r\nbegin\r\n").unwrap();
+        assert_eq!(
+            binary(&odd, &[1]),
+            Err(BinaryError::UnknownCte("x-uuencode".into()))
+        );
+        assert_eq!(decode_base64_lenient(b"SGVs\r\nbG8=\r\n"), b"Hello");
+        assert_eq!(decode_base64_lenient(b"AA"), [0]);
+    }
 
     #[test]
     fn envelope_of_a_simple_message() {
@@ -410,6 +520,9 @@ mod tests {
                         if let Some(bytes) = section(&msg, path, want) {
                             proptest::prop_assert!(bytes.len() <= raw.len());
                         }
+                    }
+                    if let Ok(bytes) = binary(&msg, path) {
+                        proptest::prop_assert!(bytes.len() <= raw.len());
                     }
                 }
             }

@@ -6,8 +6,8 @@
 //! FETCH serves FLAGS, UID, RFC822.SIZE, INTERNALDATE, ENVELOPE, BODY, BODYSTRUCTURE (from
 //! mail-parser, [`super::mime`]) and every body section (`BODY[]`, `HEADER`,
 //! `HEADER.FIELDS[.NOT]`, `TEXT`, MIME parts `1.2`, `1.2.MIME`, `1.2.HEADER`, `1.2.TEXT`,
-//! `RFC822*`, partial ranges) and MODSEQ with CHANGEDSINCE/VANISHED (RFC 7162); BINARY is
-//! refused plainly until it is built.
+//! `RFC822*`, partial ranges), MODSEQ with CHANGEDSINCE/VANISHED (RFC 7162), and BINARY,
+//! BINARY.PEEK and BINARY.SIZE (RFC 3516: transfer encoding undone, literal8 for NULs).
 
 use imap_codec::imap_types::command::{FetchModifier, SelectParameter};
 use imap_codec::imap_types::core::AString;
@@ -194,6 +194,29 @@ enum BodyPart {
     Part(Vec<u32>, Want),
     /// Header fields of the message a part holds (`1.2.HEADER.FIELDS (…)`).
     PartFields(Vec<u32>, Vec<String>, bool),
+    /// BINARY[1.2] (RFC 3516): the part with its transfer encoding undone.
+    Binary(Vec<u32>),
+}
+
+/// BINARY of part `path`: the bytes, a missing part as empty (like BODY), or the CTE that
+/// cannot be undone.
+fn binary_of(parsed: Option<&mail_parser::Message<'_>>, path: &[u32]) -> Result<Vec<u8>, String> {
+    let Some(msg) = parsed else {
+        return Ok(Vec::new());
+    };
+    match mime::binary(msg, path) {
+        Ok(bytes) => Ok(bytes),
+        Err(mime::BinaryError::NoPart) => Ok(Vec::new()),
+        Err(mime::BinaryError::UnknownCte(cte)) => Err(cte),
+    }
+}
+
+fn unknown_cte(tag: &str, cte: &str, out: &mut Out) {
+    out.no_code(
+        tag,
+        "UNKNOWN-CTE",
+        &format!("Cannot decode the transfer encoding {cte:?}"),
+    );
 }
 
 fn path_of(part: &imap_codec::imap_types::fetch::Part) -> Vec<u32> {
@@ -677,6 +700,7 @@ impl Session {
                         BodyPart::PartFields(p, f, not) => {
                             format!("{}.{}", dotted(p), field_list(f, *not))
                         }
+                        BodyPart::Binary(p) => dotted(p),
                     };
                     let partial = partial.map(|(start, len)| (start, len.get()));
                     let name = match partial {
@@ -686,6 +710,24 @@ impl Session {
                     Some(BodyItem {
                         name,
                         part,
+                        partial,
+                        peek: *peek,
+                    })
+                }
+                MessageDataItemName::Binary {
+                    section,
+                    partial,
+                    peek,
+                } => {
+                    let path: Vec<u32> = section.iter().map(|n| n.get()).collect();
+                    let partial = partial.map(|(start, len)| (start, len.get()));
+                    let name = match partial {
+                        Some((start, _)) => format!("BINARY[{}]<{start}>", dotted(&path)),
+                        None => format!("BINARY[{}]", dotted(&path)),
+                    };
+                    Some(BodyItem {
+                        name,
+                        part: BodyPart::Binary(path),
                         partial,
                         peek: *peek,
                     })
@@ -709,6 +751,7 @@ impl Session {
                     peek: false,
                 }),
                 MessageDataItemName::Flags
+                | MessageDataItemName::BinarySize { .. }
                 | MessageDataItemName::ModSeq
                 | MessageDataItemName::Uid
                 | MessageDataItemName::Rfc822Size
@@ -716,19 +759,6 @@ impl Session {
                 | MessageDataItemName::Envelope
                 | MessageDataItemName::Body
                 | MessageDataItemName::BodyStructure => None,
-                other => {
-                    let what = format!("{other:?}");
-                    let what = what
-                        .split([' ', '{', '('])
-                        .next()
-                        .unwrap_or("item")
-                        .to_ascii_uppercase();
-                    return out.no_code(
-                        tag,
-                        "CANNOT",
-                        &format!("FETCH {what} is not available yet"),
-                    );
-                }
             };
             bodies.push(item);
         }
@@ -758,11 +788,16 @@ impl Session {
             )
         });
         let needs_mime = needs_structure
-            || bodies
+            || bodies.iter().flatten().any(|b| {
+                matches!(
+                    b.part,
+                    BodyPart::Part(..) | BodyPart::PartFields(..) | BodyPart::Binary(..)
+                )
+            })
+            || names
                 .iter()
-                .flatten()
-                .any(|b| matches!(b.part, BodyPart::Part(..) | BodyPart::PartFields(..)));
-        let needs_body = needs_structure || bodies.iter().any(Option::is_some);
+                .any(|n| matches!(n, MessageDataItemName::BinarySize { .. }));
+        let needs_body = needs_structure || needs_mime || bodies.iter().any(Option::is_some);
         for &i in &indexes {
             let sel = self.selected.as_ref().expect("checked above");
             let m = &sel.messages[i];
@@ -812,6 +847,10 @@ impl Session {
                                 .and_then(|msg| mime::section(msg, p, Want::Header))
                                 .map(|h| header_fields(&h, f, *not))
                                 .unwrap_or_default(),
+                            BodyPart::Binary(p) => match binary_of(parsed.as_ref(), p) {
+                                Ok(bytes) => bytes,
+                                Err(cte) => return unknown_cte(tag, &cte, out),
+                            },
                         };
                         let cut = match b.partial {
                             Some((start, len)) => {
@@ -821,10 +860,23 @@ impl Session {
                             }
                             None => cut,
                         };
+                        // RFC 3516 §4.2: a literal8 (`~{N}`) when the data holds a NUL.
+                        let eight = matches!(b.part, BodyPart::Binary(_)) && cut.contains(&0);
+                        let tilde = if eight { "~" } else { "" };
                         line.extend_from_slice(
-                            format!("{} {{{}}}\r\n", b.name, cut.len()).as_bytes(),
+                            format!("{} {tilde}{{{}}}\r\n", b.name, cut.len()).as_bytes(),
                         );
                         line.extend_from_slice(&cut);
+                    }
+                    (MessageDataItemName::BinarySize { section }, None) => {
+                        let path: Vec<u32> = section.iter().map(|n| n.get()).collect();
+                        match binary_of(parsed.as_ref(), &path) {
+                            Ok(bytes) => line.extend_from_slice(
+                                format!("BINARY.SIZE[{}] {}", dotted(&path), bytes.len())
+                                    .as_bytes(),
+                            ),
+                            Err(cte) => return unknown_cte(tag, &cte, out),
+                        }
                     }
                     (MessageDataItemName::Flags, None) => {
                         line.extend_from_slice(

@@ -8,7 +8,8 @@
 //! UNSUBSCRIBE, LIST, LSUB, and (in [`super::selected`]) SELECT, EXAMINE, STATUS, APPEND,
 //! CHECK, CLOSE, UNSELECT, EXPUNGE, FETCH, STORE, COPY, MOVE and the UID forms, and IDLE
 //! (carried out by the driver), CONDSTORE and QRESYNC ([`super::condstore`]). What is not
-//! built yet (BINARY, SEARCH RETURN options) is answered `NO [CANNOT]` and not advertised.
+//! built yet (SEARCH RETURN options, LIST-EXTENDED) is answered `NO [CANNOT]` or plainly
+//! and not advertised.
 
 use std::sync::Arc;
 
@@ -177,6 +178,7 @@ impl Session {
             "WITHIN",
             "CONDSTORE",
             "QRESYNC",
+            "BINARY",
         ]);
         let mut out = caps.join(" ");
         out.push_str(&format!(" APPENDLIMIT={}", self.config.append_limit));
