@@ -2,11 +2,13 @@
 //! run, print both and the ratio (`core`: torsion-core's echo against a plain tokio echo; `dns`:
 //! torsion-dns against NSD and Unbound under dnsperf; `irc`: torsion-irc against InspIRCd, with
 //! its own flags, see [`irc`]; `smtp`: torsion-smtp against Postfix under smtp-source, see
-//! [`smtp`]). Benchmarks are not tests: the targets
+//! [`smtp`]; `imap`: torsion-imap against Dovecot under our own IMAP load client, see
+//! [`imap`]). Benchmarks are not tests: the targets
 //! are reported as pass or fail but the exit code is 0 either way (2 for a bad command line).
 
 mod dns;
 mod echo;
+mod imap;
 mod irc;
 mod load;
 mod smtp;
@@ -22,10 +24,11 @@ const MAX_SECONDS: u64 = 600;
 /// Entry point: `args` are the words after `bench`.
 pub fn main(args: &[String]) -> ExitCode {
     let Some(name) = args.first() else {
-        return crate::usage_error("bench: missing NAME (core, dns, irc, smtp)");
+        return crate::usage_error("bench: missing NAME (core, dns, imap, irc, smtp)");
     };
     match name.as_str() {
         "dns" => return dns::main(&args[1..]),
+        "imap" => return imap::main(&args[1..]),
         "irc" => return irc::main(&args[1..]),
         "smtp" => return smtp::main(&args[1..]),
         _ => {}
@@ -48,7 +51,7 @@ pub fn main(args: &[String]) -> ExitCode {
     match name.as_str() {
         "core" => echo::main(seconds.unwrap_or(DEFAULT_SECONDS)),
         other => crate::usage_error(&format!(
-            "bench: unknown benchmark {other:?} (known: core, dns, irc, smtp)"
+            "bench: unknown benchmark {other:?} (known: core, dns, imap, irc, smtp)"
         )),
     }
 }

@@ -28,6 +28,10 @@ commands:
                               25,000 messages, at most N = 120 s; R alternating rounds, default
                               3, medians reported) and memory per idle client (10,000; M rounds,
                               default 1); BIN: measure that binary instead of building one
+  bench imap [--sessions N] [--seconds N] [--mailbox N] [--big N] [--idle N] [--torsion-imap BIN]
+                              torsion-imap against Dovecot: mixed load of N sessions, SELECT +
+                              UID FETCH 1:* on a large INBOX cold and warm, memory per IDLE
+                              connection (see BENCHMARKS.md)
   bench smtp [--messages N] [--sessions N] [--seconds N]
                               torsion-smtp against Postfix (Maildir delivery) under smtp-source:
                               messages/s accepted and durably stored (20 sessions × 20,000
