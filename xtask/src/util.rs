@@ -301,12 +301,10 @@ pub fn port_is_free(port: u16, udp: bool) -> bool {
     }
 }
 
-/// `VmRSS` of a process, in bytes.
-pub fn rss_bytes(pid: u32) -> io::Result<u64> {
-    let status = fs::read_to_string(format!("/proc/{pid}/status"))?;
-    status
-        .lines()
-        .find_map(|line| line.strip_prefix("VmRSS:"))
+/// A `Name:   123 kB` field of a /proc file (`status`, `smaps_rollup`), in bytes.
+pub fn proc_kib_field(text: &str, name: &str) -> Option<u64> {
+    text.lines()
+        .find_map(|line| line.strip_prefix(name)?.strip_prefix(':'))
         .and_then(|rest| {
             rest.trim()
                 .trim_end_matches("kB")
@@ -315,6 +313,12 @@ pub fn rss_bytes(pid: u32) -> io::Result<u64> {
                 .ok()
         })
         .map(|kib| kib * 1024)
+}
+
+/// `VmRSS` of a process, in bytes.
+pub fn rss_bytes(pid: u32) -> io::Result<u64> {
+    let status = fs::read_to_string(format!("/proc/{pid}/status"))?;
+    proc_kib_field(&status, "VmRSS")
         .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidData, "no VmRSS in /proc/PID/status"))
 }
 

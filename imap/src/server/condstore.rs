@@ -109,25 +109,7 @@ pub fn vanished(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use torsion_mailstore::{Flags, Keywords};
-
-    fn msgs(uids: &[u32]) -> Vec<Message> {
-        uids.iter()
-            .map(|&uid| Message {
-                uid,
-                modseq: 1,
-                size: 1,
-                internal_date: 0,
-                flags: Flags::EMPTY,
-                keywords: Keywords::EMPTY,
-                key: format!("k{uid}"),
-            })
-            .collect()
-    }
-
-    fn set(s: &str) -> SequenceSet {
-        SequenceSet::try_from(s).unwrap()
-    }
+    use crate::server::selected::tests::{msgs, set};
 
     #[test]
     fn vanished_uids_are_the_gaps_below_uidnext() {

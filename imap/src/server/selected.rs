@@ -1217,10 +1217,11 @@ impl Session {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
-    fn msgs(uids: &[u32]) -> Vec<Message> {
+    /// Messages with these UIDs and nothing else set (shared with the CONDSTORE tests).
+    pub(crate) fn msgs(uids: &[u32]) -> Vec<Message> {
         uids.iter()
             .map(|&uid| Message {
                 uid,
@@ -1234,7 +1235,7 @@ mod tests {
             .collect()
     }
 
-    fn set(s: &str) -> SequenceSet {
+    pub(crate) fn set(s: &str) -> SequenceSet {
         SequenceSet::try_from(s).unwrap()
     }
 

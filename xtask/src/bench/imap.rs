@@ -227,17 +227,7 @@ fn pss_bytes(pid: u32) -> Result<u64, String> {
 }
 
 fn parse_pss(smaps_rollup: &str) -> Option<u64> {
-    smaps_rollup
-        .lines()
-        .find_map(|line| line.strip_prefix("Pss:"))
-        .and_then(|rest| {
-            rest.trim()
-                .trim_end_matches("kB")
-                .trim()
-                .parse::<u64>()
-                .ok()
-        })
-        .map(|kib| kib * 1024)
+    util::proc_kib_field(smaps_rollup, "Pss")
 }
 
 impl Setup {
