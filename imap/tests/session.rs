@@ -312,8 +312,16 @@ async fn create_rename_delete_subscribe_with_names_in_both_encodings() {
         .contains(&"Work.Torsion".to_owned()));
     c.send_line("r2 RENAME Nope Other").await;
     c.expect_line("r2 NO [NONEXISTENT] No such mailbox").await;
+    // RFC 9051 §6.3.6: renaming INBOX moves its messages to the new name, INBOX stays.
     c.send_line("r3 RENAME INBOX Old").await;
-    c.expect_line("r3 NO [CANNOT] INBOX cannot be changed that way")
+    c.expect_line("r3 OK RENAME completed").await;
+    assert!(s
+        .store
+        .folders(&alice())
+        .unwrap()
+        .contains(&"Old".to_owned()));
+    c.send_line("r4 RENAME Old INBOX").await;
+    c.expect_line("r4 NO [CANNOT] INBOX cannot be changed that way")
         .await;
     // Subscriptions and LSUB.
     c.send_line("s1 SUBSCRIBE Work.Torsion").await;

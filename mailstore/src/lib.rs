@@ -38,5 +38,5 @@ pub use address::{AddressError, MailAddress};
 pub use directory::{AliasError, Aliases, Directory, Route};
 pub use flags::Flags;
 pub use keywords::{KeywordTable, Keywords};
-pub use maildir::{Changes, Maildir, Message, Snapshot, Stage, StoreOutcome};
+pub use maildir::{Changes, Maildir, Message, NewMessage, Snapshot, Stage, StoreOutcome};
 pub use store::{FolderError, MailStore};

@@ -66,6 +66,11 @@ fn unique_name(size: usize) -> String {
     let now = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .unwrap_or_default();
+    unique_name_at(now, size)
+}
+
+/// [`unique_name`] for a given clock reading (`now` since the epoch).
+fn unique_name_at(now: Duration, size: usize) -> String {
     let n = COUNTER.fetch_add(1, Ordering::Relaxed);
     format!(
         "{}.M{}P{}Q{}.{},S={size}",
@@ -371,40 +376,79 @@ impl Maildir {
         keywords: Keywords,
         internal_date: Option<SystemTime>,
     ) -> io::Result<(u32, u32)> {
+        let (validity, uids) = self.append_many(&[NewMessage {
+            parts,
+            flags,
+            keywords,
+            internal_date,
+        }])?;
+        let uid = uids
+            .first()
+            .copied()
+            .ok_or_else(|| io::Error::other("appended message not numbered"))?;
+        Ok((validity, uid))
+    }
+
+    /// Add several messages at once (IMAP MULTIAPPEND, RFC 3502): all of them or, on any
+    /// error, none (files already moved into `cur/` are taken out again before the index
+    /// sees them, under the same lock). UIDs are given in the order of `messages`; returns
+    /// (UIDVALIDITY, UIDs).
+    pub fn append_many(&self, messages: &[NewMessage<'_>]) -> io::Result<(u32, Vec<u32>)> {
         self.ensure()?;
-        let size: usize = parts.iter().map(|p| p.len()).sum();
-        let name = unique_name(size);
-        let tmp = self.path.join("tmp").join(&name);
-        let info = format!("{}{}", flags.to_maildir(), keywords.to_maildir());
-        let target = self.path.join("cur").join(format!("{name}:2,{info}"));
+        // One clock reading and consecutive counters: the index numbers new files in this
+        // order (see `delivery_order`).
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap_or_default();
+        let mut tmps = Vec::with_capacity(messages.len());
+        let mut placed = Vec::with_capacity(messages.len());
         let result = (|| {
-            let mut file = create_private(&tmp)?;
-            for part in parts {
-                file.write_all(part)?;
+            let mut moves = Vec::with_capacity(messages.len());
+            for m in messages {
+                let size: usize = m.parts.iter().map(|p| p.len()).sum();
+                let name = unique_name_at(now, size);
+                let tmp = self.path.join("tmp").join(&name);
+                let info = format!("{}{}", m.flags.to_maildir(), m.keywords.to_maildir());
+                let target = self.path.join("cur").join(format!("{name}:2,{info}"));
+                let mut file = create_private(&tmp)?;
+                tmps.push(tmp.clone());
+                for part in m.parts {
+                    file.write_all(part)?;
+                }
+                if let Some(date) = m.internal_date {
+                    file.set_modified(date)?;
+                }
+                file.sync_all()?;
+                moves.push((tmp, target, name));
             }
-            if let Some(date) = internal_date {
-                file.set_modified(date)?;
-            }
-            file.sync_all()?;
-            drop(file);
             let _lock = IndexLock::acquire(&self.path)?;
-            fs::rename(&tmp, &target)?;
+            for (tmp, target, _) in &moves {
+                fs::rename(tmp, target)?;
+                placed.push(target.clone());
+            }
             sync_dir(&self.path.join("cur"))?;
             let (index, _) = Index::sync(&self.path)?;
-            let uid = index
-                .entries
+            let uids = moves
                 .iter()
-                .rev()
-                .find(|e| e.key == name)
-                .map(|e| e.uid)
-                .ok_or_else(|| io::Error::other("appended message not found in the index"))?;
+                .map(|(_, _, name)| {
+                    index
+                        .entries
+                        .iter()
+                        .rev()
+                        .find(|e| &e.key == name)
+                        .map(|e| e.uid)
+                        .ok_or_else(|| io::Error::other("appended message not found in the index"))
+                })
+                .collect::<io::Result<Vec<u32>>>()?;
             let validity = index.uid_validity;
             index.keep(&self.path)?;
             crate::watch::notify(&self.path);
-            Ok((validity, uid))
+            Ok((validity, uids))
         })();
         if result.is_err() {
-            let _ = fs::remove_file(&tmp);
+            for path in tmps.iter().chain(&placed) {
+                let _ = fs::remove_file(path);
+            }
         }
         result
     }
@@ -560,6 +604,19 @@ pub(crate) fn list_cur(dir: &Path) -> io::Result<Vec<Seen>> {
         });
     }
     Ok(out)
+}
+
+/// A message to add with [`Maildir::append_many`].
+#[derive(Debug, Clone, Copy)]
+pub struct NewMessage<'a> {
+    /// Its bytes, in pieces.
+    pub parts: &'a [&'a [u8]],
+    /// System flags.
+    pub flags: Flags,
+    /// Keywords (letters of this Maildir's table).
+    pub keywords: Keywords,
+    /// Internal date (the file's mtime); now if `None`.
+    pub internal_date: Option<SystemTime>,
 }
 
 /// One message of a [`Snapshot`].
@@ -847,6 +904,40 @@ mod tests {
         assert_eq!(c.flags, Flags::SEEN);
         assert_eq!(c.internal_date, 1_600_000_000);
         assert_eq!(archive.read(c).unwrap(), inbox.read(m).unwrap());
+    }
+
+    #[test]
+    fn several_messages_are_appended_together_in_order() {
+        let dir = TempDir::new("maildir").unwrap();
+        let md = Maildir::create(dir.path()).unwrap();
+        md.deliver(b"first").unwrap();
+        let bodies: Vec<Vec<u8>> = (0..12).map(|i| format!("m{i}").into_bytes()).collect();
+        let parts: Vec<[&[u8]; 1]> = bodies.iter().map(|b| [b.as_slice()]).collect();
+        let batch: Vec<NewMessage<'_>> = parts
+            .iter()
+            .map(|p| NewMessage {
+                parts: p,
+                flags: Flags::SEEN,
+                keywords: Keywords::EMPTY,
+                internal_date: None,
+            })
+            .collect();
+        let (_, uids) = md.append_many(&batch).unwrap();
+        assert_eq!(uids, (2..14).collect::<Vec<u32>>());
+        let snap = md.sync().unwrap();
+        for (uid, body) in uids.iter().zip(&bodies) {
+            assert_eq!(&md.read(snap.get(*uid).unwrap()).unwrap(), body);
+        }
+        // A failure leaves nothing behind (root ignores permissions: `cur/` becomes a file).
+        let cur = dir.path().join("cur");
+        let saved = dir.path().join("cur.saved");
+        fs::rename(&cur, &saved).unwrap();
+        fs::write(&cur, b"").unwrap();
+        assert!(md.append_many(&batch[..2]).is_err());
+        assert_eq!(fs::read_dir(dir.path().join("tmp")).unwrap().count(), 0);
+        fs::remove_file(&cur).unwrap();
+        fs::rename(&saved, &cur).unwrap();
+        assert_eq!(md.sync().unwrap().messages.len(), 13);
     }
 
     #[test]

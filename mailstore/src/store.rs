@@ -292,6 +292,23 @@ impl MailStore {
         Ok(())
     }
 
+    /// RENAME INBOX (RFC 9051 §6.3.6): "moves all messages in INBOX to a new mailbox with
+    /// the given name, leaving INBOX empty"; INBOX's own children are not affected. The
+    /// messages keep flags, keywords and dates (hard links, then expunged from INBOX); a
+    /// message delivered meanwhile stays in INBOX.
+    pub fn rename_inbox(&self, addr: &MailAddress, to: &str) -> Result<(), FolderError> {
+        if to.eq_ignore_ascii_case("INBOX") {
+            return Err(FolderError::Inbox);
+        }
+        let dest = self.create_folder(addr, to)?;
+        let inbox = self.inbox(addr)?;
+        let snapshot = inbox.sync()?;
+        let (_, pairs) = inbox.copy_into(&snapshot.messages, &snapshot.keywords, &dest)?;
+        let moved: Vec<u32> = pairs.iter().map(|&(from, _)| from).collect();
+        inbox.expunge(&moved)?;
+        Ok(())
+    }
+
     /// Names of `addr`'s folders (not INBOX), sorted. Directory names that are not modified
     /// UTF-7 (written by a program that put raw UTF-8 there) are shown as they are.
     pub fn folders(&self, addr: &MailAddress) -> io::Result<Vec<String>> {
@@ -536,6 +553,48 @@ mod tests {
             .path()
             .join("mail/example.test/alice/.Old/maildirfolder")
             .exists());
+    }
+
+    #[test]
+    fn renaming_inbox_moves_its_messages_and_leaves_it_empty() {
+        let dir = TempDir::new("store").unwrap();
+        let store = MailStore::open(dir.path().join("mail")).unwrap();
+        store
+            .deliver(&[alice()], &[b"Subject: one\r\n\r\n1"])
+            .unwrap();
+        store
+            .deliver(&[alice()], &[b"Subject: two\r\n\r\n2"])
+            .unwrap();
+        store.create_folder(&alice(), "INBOX.Child").unwrap();
+        store.rename_inbox(&alice(), "Old Mail").unwrap();
+        let inbox = store.inbox(&alice()).unwrap().sync().unwrap();
+        assert!(inbox.messages.is_empty());
+        let old = store.folder(&alice(), "Old Mail").unwrap();
+        let moved = old.sync().unwrap();
+        assert_eq!(moved.messages.len(), 2);
+        assert_eq!(
+            old.read(&moved.messages[1]).unwrap(),
+            b"Subject: two\r\n\r\n2"
+        );
+        assert!(store.folder(&alice(), "INBOX.Child").is_ok());
+        assert!(matches!(
+            store.rename_inbox(&alice(), "Old Mail"),
+            Err(FolderError::Exists)
+        ));
+        // INBOX still takes deliveries.
+        store
+            .deliver(&[alice()], &[b"Subject: three\r\n\r\n3"])
+            .unwrap();
+        assert_eq!(
+            store
+                .inbox(&alice())
+                .unwrap()
+                .sync()
+                .unwrap()
+                .messages
+                .len(),
+            1
+        );
     }
 
     #[test]

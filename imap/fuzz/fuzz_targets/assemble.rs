@@ -1,10 +1,12 @@
 //! The command assembler on arbitrary input split into lines, with literals taken from the
 //! same bytes: never panics, holds no more than its limits allow, and a complete command is
-//! what was sent (ends with CRLF).
+//! what was sent (ends with CRLF); the LIST-EXTENDED/CREATE USE/MULTIAPPEND and SEARCH RETURN
+//! parsers take every complete command without panicking.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
 use torsion_imap::proto::assemble::{Assembler, Limits, Next};
+use torsion_imap::proto::{extended, search_return};
 
 fuzz_target!(|data: &[u8]| {
     let limits = Limits {
@@ -35,7 +37,16 @@ fuzz_target!(|data: &[u8]| {
                 let lit = take(&mut rest, discard);
                 asm.literal(&lit);
             }
-            Next::Complete(bytes) => assert!(bytes.is_empty() || bytes.ends_with(b"\r\n")),
+            Next::Complete(bytes) => {
+                assert!(bytes.is_empty() || bytes.ends_with(b"\r\n"));
+                // The parsers for what imap-codec does not know take any complete command.
+                if let Some(Ok(extended::Extended::MultiAppend { parts, .. })) = extended::parse(&bytes) {
+                    assert!(parts.iter().map(Vec::len).sum::<usize>() <= 2 * bytes.len() * parts.len());
+                }
+                if let Some(Ok((plain, _))) = search_return::split(&bytes) {
+                    assert!(plain.len() < bytes.len());
+                }
+            }
         }
         assert!(asm.held() as u64 <= limits.max_command + limits.max_append_literal + data.len() as u64);
     }

@@ -9,8 +9,6 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use imap_codec::decode::Decoder as _;
-use imap_codec::CommandCodec;
 use tokio::time::sleep;
 use torsion_core::framing::{CountedCodec, LineCodec};
 use torsion_core::runner::{Limits, Refusal};
@@ -238,21 +236,8 @@ impl ImapServer {
     /// Parse and run one command: the session back, its responses, its effect, and whether
     /// the command could not be parsed.
     async fn run(&self, session: Session, bytes: Vec<u8>) -> Option<(Session, Out, Effect, bool)> {
-        let (session, out, (effect, bad)) = Self::blocking(session, move |session, out| {
-            match CommandCodec::default().decode(&bytes) {
-                Ok((_, command)) => (session.handle(command, out), false),
-                Err(_) => {
-                    // RFC 9051 §7.1.3: BAD with the tag if there is one, else untagged.
-                    let first = bytes.split(|&b| b == b'\r').next().unwrap_or_default();
-                    match assemble::tag_of(first) {
-                        Some(tag) => out.bad(&tag, "Command syntax error"),
-                        None => out.untagged("BAD Command syntax error"),
-                    }
-                    (Effect::None, true)
-                }
-            }
-        })
-        .await?;
+        let (session, out, (effect, bad)) =
+            Self::blocking(session, move |session, out| session.execute(&bytes, out)).await?;
         Some((session, out, effect, bad))
     }
 

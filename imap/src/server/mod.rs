@@ -3,6 +3,7 @@
 
 pub mod condstore;
 pub mod driver;
+pub mod mailboxes;
 pub mod mime;
 pub mod response;
 pub mod search;

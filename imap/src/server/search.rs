@@ -17,6 +17,7 @@ use super::mime;
 use super::response::Out;
 use super::selected::resolve;
 use super::session::Session;
+use crate::proto::search_return::ReturnOptions;
 
 /// Days since 1970-01-01 of a civil date (Howard Hinnant's `days_from_civil`).
 fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
@@ -339,6 +340,7 @@ impl Session {
         let key = Key::And(criteria.iter().map(|k| Key::compile(k, sel, now)).collect());
         let mut hits = Vec::new();
         let mut top_modseq = 0;
+        let mut hit_modseqs = Vec::new();
         for (index, message) in sel.messages.iter().enumerate() {
             let raw = OnceCell::new();
             let parsed = OnceCell::new();
@@ -351,6 +353,7 @@ impl Session {
             };
             if candidate.matches(&key) {
                 hits.push(if uid { message.uid } else { index as u32 + 1 });
+                hit_modseqs.push(message.modseq);
                 top_modseq = top_modseq.max(message.modseq);
             }
         }
@@ -359,16 +362,44 @@ impl Session {
         if with_modseq {
             self.enable_condstore(out);
         }
-        if self.rev2 {
+        // RFC 4731 §3.1: RETURN (…) asks for the ESEARCH form; IMAP4rev2 always answers in it
+        // (RFC 9051 §6.4.4), with ALL when no options were given.
+        let options = self.search_return.take();
+        if self.rev2 || options.is_some() {
+            let options = options.unwrap_or(ReturnOptions {
+                all: true,
+                ..ReturnOptions::default()
+            });
             let mut line = format!("ESEARCH (TAG {})", super::response::quoted(tag));
             if uid {
                 line.push_str(" UID");
             }
-            if !hits.is_empty() {
+            // RFC 4731 §3.1: MIN, MAX and ALL are left out when nothing matched; COUNT is 0.
+            let (min, max) = (hits.first(), hits.last());
+            if let (true, Some(min)) = (options.min, min) {
+                line.push_str(&format!(" MIN {min}"));
+            }
+            if let (true, Some(max)) = (options.max, max) {
+                line.push_str(&format!(" MAX {max}"));
+            }
+            if options.all && !hits.is_empty() {
                 line.push_str(&format!(" ALL {}", compress(&hits)));
             }
+            if options.count {
+                line.push_str(&format!(" COUNT {}", hits.len()));
+            }
             if with_modseq {
-                line.push_str(&format!(" MODSEQ {top_modseq}"));
+                // RFC 7162 §3.1.5 with RFC 4731: MIN or MAX alone gives that message's MODSEQ,
+                // anything else the highest of what is returned.
+                let first = hit_modseqs.first().copied().unwrap_or(0);
+                let last = hit_modseqs.last().copied().unwrap_or(0);
+                let modseq = match (options.min, options.max, options.all || options.count) {
+                    (true, false, false) => first,
+                    (false, true, false) => last,
+                    (true, true, false) => first.max(last),
+                    _ => top_modseq,
+                };
+                line.push_str(&format!(" MODSEQ {modseq}"));
             }
             out.untagged(&line);
         } else {

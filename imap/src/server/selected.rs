@@ -17,11 +17,20 @@ use imap_codec::imap_types::flag::{Flag, StoreResponse, StoreType};
 use imap_codec::imap_types::mailbox::Mailbox;
 use imap_codec::imap_types::sequence::{SeqOrUid, Sequence, SequenceSet};
 use imap_codec::imap_types::status::StatusDataItemName;
-use torsion_mailstore::{Flags, KeywordTable, Keywords, Maildir, Message};
+use torsion_mailstore::{Flags, KeywordTable, Keywords, MailAddress, Maildir, Message, NewMessage};
 
 use super::mime::{self, Want};
 use super::response::Out;
 use super::session::Session;
+
+/// Why a mailbox's STATUS could not be given.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum StatusFailure {
+    /// No such mailbox.
+    NotFound,
+    /// The store failed reading it.
+    Store,
+}
 
 /// What a STORE asks for.
 #[derive(Debug)]
@@ -401,13 +410,33 @@ impl Session {
         let Some(name) = self.mailbox_name(mailbox) else {
             return out.no_code(tag, "NONEXISTENT", "No such mailbox");
         };
-        let snapshot = match self.config.store.folder(&addr, &name).map(|m| m.sync()) {
+        match self.status_line(&addr, &name, items, out) {
+            Ok(line) => {
+                out.untagged(&line);
+                out.ok(tag, "STATUS completed");
+            }
+            Err(StatusFailure::NotFound) => out.no_code(tag, "NONEXISTENT", "No such mailbox"),
+            Err(StatusFailure::Store) => {
+                out.no_code(tag, "SERVERBUG", "The mailbox could not be read")
+            }
+        }
+    }
+
+    /// The `STATUS name (…)` response for one mailbox (also LIST-STATUS's, RFC 5819).
+    pub(super) fn status_line(
+        &mut self,
+        addr: &MailAddress,
+        name: &str,
+        items: &[StatusDataItemName],
+        out: &mut Out,
+    ) -> Result<String, StatusFailure> {
+        let snapshot = match self.config.store.folder(addr, name).map(|m| m.sync()) {
             Ok(Ok(s)) => s,
             Ok(Err(e)) => {
                 tracing::warn!(mailbox = name, "STATUS: {e}");
-                return out.no_code(tag, "SERVERBUG", "The mailbox could not be read");
+                return Err(StatusFailure::Store);
             }
-            Err(_) => return out.no_code(tag, "NONEXISTENT", "No such mailbox"),
+            Err(_) => return Err(StatusFailure::NotFound),
         };
         if items.contains(&StatusDataItemName::HighestModSeq) {
             self.enable_condstore(out);
@@ -445,12 +474,7 @@ impl Session {
             };
             parts.push(format!("{} {}", value.0, value.1));
         }
-        out.untagged(&format!(
-            "STATUS {} ({})",
-            self.shown(&name),
-            parts.join(" ")
-        ));
-        out.ok(tag, "STATUS completed");
+        Ok(format!("STATUS {} ({})", self.shown(name), parts.join(" ")))
     }
 
     /// APPEND (RFC 9051 §6.3.12) with UIDPLUS's APPENDUID.
@@ -463,6 +487,19 @@ impl Session {
         message: &LiteralOrLiteral8<'_>,
         out: &mut Out,
     ) {
+        self.append_all(tag, mailbox, &[(flags, date, message)], out);
+    }
+
+    /// APPEND of one message or, with MULTIAPPEND (RFC 3502), several: all are stored or,
+    /// if any cannot be, none ("the server MUST NOT append any of the messages", §3).
+    /// APPENDUID carries the UIDs as a set (RFC 4315 §3).
+    pub(super) fn append_all(
+        &mut self,
+        tag: &str,
+        mailbox: &Mailbox<'_>,
+        messages: &[(&[Flag<'_>], Option<i64>, &LiteralOrLiteral8<'_>)],
+        out: &mut Out,
+    ) {
         let Some(addr) = self.account().cloned() else {
             return;
         };
@@ -472,29 +509,47 @@ impl Session {
         let Ok(maildir) = self.config.store.folder(&addr, &name) else {
             return out.no_code(tag, "TRYCREATE", "No such mailbox");
         };
-        let bytes: &[u8] = match message {
-            LiteralOrLiteral8::Literal(l) => l.as_ref(),
-            LiteralOrLiteral8::Literal8(l) => &l.data,
-        };
-        if bytes.len() as u64 > self.config.append_limit {
-            return out.no_code(tag, "TOOBIG", "Message too large");
-        }
-        let Some((system, keyword_names)) = Self::parse_flags(flags) else {
-            return out.bad(tag, "Invalid flag in APPEND");
-        };
-        let result = (|| {
-            let names: Vec<&str> = keyword_names.iter().map(String::as_str).collect();
-            let (_, indexes) = maildir.intern_keywords(&names)?;
-            let keywords = indexes
-                .iter()
-                .flatten()
-                .fold(Keywords::EMPTY, |k, i| k.with(*i));
+        let mut prepared = Vec::with_capacity(messages.len());
+        for &(flags, date, message) in messages {
+            let bytes: &[u8] = match message {
+                LiteralOrLiteral8::Literal(l) => l.as_ref(),
+                LiteralOrLiteral8::Literal8(l) => &l.data,
+            };
+            if bytes.len() as u64 > self.config.append_limit {
+                return out.no_code(tag, "TOOBIG", "Message too large");
+            }
+            let Some((system, keyword_names)) = Self::parse_flags(flags) else {
+                return out.bad(tag, "Invalid flag in APPEND");
+            };
             let date = date
                 .map(|d| std::time::UNIX_EPOCH + std::time::Duration::from_secs(d.max(0) as u64));
-            maildir.append(&[bytes], system, keywords, date)
+            prepared.push((bytes, system, keyword_names, date));
+        }
+        let result = (|| {
+            let names: Vec<&str> = prepared
+                .iter()
+                .flat_map(|p| p.2.iter().map(String::as_str))
+                .collect();
+            let (table, _) = maildir.intern_keywords(&names)?;
+            let parts: Vec<[&[u8]; 1]> = prepared.iter().map(|p| [p.0]).collect();
+            let batch: Vec<NewMessage<'_>> = prepared
+                .iter()
+                .zip(&parts)
+                .map(|(p, part)| NewMessage {
+                    parts: part,
+                    flags: p.1,
+                    keywords: p
+                        .2
+                        .iter()
+                        .filter_map(|n| table.index_of(n))
+                        .fold(Keywords::EMPTY, |k, i| k.with(i)),
+                    internal_date: p.3,
+                })
+                .collect();
+            maildir.append_many(&batch)
         })();
         match result {
-            Ok((validity, uid)) => {
+            Ok((validity, uids)) => {
                 if self
                     .selected
                     .as_ref()
@@ -504,7 +559,10 @@ impl Session {
                 }
                 out.ok(
                     tag,
-                    &format!("[APPENDUID {validity} {uid}] APPEND completed"),
+                    &format!(
+                        "[APPENDUID {validity} {}] APPEND completed",
+                        super::search::compress(&uids)
+                    ),
                 );
             }
             Err(e) => {

@@ -7,22 +7,27 @@
 //! with LOGINDISABLED before TLS, ID, ENABLE, NAMESPACE, CREATE, DELETE, RENAME, SUBSCRIBE,
 //! UNSUBSCRIBE, LIST, LSUB, and (in [`super::selected`]) SELECT, EXAMINE, STATUS, APPEND,
 //! CHECK, CLOSE, UNSELECT, EXPUNGE, FETCH, STORE, COPY, MOVE and the UID forms, and IDLE
-//! (carried out by the driver), CONDSTORE and QRESYNC ([`super::condstore`]). What is not
-//! built yet (SEARCH RETURN options, LIST-EXTENDED) is answered `NO [CANNOT]` or plainly
-//! and not advertised.
+//! (carried out by the driver), CONDSTORE and QRESYNC ([`super::condstore`]), ESEARCH
+//! ([`super::search`]), LIST-EXTENDED, LIST-STATUS and CREATE-SPECIAL-USE
+//! ([`super::mailboxes`]), MULTIAPPEND. A command imap-codec knows but this server does
+//! not is answered `NO [CANNOT]` and not advertised.
 
 use std::sync::Arc;
 
+use imap_codec::decode::Decoder as _;
 use imap_codec::imap_types::auth::AuthMechanism;
 use imap_codec::imap_types::command::{Command, CommandBody, StoreModifier};
 use imap_codec::imap_types::extensions::enable::CapabilityEnable;
 use imap_codec::imap_types::extensions::utf8::Utf8Kind;
-use imap_codec::imap_types::mailbox::{ListMailbox, Mailbox};
-use torsion_mailstore::store::FolderError;
+use imap_codec::imap_types::mailbox::Mailbox;
+use imap_codec::CommandCodec;
 use torsion_mailstore::{mutf7, MailAddress, MailStore};
 
 use super::response::{quoted, Out};
 use super::selected::{Selected, StoreRequest};
+use crate::proto::assemble;
+use crate::proto::extended::{self, Extended};
+use crate::proto::search_return::{self, ReturnOptions};
 
 /// Fixed parts of the configuration every session shares.
 #[derive(Debug)]
@@ -99,6 +104,8 @@ pub struct Session {
     pub(super) qresync: bool,
     /// The selected mailbox.
     pub(super) selected: Option<Selected>,
+    /// The RETURN options of the SEARCH being run (RFC 4731), if it had any.
+    pub(super) search_return: Option<ReturnOptions>,
     /// Failed logins so far (the driver delays and finally disconnects).
     pub failed_logins: u32,
 }
@@ -115,6 +122,7 @@ impl Session {
             condstore: false,
             qresync: false,
             selected: None,
+            search_return: None,
             failed_logins: 0,
         }
     }
@@ -179,10 +187,121 @@ impl Session {
             "CONDSTORE",
             "QRESYNC",
             "BINARY",
+            "ESEARCH",
+            "LIST-EXTENDED",
+            "LIST-STATUS",
+            "CREATE-SPECIAL-USE",
+            "MULTIAPPEND",
         ]);
         let mut out = caps.join(" ");
         out.push_str(&format!(" APPENDLIMIT={}", self.config.append_limit));
         out
+    }
+
+    /// Parse and run one assembled command (bytes as sent, literals included); responses go to
+    /// `out`. Returns the effect and whether the command was malformed (the driver counts
+    /// those). imap-codec parses; the forms it does not know are tried in
+    /// [`crate::proto::extended`] and [`crate::proto::search_return`].
+    pub fn execute(&mut self, bytes: &[u8], out: &mut Out) -> (Effect, bool) {
+        let codec = CommandCodec::default();
+        let syntax_error = |out: &mut Out| {
+            // RFC 9051 §7.1.3: BAD with the tag if there is one, else untagged.
+            let first = bytes.split(|&b| b == b'\r').next().unwrap_or_default();
+            match assemble::tag_of(first) {
+                Some(tag) => out.bad(&tag, "Command syntax error"),
+                None => out.untagged("BAD Command syntax error"),
+            }
+            (Effect::None, true)
+        };
+        match search_return::split(bytes) {
+            Some(Ok((plain, options))) => {
+                return match codec.decode(&plain) {
+                    Ok((_, command)) => {
+                        self.search_return = Some(options);
+                        let effect = self.handle(command, out);
+                        self.search_return = None;
+                        (effect, false)
+                    }
+                    Err(_) => syntax_error(out),
+                };
+            }
+            Some(Err(e)) => {
+                let first = bytes.split(|&b| b == b' ').next().unwrap_or_default();
+                return match assemble::tag_of(first) {
+                    Some(tag) => {
+                        out.bad(&tag, &e.0);
+                        (Effect::None, true)
+                    }
+                    None => syntax_error(out),
+                };
+            }
+            None => {}
+        }
+        if let Ok((_, command)) = codec.decode(bytes) {
+            return (self.handle(command, out), false);
+        }
+        let extended = match extended::parse(bytes) {
+            Some(Ok(e)) => e,
+            Some(Err(refused)) => {
+                out.bad(&refused.tag, &refused.reason);
+                return (Effect::None, true);
+            }
+            None => return syntax_error(out),
+        };
+        let tag = match &extended {
+            Extended::List(l) => l.tag.clone(),
+            Extended::MultiAppend { tag, .. } => tag.clone(),
+            Extended::CreateUse { plain, .. } => {
+                assemble::tag_of(plain.split(|&b| b == b' ').next().unwrap_or_default())
+                    .unwrap_or_default()
+            }
+        };
+        if self.state == State::NotAuthenticated {
+            out.bad(&tag, "Log in first");
+            return (Effect::None, false);
+        }
+        match extended {
+            Extended::List(list) => self.list_extended(&list, out),
+            Extended::CreateUse { plain, uses } => match codec.decode(&plain) {
+                Ok((
+                    _,
+                    Command {
+                        body: CommandBody::Create { mailbox },
+                        ..
+                    },
+                )) => self.create_with_use(&tag, &mailbox, &uses, out),
+                _ => return syntax_error(out),
+            },
+            Extended::MultiAppend { parts, .. } => {
+                let mut decoded = Vec::with_capacity(parts.len());
+                for part in &parts {
+                    match codec.decode(part) {
+                        Ok((_, command)) => decoded.push(command),
+                        Err(_) => return syntax_error(out),
+                    }
+                }
+                let mut messages = Vec::with_capacity(decoded.len());
+                let mut target = None;
+                for command in &decoded {
+                    let CommandBody::Append {
+                        mailbox,
+                        flags,
+                        date,
+                        message,
+                    } = &command.body
+                    else {
+                        return syntax_error(out);
+                    };
+                    target = Some(mailbox);
+                    let date = date.as_ref().map(|d| d.as_ref().timestamp());
+                    messages.push((flags.as_slice(), date, message));
+                }
+                if let Some(mailbox) = target {
+                    self.append_all(&tag, mailbox, &messages, out);
+                }
+            }
+        }
+        (Effect::None, false)
     }
 
     /// Handle one command; responses go to `out`.
@@ -495,7 +614,7 @@ impl Session {
         }
     }
 
-    fn wire_name(&self, bytes: &[u8]) -> Option<String> {
+    pub(super) fn wire_name(&self, bytes: &[u8]) -> Option<String> {
         let text = std::str::from_utf8(bytes).ok()?;
         if self.utf8 || self.rev2 {
             // RFC 9051 §5.1: names are UTF-8; a client may still send modified UTF-7.
@@ -517,179 +636,5 @@ impl Session {
         } else {
             quoted(&mutf7::encode(name))
         }
-    }
-
-    fn folder_result(&self, tag: &str, what: &str, result: Result<(), FolderError>, out: &mut Out) {
-        match result {
-            Ok(()) => out.ok(tag, &format!("{what} completed")),
-            Err(FolderError::Exists) => out.no_code(tag, "ALREADYEXISTS", "Mailbox already exists"),
-            Err(FolderError::NotFound) => out.no_code(tag, "NONEXISTENT", "No such mailbox"),
-            Err(FolderError::InvalidName) => out.no_code(tag, "CANNOT", "Invalid mailbox name"),
-            Err(FolderError::Inbox) => {
-                out.no_code(tag, "CANNOT", "INBOX cannot be changed that way")
-            }
-            Err(FolderError::Io(e)) => {
-                tracing::warn!("{what}: {e}");
-                out.no_code(tag, "SERVERBUG", "The mail store failed");
-            }
-        }
-    }
-
-    fn create(&mut self, tag: &str, mailbox: &Mailbox<'_>, out: &mut Out) {
-        let (Some(addr), Some(name)) = (self.account().cloned(), self.mailbox_name(mailbox)) else {
-            return out.no_code(tag, "CANNOT", "Invalid mailbox name");
-        };
-        // RFC 9051 §6.3.4: a trailing separator only says the name may have children.
-        let name = name.strip_suffix('.').unwrap_or(&name).to_owned();
-        let result = self.config.store.create_folder(&addr, &name).map(|_| ());
-        self.folder_result(tag, "CREATE", result, out);
-    }
-
-    fn delete(&mut self, tag: &str, mailbox: &Mailbox<'_>, out: &mut Out) {
-        let (Some(addr), Some(name)) = (self.account().cloned(), self.mailbox_name(mailbox)) else {
-            return out.no_code(tag, "NONEXISTENT", "No such mailbox");
-        };
-        let result = self.config.store.delete_folder(&addr, &name);
-        self.folder_result(tag, "DELETE", result, out);
-    }
-
-    fn rename(&mut self, tag: &str, from: &Mailbox<'_>, to: &Mailbox<'_>, out: &mut Out) {
-        let (Some(addr), Some(from), Some(to)) = (
-            self.account().cloned(),
-            self.mailbox_name(from),
-            self.mailbox_name(to),
-        ) else {
-            return out.no_code(tag, "CANNOT", "Invalid mailbox name");
-        };
-        let result = self.config.store.rename_folder(&addr, &from, &to);
-        self.folder_result(tag, "RENAME", result, out);
-    }
-
-    fn subscribe(&mut self, tag: &str, mailbox: &Mailbox<'_>, on: bool, out: &mut Out) {
-        let what = if on { "SUBSCRIBE" } else { "UNSUBSCRIBE" };
-        let (Some(addr), Some(name)) = (self.account().cloned(), self.mailbox_name(mailbox)) else {
-            return out.no_code(tag, "CANNOT", "Invalid mailbox name");
-        };
-        // RFC 9051 §6.3.7: subscribing to a mailbox that does not exist is refused.
-        if on && name != "INBOX" && self.config.store.folder(&addr, &name).is_err() {
-            return out.no_code(tag, "NONEXISTENT", "No such mailbox");
-        }
-        match self.config.store.set_subscribed(&addr, &name, on) {
-            Ok(()) => out.ok(tag, &format!("{what} completed")),
-            Err(e) => {
-                tracing::warn!("{what}: {e}");
-                out.no_code(tag, "SERVERBUG", "The mail store failed");
-            }
-        }
-    }
-
-    /// LIST / LSUB (RFC 9051 §6.3.9 with RFC 6154 special-use and RFC 3348 CHILDREN
-    /// attributes); `%` matches within one level, `*` across levels.
-    fn list(
-        &mut self,
-        tag: &str,
-        reference: &Mailbox<'_>,
-        wildcard: &ListMailbox<'_>,
-        lsub: bool,
-        out: &mut Out,
-    ) {
-        let command = if lsub { "LSUB" } else { "LIST" };
-        let Some(addr) = self.account().cloned() else {
-            return;
-        };
-        let reference = match reference {
-            Mailbox::Inbox => Some("INBOX".to_owned()),
-            Mailbox::Other(other) => self.wire_name(other.as_ref()),
-        };
-        let pattern = match wildcard {
-            ListMailbox::Token(t) => self.wire_name(t.as_ref()),
-            ListMailbox::String(s) => self.wire_name(s.as_ref()),
-        };
-        let (Some(reference), Some(pattern)) = (reference, pattern) else {
-            return out.ok(tag, &format!("{command} completed"));
-        };
-        // An empty pattern asks for the separator and the root (RFC 9051 §6.3.9).
-        if pattern.is_empty() && !lsub {
-            out.untagged("LIST (\\Noselect) \".\" \"\"");
-            return out.ok(tag, "LIST completed");
-        }
-        let pattern = format!("{reference}{pattern}");
-        let boxes = match self.config.store.mailboxes(&addr) {
-            Ok(b) => b,
-            Err(e) => {
-                tracing::warn!("LIST: {e}");
-                return out.no_code(tag, "SERVERBUG", "The mail store failed");
-            }
-        };
-        let subs = self.config.store.subscriptions(&addr).unwrap_or_default();
-        let names: Vec<&str> = boxes.iter().map(|b| b.name.as_str()).collect();
-        for b in &boxes {
-            let subscribed = subs.iter().any(|s| s == &b.name);
-            if lsub && !subscribed {
-                continue;
-            }
-            if !wildcard_matches(&pattern, &b.name) {
-                continue;
-            }
-            let prefix = format!("{}.", b.name);
-            let children = names.iter().any(|n| n.starts_with(&prefix));
-            let mut attrs = vec![if children {
-                "\\HasChildren"
-            } else {
-                "\\HasNoChildren"
-            }];
-            if subscribed && !lsub && self.rev2 {
-                attrs.push("\\Subscribed");
-            }
-            if let Some(use_) = b.special_use {
-                attrs.push(use_.attribute());
-            }
-            out.untagged(&format!(
-                "{command} ({}) \".\" {}",
-                attrs.join(" "),
-                self.shown(&b.name)
-            ));
-        }
-        out.ok(tag, &format!("{command} completed"));
-    }
-}
-
-/// IMAP LIST matching: `*` matches anything, `%` anything but the separator `.`; INBOX
-/// matches case-insensitively (RFC 9051 §6.3.9).
-pub fn wildcard_matches(pattern: &str, name: &str) -> bool {
-    fn go(p: &[char], n: &[char]) -> bool {
-        match p.split_first() {
-            None => n.is_empty(),
-            Some(('*', rest)) => (0..=n.len()).any(|i| go(rest, &n[i..])),
-            Some(('%', rest)) => (0..=n.len())
-                .take_while(|&i| i == 0 || n[i - 1] != '.')
-                .any(|i| go(rest, &n[i..])),
-            Some((c, rest)) => n.first() == Some(c) && go(rest, &n[1..]),
-        }
-    }
-    let pattern = if name == "INBOX" {
-        pattern.to_ascii_uppercase()
-    } else {
-        pattern.to_owned()
-    };
-    let (p, n): (Vec<char>, Vec<char>) = (pattern.chars().collect(), name.chars().collect());
-    // Patterns are short, but `*` backtracking is bounded anyway by the name's length.
-    p.len() <= 256 && go(&p, &n)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn wildcards() {
-        assert!(wildcard_matches("*", "Archive.2026"));
-        assert!(wildcard_matches("%", "Archive"));
-        assert!(!wildcard_matches("%", "Archive.2026"));
-        assert!(wildcard_matches("Archive.%", "Archive.2026"));
-        assert!(wildcard_matches("inbox", "INBOX"));
-        assert!(wildcard_matches("In%", "INBOX"));
-        assert!(!wildcard_matches("arch*", "Archive"));
-        assert!(wildcard_matches("A*6", "Archive.2026"));
     }
 }
