@@ -207,15 +207,22 @@ fn delivery_order(key: &str) -> (u64, u64, u64, &str) {
     (secs, usec, number_after('Q'), key)
 }
 
-/// A message file's size (from `,S=` in its name when there) and internal date (its mtime,
-/// at least 1 so that 0 can mean "unknown"); `None` if it is gone.
+/// A message file's size with CRLF line ends (from `,W=` in its name when there, else by
+/// reading it once: other programs' files may hold bare LF, see [`crate::crlf`]) and internal
+/// date (its mtime, at least 1 so that 0 can mean "unknown"); `None` if it is gone.
 fn stat_message(path: &Path, key: &str) -> io::Result<Option<(u64, i64)>> {
+    let gone = |e: io::Error| (e.kind() != io::ErrorKind::NotFound).then_some(e);
     let meta = match fs::metadata(path) {
         Ok(m) => m,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => return Err(e),
+        Err(e) => return gone(e).map_or(Ok(None), Err),
     };
-    let size = crate::maildir::size_from_name(key).unwrap_or(meta.len());
+    let size = match crate::maildir::crlf_size_from_name(key) {
+        Some(size) => size,
+        None => match File::open(path).and_then(crate::crlf::size_of_reader) {
+            Ok(size) => size,
+            Err(e) => return gone(e).map_or(Ok(None), Err),
+        },
+    };
     let date = meta
         .modified()
         .ok()

@@ -25,8 +25,10 @@
 
 pub mod address;
 pub mod cache;
+pub mod crlf;
 pub mod directory;
 pub mod flags;
+pub mod headers;
 pub mod index;
 pub mod keywords;
 pub mod maildir;

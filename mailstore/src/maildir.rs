@@ -7,9 +7,11 @@
 //! the directory fsync the message survives power loss. The rename is atomic, so `new/` never
 //! holds a partial message.
 //!
-//! File names follow the Maildir convention `TIME.MUSEC P PID Q N .HOST,S=SIZE` (unique per
-//! delivery) plus `:2,FLAGS` once in `cur/`, with the flags in ASCII order (`DFPRST`), as
-//! Dovecot, Courier and mutt read them.
+//! File names follow the Maildir convention `TIME.MUSEC P PID Q N .HOST,S=SIZE,W=VSIZE`
+//! (unique per delivery; `S=` the file's size, `W=` its size with CRLF line ends, as Dovecot
+//! writes them) plus `:2,FLAGS` once in `cur/`, with the flags in ASCII order (`DFPRST`), as
+//! Dovecot, Courier and mutt read them. Messages are shown with CRLF line ends whatever the
+//! file holds (see [`crate::crlf`]).
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
@@ -61,19 +63,20 @@ fn host_part() -> &'static str {
     })
 }
 
-/// A new unique base name for a message of `size` bytes.
-fn unique_name(size: usize) -> String {
+/// A new unique base name for a message of `size` bytes in its file and `crlf_size` with
+/// CRLF line ends.
+fn unique_name(size: u64, crlf_size: u64) -> String {
     let now = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .unwrap_or_default();
-    unique_name_at(now, size)
+    unique_name_at(now, size, crlf_size)
 }
 
 /// [`unique_name`] for a given clock reading (`now` since the epoch).
-fn unique_name_at(now: Duration, size: usize) -> String {
+fn unique_name_at(now: Duration, size: u64, crlf_size: u64) -> String {
     let n = COUNTER.fetch_add(1, Ordering::Relaxed);
     format!(
-        "{}.M{}P{}Q{}.{},S={size}",
+        "{}.M{}P{}Q{}.{},S={size},W={crlf_size}",
         now.as_secs(),
         now.subsec_micros(),
         std::process::id(),
@@ -103,9 +106,11 @@ fn split_info(name: &str) -> (&str, Option<&str>) {
     }
 }
 
-pub(crate) fn size_from_name(base: &str) -> Option<u64> {
+/// The size with CRLF line ends a file name states (`,W=`, as Dovecot and we write it).
+/// `,S=` alone does not say it: Courier's maildrop writes it for files with bare LF.
+pub(crate) fn crlf_size_from_name(base: &str) -> Option<u64> {
     base.split(',')
-        .find_map(|part| part.strip_prefix("S="))
+        .find_map(|part| part.strip_prefix("W="))
         .and_then(|s| s.parse().ok())
 }
 
@@ -161,7 +166,7 @@ impl Maildir {
         hook: &mut dyn FnMut(Stage),
     ) -> io::Result<String> {
         let size: usize = parts.iter().map(|p| p.len()).sum();
-        let name = unique_name(size);
+        let name = unique_name(size as u64, crate::crlf::size_of_parts(parts));
         let tmp = self.path.join("tmp").join(&name);
         let result = (|| {
             let mut file = create_private(&tmp)?;
@@ -279,11 +284,15 @@ impl Maildir {
         }
     }
 
-    /// Read a whole message.
+    /// Read a whole message, with CRLF line ends (a file with bare LF gains its CRs here, so
+    /// what is read is `message.size` bytes long).
     pub fn read(&self, message: &Message) -> io::Result<Vec<u8>> {
         let mut bytes = Vec::with_capacity(message.size as usize);
         io::Read::read_to_end(&mut self.open_message(message)?, &mut bytes)?;
-        Ok(bytes)
+        if bytes.len() as u64 == message.size {
+            return Ok(bytes);
+        }
+        Ok(crate::crlf::normalise(bytes))
     }
 
     /// Change flags and keywords (IMAP STORE): `changes` are (UID, new flags, new keywords).
@@ -406,7 +415,7 @@ impl Maildir {
             let mut moves = Vec::with_capacity(messages.len());
             for m in messages {
                 let size: usize = m.parts.iter().map(|p| p.len()).sum();
-                let name = unique_name_at(now, size);
+                let name = unique_name_at(now, size as u64, crate::crlf::size_of_parts(m.parts));
                 let tmp = self.path.join("tmp").join(&name);
                 let info = format!("{}{}", m.flags.to_maildir(), m.keywords.to_maildir());
                 let target = self.path.join("cur").join(format!("{name}:2,{info}"));
@@ -537,7 +546,9 @@ impl Maildir {
         translate: &dyn Fn(Keywords) -> Keywords,
         placed: &mut Vec<(u32, String, String, PathBuf)>,
     ) -> io::Result<()> {
-        let name = unique_name(m.size as usize);
+        // The copy is the same file: its size on disk, and its size with CRLF (`m.size`).
+        let mut from = source.open_message(m)?;
+        let name = unique_name(from.metadata()?.len(), m.size);
         let info = format!(
             "{}{}",
             m.flags.to_maildir(),
@@ -545,7 +556,6 @@ impl Maildir {
         );
         let tmp = self.path.join("tmp").join(&name);
         if fs::hard_link(source.path_of(m), &tmp).is_err() {
-            let mut from = source.open_message(m)?;
             let mut to = create_private(&tmp)?;
             placed.push((m.uid, name.clone(), info.clone(), tmp.clone()));
             io::copy(&mut from, &mut to)?;
@@ -750,7 +760,7 @@ mod tests {
                 Stage::DirSynced
             ]
         );
-        assert!(name.ends_with(",S=21"), "{name}");
+        assert!(name.ends_with(",S=21,W=21"), "{name}");
         let bytes = fs::read(md.path().join("new").join(&name)).unwrap();
         assert_eq!(bytes, b"Subject: hi\r\n\r\nbody\r\n");
         assert_eq!(fs::read_dir(md.path().join("tmp")).unwrap().count(), 0);
@@ -955,6 +965,47 @@ mod tests {
         assert_eq!(md.read(m).unwrap(), b"hello");
         fs::remove_file(md.path().join("cur").join(format!("{}:2,T", m.key))).unwrap();
         assert_eq!(md.read(m).unwrap_err().kind(), io::ErrorKind::NotFound);
+    }
+
+    #[test]
+    fn bare_lf_files_are_sized_and_read_with_crlf() {
+        let dir = TempDir::new("maildir").unwrap();
+        let md = Maildir::create(dir.path()).unwrap();
+        // As Postfix's local agent writes: bare LF, no S= or W= in the name.
+        let lf = b"Subject: lf\n\nline one\nline two\n";
+        fs::write(md.path().join("new").join("1700000000.V1I2M3.postfix"), lf).unwrap();
+        // As Dovecot writes: W= says the CRLF size, and is believed without reading.
+        fs::write(
+            md.path()
+                .join("cur")
+                .join("1700000001.M1P2.dovecot,S=3,W=4:2,S"),
+            b"a\nb",
+        )
+        .unwrap();
+        // Ours, appended with bare LF by a careless client, and delivered with CRLF.
+        md.append(&[b"x\ny"], Flags::EMPTY, Keywords::EMPTY, None)
+            .unwrap();
+        let crlf = md.deliver(b"ok\r\n").unwrap();
+        assert!(crlf.ends_with(",S=4,W=4"), "{crlf}");
+        let snap = md.sync().unwrap();
+        let sizes: Vec<u64> = snap.messages.iter().map(|m| m.size).collect();
+        // In delivery order: Postfix's (31 bytes, 4 LFs), Dovecot's, the APPEND, ours.
+        assert_eq!(sizes, [35, 4, 4, 4]);
+        assert_eq!(
+            md.read(&snap.messages[0]).unwrap(),
+            b"Subject: lf\r\n\r\nline one\r\nline two\r\n"
+        );
+        assert_eq!(md.read(&snap.messages[1]).unwrap(), b"a\r\nb");
+        assert_eq!(md.read(&snap.messages[2]).unwrap(), b"x\r\ny");
+        assert_eq!(md.read(&snap.messages[3]).unwrap(), b"ok\r\n");
+        // The file on disk is left as it was; a copy keeps the size.
+        let other = Maildir::create(dir.path().join(".Other")).unwrap();
+        md.copy_into(&snap.messages[..1], &snap.keywords, &other)
+            .unwrap();
+        let copied = other.sync().unwrap();
+        assert_eq!(copied.messages[0].size, 35);
+        assert_eq!(other.read(&copied.messages[0]).unwrap().len(), 35);
+        assert_eq!(fs::read(other.path_of(&copied.messages[0])).unwrap(), lf);
     }
 
     #[test]

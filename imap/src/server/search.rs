@@ -1,17 +1,18 @@
 //! SEARCH and UID SEARCH (RFC 9051 §6.4.4): every key of the base protocol plus WITHIN's
 //! OLDER/YOUNGER, over flags, sizes, UIDs and sequence sets (no file read), internal and sent
-//! dates, and header, body and text matches (case-insensitive substrings of the decoded text,
-//! the message read and parsed once, only when a key needs it). Charsets: UTF-8 and US-ASCII
-//! (others `NO [BADCHARSET]`). IMAP4rev1 clients get `* SEARCH`, IMAP4rev2 ones `* ESEARCH`
-//! (RFC 9051 §7.3.4). imap-types 2.0.0-alpha.10 parses no ESEARCH return options, so RETURN
-//! (MIN MAX COUNT) is not offered yet.
+//! dates, and header, body and text matches (case-insensitive substrings of the decoded text).
+//! The envelope fields (FROM, TO, CC, BCC, SUBJECT, HEADER of one of them, the SENT* dates)
+//! come from the store's header cache (`torsion_mailstore::headers`, one file per mailbox);
+//! any other key reads and parses the message once, only when it needs it. Charsets: UTF-8
+//! and US-ASCII (others `NO [BADCHARSET]`). IMAP4rev1 clients get `* SEARCH`, IMAP4rev2 ones
+//! and those asking `RETURN (…)` `* ESEARCH` (RFC 9051 §7.3.4, RFC 4731).
 
 use std::cell::OnceCell;
 
 use imap_codec::imap_types::core::{AString, Charset};
 use imap_codec::imap_types::search::SearchKey;
 use mail_parser::{Address, HeaderValue};
-use torsion_mailstore::{Flags, Message};
+use torsion_mailstore::{headers, Flags, Message};
 
 use super::mime;
 use super::response::Out;
@@ -153,28 +154,64 @@ impl Key {
         }
     }
 
+    /// Whether `test` holds for this key or any key inside it.
+    fn any(&self, test: &dyn Fn(&Key) -> bool) -> bool {
+        test(self)
+            || match self {
+                Key::Not(k) => k.any(test),
+                Key::Or(a, b) => a.any(test) || b.any(test),
+                Key::And(keys) => keys.iter().any(|k| k.any(test)),
+                _ => false,
+            }
+    }
+
     fn uses_modseq(&self) -> bool {
-        match self {
-            Key::ModSeq(_) => true,
-            Key::Not(k) => k.uses_modseq(),
-            Key::Or(a, b) => a.uses_modseq() || b.uses_modseq(),
-            Key::And(keys) => keys.iter().any(Key::uses_modseq),
+        self.any(&|k| matches!(k, Key::ModSeq(_)))
+    }
+
+    /// Whether the key looks at header fields the store keeps a cache of (see
+    /// `torsion_mailstore::headers`): then those are fetched for every message first.
+    fn uses_cached_fields(&self) -> bool {
+        self.any(&|k| match k {
+            Key::Header(name, _) => headers::is_cached_field(name),
+            Key::SentBefore(_) | Key::SentOn(_) | Key::SentSince(_) => true,
             _ => false,
-        }
+        })
     }
 }
 
 /// One message being tested; its file is read, and parsed, at most once and only if a key
-/// needs it.
+/// needs it. `head` is the store's cached copy of its envelope fields, when the key uses them:
+/// those are then parsed from it instead.
 struct Candidate<'r> {
     index: usize,
     message: &'r Message,
     maildir: &'r torsion_mailstore::Maildir,
     raw: &'r OnceCell<Vec<u8>>,
     parsed: &'r OnceCell<Option<mail_parser::Message<'r>>>,
+    head: Option<&'r [u8]>,
+    head_parsed: &'r OnceCell<Option<mail_parser::Message<'r>>>,
 }
 
 impl<'r> Candidate<'r> {
+    /// The bytes and parse to read header `name` from (the Date: field for `None`): the
+    /// cached fields when they hold it, else the whole message.
+    fn header_source(
+        &self,
+        name: Option<&str>,
+    ) -> Option<(&'r [u8], &'r mail_parser::Message<'r>)> {
+        if let Some(head) = self.head {
+            if name.is_none_or(headers::is_cached_field) {
+                let parsed = self
+                    .head_parsed
+                    .get_or_init(|| mime::parse(head))
+                    .as_ref()?;
+                return Some((head, parsed));
+            }
+        }
+        Some((self.raw(), self.parsed()?))
+    }
+
     fn raw(&self) -> &'r [u8] {
         self.raw
             .get_or_init(|| self.maildir.read(self.message).unwrap_or_default())
@@ -187,7 +224,7 @@ impl<'r> Candidate<'r> {
 
     /// The Date: header's day, disregarding time and timezone (RFC 9051 §6.4.4).
     fn sent_day(&self) -> Option<i64> {
-        let date = self.parsed()?.date()?;
+        let date = self.header_source(None)?.1.date()?;
         Some(days_from_civil(
             i64::from(date.year),
             u32::from(date.month),
@@ -227,8 +264,7 @@ impl<'r> Candidate<'r> {
     /// Whether header `name` (decoded: address names and addresses, text; or raw) contains
     /// `needle`.
     fn field(&self, name: &str, needle: &str) -> bool {
-        let raw = self.raw();
-        let Some(msg) = self.parsed() else {
+        let Some((raw, msg)) = self.header_source(Some(name)) else {
             return false;
         };
         for h in msg.root_part().headers() {
@@ -341,15 +377,35 @@ impl Session {
         let mut hits = Vec::new();
         let mut top_modseq = 0;
         let mut hit_modseqs = Vec::new();
+        let heads = if key.uses_cached_fields() {
+            let all: Vec<&Message> = sel.messages.iter().collect();
+            let live = |uid| sel.messages.binary_search_by_key(&uid, |m| m.uid).is_ok();
+            match sel
+                .maildir
+                .header_fields(sel.uid_validity, &all, &live, all.len())
+            {
+                Ok(heads) => heads,
+                Err(e) => {
+                    // Only a cache: the messages are read instead.
+                    tracing::warn!(mailbox = %sel.name, error = %e, "header cache unusable");
+                    Vec::new()
+                }
+            }
+        } else {
+            Vec::new()
+        };
         for (index, message) in sel.messages.iter().enumerate() {
             let raw = OnceCell::new();
             let parsed = OnceCell::new();
+            let head_parsed = OnceCell::new();
             let candidate = Candidate {
                 index,
                 message,
                 maildir: &sel.maildir,
                 raw: &raw,
                 parsed: &parsed,
+                head: heads.get(index).and_then(|h| h.as_deref()),
+                head_parsed: &head_parsed,
             };
             if candidate.matches(&key) {
                 hits.push(if uid { message.uid } else { index as u32 + 1 });

@@ -837,12 +837,11 @@ impl Session {
             Vec::new()
         };
         // What the items need of each message, decided once for the whole FETCH.
+        let wants_envelope = names.contains(&MessageDataItemName::Envelope);
         let needs_structure = names.iter().any(|n| {
             matches!(
                 n,
-                MessageDataItemName::Envelope
-                    | MessageDataItemName::Body
-                    | MessageDataItemName::BodyStructure
+                MessageDataItemName::Body | MessageDataItemName::BodyStructure
             )
         });
         let needs_mime = needs_structure
@@ -855,11 +854,28 @@ impl Session {
             || names
                 .iter()
                 .any(|n| matches!(n, MessageDataItemName::BinarySize { .. }));
-        let needs_body = needs_structure || needs_mime || bodies.iter().any(Option::is_some);
-        for &i in &indexes {
+        let needs_body = needs_mime || bodies.iter().any(Option::is_some);
+        // ENVELOPE is built only from the fields the store keeps a cache of (RFC 9051
+        // §7.5.2): without anything else that needs the message, it comes from that cache.
+        let heads = if wants_envelope && !needs_body {
+            let sel = self.selected.as_ref().expect("checked above");
+            let wanted: Vec<&Message> = indexes.iter().map(|&i| &sel.messages[i]).collect();
+            let live = |uid| sel.messages.binary_search_by_key(&uid, |m| m.uid).is_ok();
+            sel.maildir
+                .header_fields(sel.uid_validity, &wanted, &live, sel.messages.len())
+                .unwrap_or_else(|e| {
+                    tracing::warn!(mailbox = sel.name, "header cache unusable: {e}");
+                    Vec::new()
+                })
+        } else {
+            Vec::new()
+        };
+        for (k, &i) in indexes.iter().enumerate() {
             let sel = self.selected.as_ref().expect("checked above");
             let m = &sel.messages[i];
-            let bytes = if needs_body {
+            let head = heads.get(k).cloned().flatten();
+            let envelope_from_file = wants_envelope && head.is_none();
+            let bytes = if needs_body || envelope_from_file {
                 match sel.maildir.read(m) {
                     Ok(b) => Some(b),
                     // Expunged by someone else since our view: RFC 9051 §7.5.1 lets us
@@ -875,8 +891,9 @@ impl Session {
             };
             let parsed = bytes
                 .as_deref()
-                .filter(|_| needs_mime)
+                .filter(|_| needs_mime || envelope_from_file)
                 .and_then(mime::parse);
+            let head_parsed = head.as_deref().and_then(mime::parse);
             let flags = m.flags;
             let mut line: Vec<u8> = format!("* {} FETCH (", i + 1).into_bytes();
             let mut first = true;
@@ -957,6 +974,7 @@ impl Session {
                     (MessageDataItemName::Envelope, None) => {
                         let env = parsed
                             .as_ref()
+                            .or(head_parsed.as_ref())
                             .map_or_else(empty_envelope, |msg| mime::envelope(msg, utf8));
                         line.extend_from_slice(format!("ENVELOPE {env}").as_bytes());
                     }

@@ -49,7 +49,9 @@ pub fn flags(i: usize) -> &'static str {
 }
 
 /// A Maildir++ INBOX at `dir` (`cur/ new/ tmp/`) holding `count` messages of `body_lines`
-/// body lines each, every file named `TIME.M<i>P<pid>Q<i>.bench,S=<size>:2,<flags>`.
+/// body lines each (CRLF line ends), every file named
+/// `TIME.M<i>P<pid>Q<i>.bench,S=<size>,W=<size>:2,<flags>` as Dovecot and torsion-imap name
+/// theirs (`W=`, the size with CRLF, spares both servers reading every file to learn it).
 /// `owner`: chown everything to this uid/gid (Dovecot's mail user).
 pub fn write_inbox(
     dir: &Path,
@@ -67,10 +69,10 @@ pub fn write_inbox(
     let cur = dir.join("cur");
     for i in 0..count {
         let text = message(i, body_lines);
+        let size = text.len();
         let name = format!(
-            "{}.M{i}P{pid}Q{i}.bench,S={}:2,{}",
+            "{}.M{i}P{pid}Q{i}.bench,S={size},W={size}:2,{}",
             base + i as u64,
-            text.len(),
             flags(i)
         );
         let path = cur.join(name);
@@ -138,7 +140,7 @@ mod tests {
                 .split(",S=")
                 .nth(1)
                 .unwrap()
-                .split(':')
+                .split([',', ':'])
                 .next()
                 .unwrap()
                 .parse()
