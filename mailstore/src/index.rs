@@ -45,6 +45,10 @@ const VERSION: u32 = 2;
 /// A directory mtime is trusted to mean "unchanged" only if it was this old when read:
 /// file systems tick their timestamps coarsely, and a rename in the same tick would not show.
 const MTIME_SETTLE: Duration = Duration::from_secs(2);
+/// How long this process trusts its own view of `cur/` (its own renames over a directory
+/// that had not changed) before listing it again: the bound on how late a change another
+/// program makes in the same timestamp tick as one of ours is seen (see [`Index::sync`]).
+const OWN_VIEW_TRUST: Duration = Duration::from_secs(1);
 /// Log records before the log is folded into the file (or a quarter of the entries, if more).
 const LOG_FOLD_MIN: usize = 1000;
 
@@ -126,6 +130,12 @@ pub struct Index {
     listed: (u128, u128),
     /// Records in the log since the file was written.
     log_records: usize,
+    /// In memory only (this process's view, see [`Index::own_change_done`]): the mtimes of
+    /// `cur/` and `new/` `entries` are known to match, whether they come from this
+    /// process's own changes, and when `cur/` was last listed (ns since the epoch).
+    seen: (u128, u128),
+    own_view: bool,
+    listed_at: u128,
 }
 
 /// What a sync found changed since the index was last written (by anyone).
@@ -231,6 +241,11 @@ fn stat_message(path: &Path, key: &str) -> io::Result<Option<(u64, i64)>> {
     Ok(Some((size, date)))
 }
 
+/// The mtimes of `cur/` and `new/`.
+fn mtimes(dir: &Path) -> io::Result<(u128, u128)> {
+    Ok((mtime_ns(&dir.join("cur"))?, mtime_ns(&dir.join("new"))?))
+}
+
 fn mtime_ns(path: &Path) -> io::Result<u128> {
     let modified = fs::metadata(path)?.modified()?;
     Ok(modified
@@ -262,6 +277,9 @@ impl Index {
             entries: Vec::new(),
             listed: (0, 0),
             log_records: 0,
+            seen: (0, 0),
+            own_view: false,
+            listed_at: 0,
         }
     }
 
@@ -294,6 +312,9 @@ impl Index {
             entries,
             listed,
             log_records: 0,
+            seen: (0, 0),
+            own_view: false,
+            listed_at: 0,
         };
         index.repair_counters();
         Some(index)
@@ -428,10 +449,19 @@ impl Index {
         };
         let started = now_ns();
         let moved = crate::maildir::move_new_to_cur(dir)?;
-        let listed = (mtime_ns(&dir.join("cur"))?, mtime_ns(&dir.join("new"))?);
+        let listed = mtimes(dir)?;
         // `listed` only ever holds mtimes that were already settled when they were read, so
-        // a change in the same timestamp tick as the listing cannot hide behind them.
-        let unchanged = !moved && index.listed != (0, 0) && listed == index.listed;
+        // a change in the same timestamp tick as the listing cannot hide behind them. This
+        // process's own changes (a STORE renames files, so `cur/` is never settled under a
+        // busy session) are trusted for a while without a listing: they happened under the
+        // lock, over a directory no one else had changed (see `own_change_done`). Another
+        // torsion process's change shows in the index files, so the cached index is not
+        // used at all; only another program renaming a file in the very tick of one of our
+        // renames could hide, and the listing at most OWN_VIEW_TRUST later finds it.
+        let own = index.own_view
+            && listed == index.seen
+            && started < index.listed_at + OWN_VIEW_TRUST.as_nanos();
+        let unchanged = !moved && ((index.listed != (0, 0) && listed == index.listed) || own);
         let settled = |t: u128| t + MTIME_SETTLE.as_nanos() <= started;
         let trusted = if settled(listed.0) && settled(listed.1) {
             listed
@@ -442,7 +472,10 @@ impl Index {
         if !unchanged {
             let seen = crate::maildir::list_cur(dir)?;
             index.reconcile(dir, seen, &mut report, &mut log)?;
+            index.listed_at = started;
+            index.own_view = false;
         }
+        index.seen = listed;
         let listed_changed = trusted != index.listed;
         index.listed = trusted;
         if report.rebuilt || !dir.join(FILE).exists() {
@@ -592,10 +625,53 @@ impl Index {
         crate::cache::put(dir, self)
     }
 
-    /// Forget the directory mtimes, so the next sync lists `cur/` (after a change made
-    /// through the store, which moves the mtime within the current tick).
-    pub fn relist(&mut self) {
+    /// Before this process changes `cur/` itself (under the lock, after a [`sync`](Self::sync)):
+    /// whether the directory is still as that sync saw it (pass it to
+    /// [`own_change_done`](Self::own_change_done)).
+    pub fn own_change_start(&self, dir: &Path) -> io::Result<bool> {
+        Ok(mtimes(dir)? == self.seen)
+    }
+
+    /// After this process changed `cur/` and recorded every change in the index: the
+    /// persisted mtimes are forgotten (the next process to load the index lists `cur/`), and
+    /// if the directory had not changed before (`clean`), this index is known to be the
+    /// state of the directory now, which [`sync`](Self::sync) trusts for
+    /// [`OWN_VIEW_TRUST`] after the last listing.
+    pub fn own_change_done(&mut self, dir: &Path, clean: bool) -> io::Result<()> {
         self.listed = (0, 0);
+        self.own_view = clean && self.listed_at != 0;
+        self.seen = mtimes(dir)?;
+        Ok(())
+    }
+
+    /// Number a file this process just placed in `cur/` (under the lock, between
+    /// [`own_change_start`](Self::own_change_start) and
+    /// [`own_change_done`](Self::own_change_done)) as a sync would; `None` if it is gone.
+    pub fn add_placed(
+        &mut self,
+        dir: &Path,
+        key: &str,
+        info: &str,
+        log: &mut String,
+    ) -> io::Result<Option<u32>> {
+        let path = dir.join("cur").join(format!("{key}:2,{info}"));
+        let Some((size, internal_date)) = stat_message(&path, key)? else {
+            return Ok(None);
+        };
+        let entry = Entry {
+            uid: self.uid_next,
+            modseq: self.bump(),
+            size,
+            internal_date,
+            info: info.to_owned(),
+            key: key.to_owned(),
+        };
+        self.uid_next += 1;
+        log.push('+');
+        entry.render(log);
+        let uid = entry.uid;
+        self.put(entry);
+        Ok(Some(uid))
     }
 
     fn append_log(&mut self, dir: &Path, records: &str, durable: bool) -> io::Result<()> {
@@ -750,6 +826,62 @@ mod disk_tests {
         assert_eq!(seen.messages[0].flags, Flags::SEEN);
         assert_eq!(seen.report.flags_changed, [1]);
         // Fresh mtimes are never recorded as trusted.
+        assert_eq!(Index::load(md.path()).unwrap().unwrap().listed, (0, 0));
+    }
+
+    #[test]
+    fn own_changes_are_trusted_for_a_while_and_others_are_still_seen() {
+        let dir = TempDir::new("index").unwrap();
+        let md = Maildir::create(dir.path()).unwrap();
+        for text in [&b"one"[..], b"two", b"three"] {
+            md.deliver(text).unwrap();
+        }
+        let listed = std::time::Instant::now();
+        let snap = md.sync().unwrap();
+        // Our own STORE, then another program renames a file and its rename leaves the
+        // mtime as ours left it (a coarse clock): not listed at once, since our view is
+        // trusted…
+        let seen = Flags::parse_imap_list(&["\\Seen"]);
+        md.store(&[(1, seen, Keywords::EMPTY)], None).unwrap();
+        let before = mtimes(md.path()).unwrap();
+        let m = &snap.messages[1];
+        fs::rename(
+            md.path_of(m),
+            md.path().join("cur").join(format!("{}:2,F", m.key)),
+        )
+        .unwrap();
+        let set = |t: u128| {
+            let t = UNIX_EPOCH + Duration::from_nanos(t as u64);
+            File::open(md.path().join("cur"))
+                .unwrap()
+                .set_modified(t)
+                .unwrap();
+        };
+        set(before.0);
+        let quick = md.sync().unwrap();
+        assert_eq!(
+            quick.get(1).unwrap().flags,
+            Flags::SEEN,
+            "our change is there"
+        );
+        // (Unless this machine took longer than that since the listing.)
+        if listed.elapsed() < OWN_VIEW_TRUST {
+            assert_eq!(quick.get(2).unwrap().flags, Flags::EMPTY, "theirs not yet");
+        }
+        // …for OWN_VIEW_TRUST at most after the last listing.
+        std::thread::sleep(OWN_VIEW_TRUST + Duration::from_millis(50));
+        let later = md.sync().unwrap();
+        assert_eq!(later.get(2).unwrap().flags, Flags::FLAGGED);
+        assert_eq!(later.report.flags_changed, [2]);
+        // A change of theirs that moves the mtime is seen at the next sync, own view or not.
+        md.store(&[(3, seen, Keywords::EMPTY)], None).unwrap();
+        let m = &snap.messages[0];
+        let now = md.path().join("cur").join(format!("{}:2,S", m.key));
+        fs::rename(&now, md.path().join("cur").join(format!("{}:2,RS", m.key))).unwrap();
+        set(mtimes(md.path()).unwrap().0 + 1_000);
+        let next = md.sync().unwrap();
+        assert!(next.get(1).unwrap().flags.contains(Flags::ANSWERED));
+        // Another process (a fresh cache) never relies on our view.
         assert_eq!(Index::load(md.path()).unwrap().unwrap().listed, (0, 0));
     }
 

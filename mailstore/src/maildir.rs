@@ -306,6 +306,7 @@ impl Maildir {
     ) -> io::Result<StoreOutcome> {
         let _lock = IndexLock::acquire(&self.path)?;
         let (mut index, _) = Index::sync(&self.path)?;
+        let clean = index.own_change_start(&self.path)?;
         let mut outcome = StoreOutcome::default();
         let mut log = String::new();
         for &(uid, flags, keywords) in changes {
@@ -334,7 +335,7 @@ impl Maildir {
                 outcome.updated.push((uid, modseq));
             }
         }
-        index.relist();
+        index.own_change_done(&self.path, clean)?;
         index.commit(&self.path, log, false)?;
         outcome.highest_modseq = index.highest_modseq;
         index.keep(&self.path)?;
@@ -346,6 +347,7 @@ impl Maildir {
     pub fn expunge(&self, uids: &[u32]) -> io::Result<Vec<u32>> {
         let _lock = IndexLock::acquire(&self.path)?;
         let (mut index, _) = Index::sync(&self.path)?;
+        let clean = index.own_change_start(&self.path)?;
         let mut log = String::new();
         let mut removed = Vec::new();
         for &uid in uids {
@@ -367,7 +369,7 @@ impl Maildir {
         }
         if !removed.is_empty() {
             index.bump();
-            index.relist();
+            index.own_change_done(&self.path, clean)?;
             index.commit(&self.path, log, false)?;
             crate::watch::notify(&self.path);
         }
@@ -431,24 +433,10 @@ impl Maildir {
                 moves.push((tmp, target, name));
             }
             let _lock = IndexLock::acquire(&self.path)?;
-            for (tmp, target, _) in &moves {
-                fs::rename(tmp, target)?;
-                placed.push(target.clone());
-            }
-            sync_dir(&self.path.join("cur"))?;
-            let (index, _) = Index::sync(&self.path)?;
-            let uids = moves
+            let placing = moves
                 .iter()
-                .map(|(_, _, name)| {
-                    index
-                        .entries
-                        .iter()
-                        .rev()
-                        .find(|e| &e.key == name)
-                        .map(|e| e.uid)
-                        .ok_or_else(|| io::Error::other("appended message not found in the index"))
-                })
-                .collect::<io::Result<Vec<u32>>>()?;
+                .map(|(tmp, target, name)| (tmp.as_path(), target.as_path(), name.as_str()));
+            let (index, uids) = place(&self.path, placing, &mut placed)?;
             let validity = index.uid_validity;
             index.keep(&self.path)?;
             crate::watch::notify(&self.path);
@@ -516,20 +504,26 @@ impl Maildir {
             return Err(e);
         }
         let _lock = IndexLock::acquire(&dest.path)?;
-        for (_, name, info, tmp) in &placed {
-            fs::rename(tmp, dest.path.join("cur").join(format!("{name}:2,{info}")))?;
-        }
-        sync_dir(&dest.path.join("cur"))?;
-        let (index, _) = Index::sync(&dest.path)?;
-        let by_key: std::collections::HashMap<&str, u32> = index
-            .entries
+        let targets: Vec<PathBuf> = placed
             .iter()
-            .map(|e| (e.key.as_str(), e.uid))
+            .map(|(_, name, info, _)| dest.path.join("cur").join(format!("{name}:2,{info}")))
             .collect();
-        let pairs = placed
+        let placing = placed
             .iter()
-            .filter_map(|(uid, name, _, _)| Some((*uid, *by_key.get(name.as_str())?)))
-            .collect();
+            .zip(&targets)
+            .map(|((_, name, _, tmp), target)| (tmp.as_path(), target.as_path(), name.as_str()));
+        let mut moved = Vec::new();
+        let (index, uids) = match place(&dest.path, placing, &mut moved) {
+            Ok(done) => done,
+            Err(e) => {
+                // As for a failed staging: nothing of the copy stays.
+                for path in placed.iter().map(|p| &p.3).chain(&moved) {
+                    let _ = fs::remove_file(path);
+                }
+                return Err(e);
+            }
+        };
+        let pairs = placed.iter().map(|p| p.0).zip(uids).collect();
         let validity = index.uid_validity;
         index.keep(&dest.path)?;
         crate::watch::notify(&dest.path);
@@ -566,6 +560,42 @@ impl Maildir {
         placed.push((m.uid, name, info, tmp));
         Ok(())
     }
+}
+
+/// Under the mailbox lock: sync the index of `dir`, rename each staged file (tmp path, target
+/// in `cur/`, base name) into place (pushing each target to `placed` as it lands) and number
+/// them in order, without listing `cur/` again; the new UIDs are durable when it returns.
+fn place<'a>(
+    dir: &Path,
+    files: impl Iterator<Item = (&'a Path, &'a Path, &'a str)>,
+    placed: &mut Vec<PathBuf>,
+) -> io::Result<(Index, Vec<u32>)> {
+    let (mut index, _) = Index::sync(dir)?;
+    let clean = index.own_change_start(dir)?;
+    let mut names = Vec::new();
+    for (tmp, target, name) in files {
+        fs::rename(tmp, target)?;
+        placed.push(target.to_owned());
+        names.push((name, target));
+    }
+    sync_dir(&dir.join("cur"))?;
+    let mut log = String::new();
+    let mut uids = Vec::with_capacity(names.len());
+    for (name, target) in names {
+        let info = target
+            .file_name()
+            .and_then(|n| n.to_str())
+            .and_then(|n| split_info(n).1)
+            .unwrap_or("");
+        let uid = index
+            .add_placed(dir, name, info, &mut log)?
+            .ok_or_else(|| io::Error::other("a message placed in cur/ vanished"))?;
+        uids.push(uid);
+    }
+    index.own_change_done(dir, clean)?;
+    // New UIDs must survive a crash before anyone is told of them.
+    index.commit(dir, log, true)?;
+    Ok((index, uids))
 }
 
 /// Move everything in `dir/new/` to `dir/cur/` with an empty info (`:2,`), as an IMAP or
