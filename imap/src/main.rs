@@ -108,7 +108,7 @@ async fn serve(args: ServeArgs) -> Result<(), RunError> {
         hostname: args.hostname.clone(),
         allow_plaintext_auth: args.allow_plaintext_auth,
         starttls: tls.is_some(),
-        store,
+        store: Arc::new(store),
         append_limit: args.append_limit,
     };
     let server = Arc::new(

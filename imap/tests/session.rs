@@ -35,7 +35,7 @@ fn setup_with(allow_plaintext_auth: bool, per_user: usize) -> Setup {
         hostname: "imap.example.test".into(),
         allow_plaintext_auth,
         starttls: false,
-        store: store.clone(),
+        store: std::sync::Arc::new(store.clone()),
         append_limit: 1024 * 1024,
     };
     let server = Arc::new(

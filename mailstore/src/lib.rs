@@ -24,6 +24,7 @@
 //! ```
 
 pub mod address;
+pub mod backend;
 pub mod cache;
 pub mod crlf;
 pub mod directory;
@@ -37,6 +38,7 @@ pub mod store;
 pub mod watch;
 
 pub use address::{AddressError, MailAddress};
+pub use backend::{Mailbox, Store};
 pub use directory::{AliasError, Aliases, Directory, Route};
 pub use flags::Flags;
 pub use keywords::{KeywordTable, Keywords};

@@ -53,7 +53,7 @@ async fn a_message_sent_over_smtp_is_seen_in_idle_and_fetched_byte_identical() {
                 hostname: "imap.example.test".into(),
                 allow_plaintext_auth: true,
                 starttls: false,
-                store: store.clone(),
+                store: std::sync::Arc::new(store.clone()),
                 append_limit: 1 << 20,
             },
             directory,

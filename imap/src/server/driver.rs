@@ -272,14 +272,12 @@ impl ImapServer {
         session: Session,
         tag: &str,
     ) -> Option<Session> {
-        let mut watch = match session.selected_dir() {
-            Some(dir) => match torsion_mailstore::watch::watch(&dir) {
-                Ok(w) => Some(w),
-                Err(e) => {
-                    tracing::warn!("IDLE: cannot watch {}: {e}", dir.display());
-                    None
-                }
-            },
+        let mut watch = match session.watch_selected() {
+            Some(Ok(w)) => Some(w),
+            Some(Err(e)) => {
+                tracing::warn!("IDLE: cannot watch the mailbox: {e}");
+                None
+            }
             None => None,
         };
         conn.queue(b"+ idling\r\n");

@@ -50,7 +50,7 @@ impl Session {
         };
         // RFC 9051 §6.3.4: a trailing separator only says the name may have children.
         let name = name.strip_suffix('.').unwrap_or(&name).to_owned();
-        let result = self.config.store.create_folder(&addr, &name).map(|_| ());
+        let result = self.config.store.create(&addr, &name, None);
         self.folder_result(tag, "CREATE", result, out);
     }
 
@@ -75,11 +75,7 @@ impl Session {
             _ => return out.no_code(tag, "USEATTR", "At most one special use per mailbox"),
         };
         let name = name.strip_suffix('.').unwrap_or(&name).to_owned();
-        let result = self
-            .config
-            .store
-            .create_special(&addr, &name, use_)
-            .map(|_| ());
+        let result = self.config.store.create(&addr, &name, use_);
         self.folder_result(tag, "CREATE", result, out);
     }
 
@@ -87,7 +83,7 @@ impl Session {
         let (Some(addr), Some(name)) = (self.account().cloned(), self.mailbox_name(mailbox)) else {
             return out.no_code(tag, "NONEXISTENT", "No such mailbox");
         };
-        let result = self.config.store.delete_folder(&addr, &name);
+        let result = self.config.store.delete(&addr, &name);
         self.folder_result(tag, "DELETE", result, out);
     }
 
@@ -105,11 +101,7 @@ impl Session {
         ) else {
             return out.no_code(tag, "CANNOT", "Invalid mailbox name");
         };
-        let result = if from.eq_ignore_ascii_case("INBOX") {
-            self.config.store.rename_inbox(&addr, &to)
-        } else {
-            self.config.store.rename_folder(&addr, &from, &to)
-        };
+        let result = self.config.store.rename(&addr, &from, &to);
         self.folder_result(tag, "RENAME", result, out);
     }
 
@@ -119,7 +111,7 @@ impl Session {
             return out.no_code(tag, "CANNOT", "Invalid mailbox name");
         };
         // RFC 9051 §6.3.7: subscribing to a mailbox that does not exist is refused.
-        if on && name != "INBOX" && self.config.store.folder(&addr, &name).is_err() {
+        if on && name != "INBOX" && self.config.store.mailbox(&addr, &name).is_err() {
             return out.no_code(tag, "NONEXISTENT", "No such mailbox");
         }
         match self.config.store.set_subscribed(&addr, &name, on) {

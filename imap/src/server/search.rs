@@ -186,7 +186,7 @@ impl Key {
 struct Candidate<'r> {
     index: usize,
     message: &'r Message,
-    maildir: &'r torsion_mailstore::Maildir,
+    mailbox: &'r dyn torsion_mailstore::Mailbox,
     raw: &'r OnceCell<Vec<u8>>,
     parsed: &'r OnceCell<Option<mail_parser::Message<'r>>>,
     head: Option<&'r [u8]>,
@@ -214,7 +214,7 @@ impl<'r> Candidate<'r> {
 
     fn raw(&self) -> &'r [u8] {
         self.raw
-            .get_or_init(|| self.maildir.read(self.message).unwrap_or_default())
+            .get_or_init(|| self.mailbox.read(self.message).unwrap_or_default())
     }
 
     fn parsed(&self) -> Option<&'r mail_parser::Message<'r>> {
@@ -381,7 +381,7 @@ impl Session {
             let all: Vec<&Message> = sel.messages.iter().collect();
             let live = |uid| sel.messages.binary_search_by_key(&uid, |m| m.uid).is_ok();
             match sel
-                .maildir
+                .mailbox
                 .header_fields(sel.uid_validity, &all, &live, all.len())
             {
                 Ok(heads) => heads,
@@ -401,7 +401,7 @@ impl Session {
             let candidate = Candidate {
                 index,
                 message,
-                maildir: &sel.maildir,
+                mailbox: &*sel.mailbox,
                 raw: &raw,
                 parsed: &parsed,
                 head: heads.get(index).and_then(|h| h.as_deref()),

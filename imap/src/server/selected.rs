@@ -9,6 +9,8 @@
 //! `RFC822*`, partial ranges), MODSEQ with CHANGEDSINCE/VANISHED (RFC 7162), and BINARY,
 //! BINARY.PEEK and BINARY.SIZE (RFC 3516: transfer encoding undone, literal8 for NULs).
 
+use std::sync::Arc;
+
 use imap_codec::imap_types::command::{FetchModifier, SelectParameter};
 use imap_codec::imap_types::core::AString;
 use imap_codec::imap_types::extensions::binary::LiteralOrLiteral8;
@@ -17,7 +19,8 @@ use imap_codec::imap_types::flag::{Flag, StoreResponse, StoreType};
 use imap_codec::imap_types::mailbox::Mailbox;
 use imap_codec::imap_types::sequence::{SeqOrUid, Sequence, SequenceSet};
 use imap_codec::imap_types::status::StatusDataItemName;
-use torsion_mailstore::{Flags, KeywordTable, Keywords, MailAddress, Maildir, Message, NewMessage};
+use torsion_mailstore::Mailbox as StoredMailbox;
+use torsion_mailstore::{Flags, KeywordTable, Keywords, MailAddress, Message, NewMessage};
 
 use super::mime::{self, Want};
 use super::response::Out;
@@ -53,7 +56,7 @@ pub struct Selected {
     /// Its name (UTF-8).
     pub name: String,
     /// Where it is.
-    pub maildir: Maildir,
+    pub mailbox: Arc<dyn StoredMailbox>,
     /// EXAMINE.
     pub read_only: bool,
     /// UIDVALIDITY.
@@ -309,7 +312,7 @@ impl Session {
         let Some(name) = self.mailbox_name(mailbox) else {
             return out.no_code(tag, "NONEXISTENT", "No such mailbox");
         };
-        let maildir = match self.config.store.folder(&addr, &name) {
+        let maildir = match self.config.store.mailbox(&addr, &name) {
             Ok(m) => m,
             Err(_) => return out.no_code(tag, "NONEXISTENT", "No such mailbox"),
         };
@@ -367,7 +370,7 @@ impl Session {
         }
         self.selected = Some(Selected {
             name,
-            maildir,
+            mailbox: maildir,
             read_only,
             uid_validity: snapshot.uid_validity,
             messages: snapshot.messages,
@@ -430,7 +433,7 @@ impl Session {
         items: &[StatusDataItemName],
         out: &mut Out,
     ) -> Result<String, StatusFailure> {
-        let snapshot = match self.config.store.folder(addr, name).map(|m| m.sync()) {
+        let snapshot = match self.config.store.mailbox(addr, name).map(|m| m.sync()) {
             Ok(Ok(s)) => s,
             Ok(Err(e)) => {
                 tracing::warn!(mailbox = name, "STATUS: {e}");
@@ -506,7 +509,7 @@ impl Session {
         let Some(name) = self.mailbox_name(mailbox) else {
             return out.no_code(tag, "TRYCREATE", "No such mailbox");
         };
-        let Ok(maildir) = self.config.store.folder(&addr, &name) else {
+        let Ok(maildir) = self.config.store.mailbox(&addr, &name) else {
             return out.no_code(tag, "TRYCREATE", "No such mailbox");
         };
         let mut prepared = Vec::with_capacity(messages.len());
@@ -553,7 +556,7 @@ impl Session {
                 if self
                     .selected
                     .as_ref()
-                    .is_some_and(|s| s.maildir.path() == maildir.path())
+                    .is_some_and(|s| s.mailbox.same_as(&*maildir))
                 {
                     self.report_changes(out, false, false);
                 }
@@ -580,7 +583,7 @@ impl Session {
             return;
         };
         let full = expunges && sel.expunges_pending;
-        let changes = match sel.maildir.changes(sel.highest_modseq, full) {
+        let changes = match sel.mailbox.changes(sel.highest_modseq, full) {
             Ok(c) => c,
             Err(e) => {
                 tracing::warn!(mailbox = sel.name, "sync: {e}");
@@ -861,7 +864,7 @@ impl Session {
             let sel = self.selected.as_ref().expect("checked above");
             let wanted: Vec<&Message> = indexes.iter().map(|&i| &sel.messages[i]).collect();
             let live = |uid| sel.messages.binary_search_by_key(&uid, |m| m.uid).is_ok();
-            sel.maildir
+            sel.mailbox
                 .header_fields(sel.uid_validity, &wanted, &live, sel.messages.len())
                 .unwrap_or_else(|e| {
                     tracing::warn!(mailbox = sel.name, "header cache unusable: {e}");
@@ -876,7 +879,7 @@ impl Session {
             let head = heads.get(k).cloned().flatten();
             let envelope_from_file = wants_envelope && head.is_none();
             let bytes = if needs_body || envelope_from_file {
-                match sel.maildir.read(m) {
+                match sel.mailbox.read(m) {
                     Ok(b) => Some(b),
                     // Expunged by someone else since our view: RFC 9051 §7.5.1 lets us
                     // say nothing of it until we may send EXPUNGE.
@@ -1024,7 +1027,7 @@ impl Session {
         if changes.is_empty() {
             return Vec::new();
         }
-        match sel.maildir.store(&changes, None) {
+        match sel.mailbox.store(&changes, None) {
             Ok(outcome) => {
                 let mut seen = Vec::new();
                 for (uid, modseq) in outcome.updated {
@@ -1069,7 +1072,7 @@ impl Session {
             return out.bad(tag, "Invalid flag in STORE");
         };
         let names: Vec<&str> = keyword_names.iter().map(String::as_str).collect();
-        let (table, indexes) = match sel.maildir.intern_keywords(&names) {
+        let (table, indexes) = match sel.mailbox.intern_keywords(&names) {
             Ok(r) => r,
             Err(e) => {
                 tracing::warn!(mailbox = sel.name, "STORE: {e}");
@@ -1102,7 +1105,7 @@ impl Session {
                 (m.uid, f, k)
             })
             .collect();
-        let outcome = match sel.maildir.store(&changes, request.unchanged_since) {
+        let outcome = match sel.mailbox.store(&changes, request.unchanged_since) {
             Ok(o) => o,
             Err(e) => {
                 tracing::warn!(mailbox = sel.name, "STORE: {e}");
@@ -1185,7 +1188,7 @@ impl Session {
             })
             .map(|(_, m)| m.uid)
             .collect();
-        if let Err(e) = sel.maildir.expunge(&doomed) {
+        if let Err(e) = sel.mailbox.expunge(&doomed) {
             tracing::warn!(mailbox = sel.name, "EXPUNGE: {e}");
             if let Some(tag) = tag {
                 out.no_code(tag, "SERVERBUG", "The mail store failed");
@@ -1245,7 +1248,7 @@ impl Session {
         let (Some(addr), Some(name)) = (self.account().cloned(), self.mailbox_name(mailbox)) else {
             return out.no_code(tag, "TRYCREATE", "No such mailbox");
         };
-        let Ok(dest) = self.config.store.folder(&addr, &name) else {
+        let Ok(dest) = self.config.store.mailbox(&addr, &name) else {
             return out.no_code(tag, "TRYCREATE", "No such mailbox");
         };
         let Some(sel) = self.selected.as_mut() else {
@@ -1259,7 +1262,7 @@ impl Session {
             return out.ok(tag, &format!("{command} completed (nothing to do)"));
         }
         let messages: Vec<Message> = indexes.iter().map(|&i| sel.messages[i].clone()).collect();
-        let (validity, pairs) = match sel.maildir.copy_into(&messages, &sel.keywords, &dest) {
+        let (validity, pairs) = match sel.mailbox.copy_into(&messages, &sel.keywords, &*dest) {
             Ok(r) => r,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 return out.no_code(tag, "EXPUNGEISSUED", "Some of the messages were expunged");
@@ -1283,7 +1286,7 @@ impl Session {
         // MOVE: the COPYUID goes in an untagged OK before the EXPUNGEs (RFC 6851 §4.3).
         out.untagged(&format!("OK [{code}] Moved"));
         let moved: Vec<u32> = pairs.iter().map(|p| p.0).collect();
-        if let Err(e) = sel.maildir.expunge(&moved) {
+        if let Err(e) = sel.mailbox.expunge(&moved) {
             tracing::warn!(mailbox = sel.name, "{command}: {e}");
             return out.no_code(tag, "SERVERBUG", "The messages were copied but not removed");
         }

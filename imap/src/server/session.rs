@@ -21,7 +21,7 @@ use imap_codec::imap_types::extensions::enable::CapabilityEnable;
 use imap_codec::imap_types::extensions::utf8::Utf8Kind;
 use imap_codec::imap_types::mailbox::Mailbox;
 use imap_codec::CommandCodec;
-use torsion_mailstore::{mutf7, MailAddress, MailStore};
+use torsion_mailstore::{mutf7, MailAddress, Store};
 
 use super::response::{quoted, Out};
 use super::selected::{Selected, StoreRequest};
@@ -39,7 +39,7 @@ pub struct Config {
     /// STARTTLS is possible (a certificate is configured).
     pub starttls: bool,
     /// The mail root.
-    pub store: MailStore,
+    pub store: Arc<dyn Store>,
     /// APPENDLIMIT.
     pub append_limit: u64,
 }
@@ -132,9 +132,11 @@ impl Session {
         &self.state
     }
 
-    /// The directory of the selected mailbox (what IDLE watches).
-    pub fn selected_dir(&self) -> Option<std::path::PathBuf> {
-        self.selected.as_ref().map(|s| s.maildir.path().to_owned())
+    /// A subscription to the selected mailbox's changes (what IDLE waits on).
+    pub fn watch_selected(
+        &self,
+    ) -> Option<std::io::Result<torsion_mailstore::watch::MailboxWatch>> {
+        self.selected.as_ref().map(|s| s.mailbox.watch())
     }
 
     /// The TLS upgrade finished.

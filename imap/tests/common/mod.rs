@@ -25,7 +25,7 @@ pub fn setup() -> Setup {
         hostname: "imap.example.test".into(),
         allow_plaintext_auth: true,
         starttls: false,
-        store: store.clone(),
+        store: std::sync::Arc::new(store.clone()),
         append_limit: 1024 * 1024,
     };
     let server = Arc::new(ImapServer::new(config, Arc::new(directory), None));
