@@ -132,3 +132,86 @@ async fn the_client_reads_and_changes_a_mailbox() {
     other.logout().await.unwrap();
     server.stop().await;
 }
+
+/// A sink that keeps what it is given and the size of each write.
+#[derive(Default)]
+struct Recorder {
+    bytes: Vec<u8>,
+    writes: Vec<usize>,
+}
+
+impl tokio::io::AsyncWrite for Recorder {
+    fn poll_write(
+        mut self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+        buf: &[u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        self.bytes.extend_from_slice(buf);
+        self.writes.push(buf.len());
+        std::task::Poll::Ready(Ok(buf.len()))
+    }
+    fn poll_flush(
+        self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::task::Poll::Ready(Ok(()))
+    }
+    fn poll_shutdown(
+        self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::task::Poll::Ready(Ok(()))
+    }
+}
+
+#[tokio::test]
+async fn a_large_body_is_streamed_to_a_sink() {
+    let s = setup();
+    let mut big = b"From: bob@example.test\r\nSubject: big\r\n\r\n".to_vec();
+    while big.len() < 4 << 20 {
+        big.extend_from_slice(format!("line {} of a large message\r\n", big.len()).as_bytes());
+    }
+    s.store.deliver(&[alice()], &[ONE]).unwrap();
+    s.store.deliver(&[alice()], &[&big]).unwrap();
+    let server = RunningServer::start(s.server.clone(), &["tcp:0:interface=127.0.0.1"]).await;
+    let mut config = plain();
+    config.max_literal = 8 << 20;
+    let mut c = Client::connect(&server.client_endpoint(), config)
+        .await
+        .unwrap();
+    c.login("alice@example.test", "wonderland").await.unwrap();
+    c.select("INBOX").await.unwrap();
+    // Mail arriving meanwhile is an event, not part of the body.
+    s.store.deliver(&[alice()], &[TWO]).unwrap();
+    let mut sink = Recorder::default();
+    let n = c.uid_fetch_body_to(2, "", &mut sink).await.unwrap();
+    assert_eq!(n, Some(big.len() as u64));
+    assert!(sink.bytes == big, "the body arrived byte for byte");
+    assert!(sink.writes.len() > 1 && sink.writes.iter().all(|&w| w <= 64 * 1024));
+    let mut text = Recorder::default();
+    c.uid_fetch_body_to(1, "TEXT", &mut text).await.unwrap();
+    assert_eq!(text.bytes, b"Hello Alice\r\n");
+    assert_eq!(
+        c.uid_fetch_body_to(99, "", &mut Recorder::default())
+            .await
+            .unwrap(),
+        None
+    );
+    // A limit below the body's size refuses it.
+    let mut small = plain();
+    small.max_literal = 1 << 20;
+    let mut d = Client::connect(&server.client_endpoint(), small)
+        .await
+        .unwrap();
+    d.login("alice@example.test", "wonderland").await.unwrap();
+    d.select("INBOX").await.unwrap();
+    let refused = d.uid_fetch_body_to(2, "", &mut Recorder::default()).await;
+    assert!(
+        matches!(refused, Err(ClientError::Protocol(_))),
+        "{refused:?}"
+    );
+    c.noop().await.unwrap();
+    assert_eq!(c.selected().unwrap().exists, 3);
+    c.logout().await.unwrap();
+    server.stop().await;
+}

@@ -77,8 +77,56 @@ impl ResponseFramer {
     }
 }
 
+/// Reads nothing: ready with the length of the first line (CRLF included) once the buffer
+/// holds one whole, so that the caller can look at it (`Connection::pending_input`) before
+/// choosing how to read the response it starts. A line longer than [`MAX_TEXT`] is an error.
+#[derive(Debug, Default)]
+pub struct PeekLine;
+
+impl Decoder for PeekLine {
+    type Item = usize;
+    type Error = FrameError;
+
+    fn decode(&mut self, buf: &mut BytesMut) -> Result<Option<usize>, FrameError> {
+        match buf.iter().take(MAX_TEXT + 1).position(|&b| b == b'\n') {
+            Some(at) => Ok(Some(at + 1)),
+            None if buf.len() > MAX_TEXT => Err(FrameError::TooLong),
+            None => Ok(None),
+        }
+    }
+}
+
+/// Takes the next bytes of something of known length (a literal being streamed, a line
+/// already peeked at): what is buffered, at most [`CHUNK`] and at most `left`.
+#[derive(Debug)]
+pub struct Take {
+    /// Bytes still to take.
+    pub left: u64,
+}
+
+/// The most [`Take`] gives at once.
+pub const CHUNK: usize = 64 * 1024;
+
+impl Decoder for Take {
+    type Item = Bytes;
+    type Error = FrameError;
+
+    fn decode(&mut self, buf: &mut BytesMut) -> Result<Option<Bytes>, FrameError> {
+        if self.left == 0 {
+            return Ok(Some(Bytes::new()));
+        }
+        if buf.is_empty() {
+            buf.reserve(CHUNK);
+            return Ok(None);
+        }
+        let n = buf.len().min(CHUNK).min(self.left as usize);
+        self.left -= n as u64;
+        Ok(Some(buf.split_to(n).freeze()))
+    }
+}
+
 /// The size of the literal `line` (ending before its CRLF) announces, if it does.
-fn literal_size(line: &[u8]) -> Option<u64> {
+pub fn literal_size(line: &[u8]) -> Option<u64> {
     let body = line.strip_suffix(b"}")?;
     let open = body.iter().rposition(|&b| b == b'{')?;
     let digits = &body[open + 1..];
@@ -147,6 +195,23 @@ impl Decoder for ResponseFramer {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_line_is_peeked_at_and_a_literal_taken_in_chunks() {
+        let mut buf = BytesMut::from(&b"* 1 FETCH (BODY[] {5}\r\nhel"[..]);
+        assert_eq!(PeekLine.decode(&mut buf).unwrap(), Some(23));
+        assert_eq!(buf.len(), 26, "peeking takes nothing");
+        let _ = buf.split_to(23);
+        let mut take = Take { left: 5 };
+        assert_eq!(take.decode(&mut buf).unwrap().unwrap(), &b"hel"[..]);
+        assert_eq!(take.decode(&mut buf).unwrap(), None);
+        buf.extend_from_slice(b"lo)\r\n");
+        assert_eq!(take.decode(&mut buf).unwrap().unwrap(), &b"lo"[..]);
+        assert_eq!(take.decode(&mut buf).unwrap().unwrap(), Bytes::new());
+        assert_eq!(&buf[..], b")\r\n");
+        let mut long = BytesMut::from(&vec![b'x'; MAX_TEXT + 1][..]);
+        assert_eq!(PeekLine.decode(&mut long), Err(FrameError::TooLong));
+    }
 
     fn frames(input: &[u8], chunk: usize) -> Vec<Result<Vec<u8>, FrameError>> {
         let mut framer = ResponseFramer::new(1000);

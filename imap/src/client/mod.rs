@@ -45,7 +45,7 @@ use torsion_core::tokio_rustls::rustls::pki_types::ServerName;
 use torsion_core::{ClientEndpoint, Connection, ReadError};
 use torsion_mailstore::mutf7;
 
-use framing::{FrameError, ResponseFramer};
+use framing::{FrameError, PeekLine, ResponseFramer, Take};
 
 /// Per-response timeout by default.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(120);
@@ -408,7 +408,16 @@ impl Client {
 
     async fn read_frame(&mut self) -> Result<Bytes, ClientError> {
         let wait = self.config.timeout;
-        match tokio::time::timeout(wait, self.conn.read_frame(&mut self.framer)).await {
+        Self::read_with(&mut self.conn, &mut self.framer, wait).await
+    }
+
+    /// Read one item with `decoder`, bounded by `wait`.
+    async fn read_with<D: torsion_core::tokio_util::codec::Decoder<Error = FrameError>>(
+        conn: &mut Connection,
+        decoder: &mut D,
+        wait: Duration,
+    ) -> Result<D::Item, ClientError> {
+        match tokio::time::timeout(wait, conn.read_frame(decoder)).await {
             Err(_) => Err(ClientError::Timeout),
             Ok(Ok(Some(frame))) => Ok(frame),
             Ok(Ok(None)) => Err(ClientError::Closed("end of stream".into())),
@@ -810,6 +819,84 @@ impl Client {
             Data::Fetch { seq, items } => Some(fetched(seq.get(), &items)),
             _ => None,
         }))
+    }
+
+    /// UID FETCH of one message's `section` (`""` the whole message, `HEADER`, `TEXT`, `1.2`…)
+    /// with BODY.PEEK, its literal written to `sink` as it arrives, in chunks of at most
+    /// 64 KiB, never held whole (the way to download a large message). Returns the bytes
+    /// written; `None` if the server sent no such message (not there, or expunged). The
+    /// literal may be as large as [`ClientConfig::max_literal`]; untagged responses that
+    /// arrive meanwhile are taken in as by any command.
+    pub async fn uid_fetch_body_to<W>(
+        &mut self,
+        uid: u32,
+        section: &str,
+        sink: &mut W,
+    ) -> Result<Option<u64>, ClientError>
+    where
+        W: tokio::io::AsyncWrite + Unpin,
+    {
+        use tokio::io::AsyncWriteExt as _;
+        if section
+            .bytes()
+            .any(|b| !(b.is_ascii_alphanumeric() || b".- ()".contains(&b)))
+        {
+            return Err(ClientError::Protocol(format!("bad section {section:?}")));
+        }
+        let tag = self.next_tag();
+        self.conn
+            .send(format!("{tag} UID FETCH {uid} (UID BODY.PEEK[{section}])\r\n").as_bytes())
+            .await?;
+        self.data.clear();
+        let wait = self.config.timeout;
+        let mut written = None;
+        loop {
+            let n = Self::read_with(&mut self.conn, &mut PeekLine, wait).await?;
+            let line = &self.conn.pending_input()[..n];
+            let text = line.strip_suffix(b"\r\n").unwrap_or(line);
+            let ours = written.is_none()
+                && text.starts_with(b"* ")
+                && text.windows(8).any(|w| w == b" FETCH (")
+                && text.windows(5).any(|w| w == b"BODY[");
+            match framing::literal_size(text).filter(|_| ours) {
+                Some(size) if size > self.config.max_literal => {
+                    return Err(ClientError::Protocol(format!(
+                        "the server announced a {size}-byte body (limit {})",
+                        self.config.max_literal
+                    )));
+                }
+                Some(size) => {
+                    Self::read_with(&mut self.conn, &mut Take { left: n as u64 }, wait).await?;
+                    let mut take = Take { left: size };
+                    while take.left > 0 {
+                        let chunk = Self::read_with(&mut self.conn, &mut take, wait).await?;
+                        sink.write_all(&chunk).await.map_err(ClientError::Io)?;
+                    }
+                    written = Some(size);
+                    // The rest of that FETCH response (` UID 7)`): framed and dropped.
+                    self.read_frame().await?;
+                }
+                None => {
+                    let frame = self.read_frame().await?;
+                    if self.absorb(frame, Some((&tag, "UID FETCH")))?.is_some() {
+                        break;
+                    }
+                }
+            }
+        }
+        if written.is_none() {
+            // A body sent as a quoted string (small ones may be).
+            let quoted = self.with_data(|d| match d {
+                Data::Fetch { seq, items } => fetched(seq.get(), &items).body,
+                _ => None,
+            });
+            if let Some(body) = quoted.into_iter().next() {
+                sink.write_all(&body).await.map_err(ClientError::Io)?;
+                written = Some(body.len() as u64);
+            }
+        }
+        sink.flush().await.map_err(ClientError::Io)?;
+        Ok(written)
     }
 
     /// UID STORE `set` `action` `flags` (`+FLAGS.SILENT`, `(\Seen)`).
