@@ -232,4 +232,31 @@ async fn qresync_select_vanished_and_uid_fetch_vanished() {
     )
     .await;
     assert_eq!(quiet, ["q OK UID FETCH completed"]);
+    // Exact, from the store's tombstones: a client that last saw MODSEQ `now` hears of UID 3
+    // (expunged since), not of 1, 2 and 4 (gone before it looked).
+    command(&mut other, "d3", "UID STORE 3 +FLAGS.SILENT (\\Deleted)").await;
+    command(&mut other, "x3", "EXPUNGE").await;
+    let mut late = login(&s).await;
+    command(&mut late, "e", "ENABLE QRESYNC").await;
+    let exact = command(
+        &mut late,
+        "s",
+        &format!("SELECT INBOX (QRESYNC ({validity} {now} 1:10))"),
+    )
+    .await;
+    assert!(
+        exact.contains(&"* VANISHED (EARLIER) 3".to_owned()),
+        "{exact:?}"
+    );
+    // From MODSEQ 1, before every expunge: all four.
+    let all = command(
+        &mut late,
+        "s1",
+        &format!("SELECT INBOX (QRESYNC ({validity} 1 1:10))"),
+    )
+    .await;
+    assert!(
+        all.contains(&"* VANISHED (EARLIER) 1:4".to_owned()),
+        "{all:?}"
+    );
 }

@@ -31,6 +31,8 @@ pub trait Mailbox: fmt::Debug + Send + Sync {
     fn sync(&self) -> io::Result<Snapshot>;
     /// What changed since MODSEQ `since` (every UID too, when `all` or anything changed).
     fn changes(&self, since: u64, all: bool) -> io::Result<Changes>;
+    /// The UIDs expunged after MODSEQ `since`, ascending; `None` if not known that far back.
+    fn vanished_since(&self, since: u64) -> io::Result<Option<Vec<u32>>>;
     /// A message's content, CRLF line ends, `message.size` bytes; `NotFound` once expunged.
     fn read(&self, message: &Message) -> io::Result<Vec<u8>>;
     /// The envelope header fields of each message (see [`crate::headers`]); `None` where
@@ -101,6 +103,9 @@ impl Mailbox for Maildir {
     }
     fn changes(&self, since: u64, all: bool) -> io::Result<Changes> {
         Maildir::changes(self, since, all)
+    }
+    fn vanished_since(&self, since: u64) -> io::Result<Option<Vec<u32>>> {
+        Maildir::vanished_since(self, since)
     }
     fn read(&self, message: &Message) -> io::Result<Vec<u8>> {
         Maildir::read(self, message)

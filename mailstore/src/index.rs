@@ -49,6 +49,8 @@ const MTIME_SETTLE: Duration = Duration::from_secs(2);
 /// that had not changed) before listing it again: the bound on how late a change another
 /// program makes in the same timestamp tick as one of ours is seen (see [`Index::sync`]).
 const OWN_VIEW_TRUST: Duration = Duration::from_secs(1);
+/// Expunged UIDs remembered (with their MODSEQ) for VANISHED (EARLIER).
+pub const MAX_TOMBSTONES: usize = 10_000;
 /// Log records before the log is folded into the file (or a quarter of the entries, if more).
 const LOG_FOLD_MIN: usize = 1000;
 
@@ -130,6 +132,11 @@ pub struct Index {
     listed: (u128, u128),
     /// Records in the log since the file was written.
     log_records: usize,
+    /// Expunged UIDs with the MODSEQ of their expunge, oldest first (QRESYNC's VANISHED
+    /// (EARLIER), RFC 7162 §3.2.6), at most [`MAX_TOMBSTONES`]; complete for expunges above
+    /// `tombstone_floor` (older ones, and any from before this was kept, are not known).
+    tombstones: Vec<(u32, u64)>,
+    tombstone_floor: u64,
     /// In memory only (this process's view, see [`Index::own_change_done`]): the mtimes of
     /// `cur/` and `new/` `entries` are known to match, whether they come from this
     /// process's own changes, and when `cur/` was last listed (ns since the epoch).
@@ -241,6 +248,12 @@ fn stat_message(path: &Path, key: &str) -> io::Result<Option<(u64, i64)>> {
     Ok(Some((size, date)))
 }
 
+/// `UID MODSEQ` of a tombstone line (after its `-`).
+fn parse_tombstone(text: &str) -> Option<(u32, u64)> {
+    let (uid, modseq) = text.split_once(' ')?;
+    Some((uid.parse().ok()?, modseq.parse().ok()?))
+}
+
 /// The mtimes of `cur/` and `new/`.
 fn mtimes(dir: &Path) -> io::Result<(u128, u128)> {
     Ok((mtime_ns(&dir.join("cur"))?, mtime_ns(&dir.join("new"))?))
@@ -277,6 +290,8 @@ impl Index {
             entries: Vec::new(),
             listed: (0, 0),
             log_records: 0,
+            tombstones: Vec::new(),
+            tombstone_floor: 0,
             seen: (0, 0),
             own_view: false,
             listed_at: 0,
@@ -289,8 +304,11 @@ impl Index {
         let header = lines.next()?;
         let (mut validity, mut next, mut modseq) = (None, None, 1u64);
         let mut listed = (0, 0);
+        // An index written before tombstones were kept knows none: complete from now.
+        let mut floor = None;
         for word in header.split_whitespace() {
             match word.split_at_checked(1) {
+                Some(("X", v)) => floor = Some(v.parse().ok()?),
                 Some(("V", v)) => validity = v.parse().ok(),
                 Some(("N", v)) => next = v.parse().ok(),
                 Some(("M", v)) => modseq = v.parse().ok()?,
@@ -300,8 +318,12 @@ impl Index {
             }
         }
         let mut entries = Vec::new();
+        let mut tombstones = Vec::new();
         for line in lines.filter(|l| !l.is_empty()) {
-            entries.push(Entry::parse(line)?);
+            match line.strip_prefix('-') {
+                Some(t) => tombstones.push(parse_tombstone(t)?),
+                None => entries.push(Entry::parse(line)?),
+            }
         }
         entries.sort_by_key(|e| e.uid);
         entries.dedup_by_key(|e| e.uid);
@@ -312,6 +334,8 @@ impl Index {
             entries,
             listed,
             log_records: 0,
+            tombstone_floor: floor.unwrap_or(modseq),
+            tombstones,
             seen: (0, 0),
             own_view: false,
             listed_at: 0,
@@ -331,11 +355,19 @@ impl Index {
 
     fn render(&self) -> String {
         let mut out = format!(
-            "V{} N{} M{} {VERSION} C{} W{}\n",
-            self.uid_validity, self.uid_next, self.highest_modseq, self.listed.0, self.listed.1
+            "V{} N{} M{} {VERSION} C{} W{} X{}\n",
+            self.uid_validity,
+            self.uid_next,
+            self.highest_modseq,
+            self.listed.0,
+            self.listed.1,
+            self.tombstone_floor
         );
         for e in &self.entries {
             e.render(&mut out);
+        }
+        for (uid, modseq) in &self.tombstones {
+            out.push_str(&format!("-{uid} {modseq}\n"));
         }
         out
     }
@@ -370,8 +402,19 @@ impl Index {
                 if let Some(entry) = Entry::parse(rest) {
                     self.put(entry);
                 }
-            } else if let Some(uid) = line.strip_prefix('-').and_then(|u| u.parse().ok()) {
-                self.remove(uid);
+            } else if let Some(rest) = line.strip_prefix('-') {
+                // `-UID MODSEQ` (`-UID` from before tombstones were kept).
+                match parse_tombstone(rest) {
+                    Some((uid, modseq)) => {
+                        self.remove(uid);
+                        self.tombstone(uid, modseq);
+                    }
+                    None => {
+                        if let Ok(uid) = rest.parse() {
+                            self.remove(uid);
+                        }
+                    }
+                }
             } else if let Some(rest) = line.strip_prefix("H ") {
                 for word in rest.split_whitespace() {
                     match word.split_at_checked(1) {
@@ -529,12 +572,13 @@ impl Index {
         drop(known);
         drop(present);
         if !gone.is_empty() {
+            // An expunge is a change QRESYNC clients resynchronise on (RFC 7162 §3.2.10).
+            let modseq = self.bump();
             for uid in &gone {
                 self.remove(*uid);
-                log.push_str(&format!("-{uid}\n"));
+                self.tombstone(*uid, modseq);
+                log.push_str(&format!("-{uid} {modseq}\n"));
             }
-            // An expunge is a change QRESYNC clients resynchronise on (RFC 7162 §3.2.10).
-            self.bump();
             report.expunged = gone;
         }
         for (uid, info) in unknown {
@@ -599,13 +643,51 @@ impl Index {
     }
 
     /// Record that `uid` was expunged. Persisted with [`Index::commit`].
-    pub fn expunge(&mut self, uid: u32, log: &mut String) -> bool {
-        if self.remove(uid).is_some() {
-            log.push_str(&format!("-{uid}\n"));
-            true
-        } else {
-            false
+    /// Remove the entries of `uids` (their files are gone), all with one new MODSEQ, and
+    /// remember them for VANISHED (EARLIER); the UIDs that were there.
+    pub fn expunge(&mut self, uids: &[u32], log: &mut String) -> Vec<u32> {
+        let present: Vec<u32> = uids
+            .iter()
+            .copied()
+            .filter(|&uid| self.position(uid).is_ok())
+            .collect();
+        if present.is_empty() {
+            return present;
         }
+        let modseq = self.bump();
+        for &uid in &present {
+            self.remove(uid);
+            self.tombstone(uid, modseq);
+            log.push_str(&format!("-{uid} {modseq}\n"));
+        }
+        present
+    }
+
+    fn tombstone(&mut self, uid: u32, modseq: u64) {
+        self.tombstones.push((uid, modseq));
+        if self.tombstones.len() > MAX_TOMBSTONES {
+            let drop = self.tombstones.len() - MAX_TOMBSTONES;
+            let forgotten = self.tombstones[drop - 1].1;
+            self.tombstones.drain(..drop);
+            self.tombstone_floor = self.tombstone_floor.max(forgotten);
+        }
+    }
+
+    /// The UIDs expunged after MODSEQ `since`, ascending; `None` if that is not known
+    /// exactly (`since` is older than the expunges remembered).
+    pub fn vanished_since(&self, since: u64) -> Option<Vec<u32>> {
+        if since < self.tombstone_floor {
+            return None;
+        }
+        let mut uids: Vec<u32> = self
+            .tombstones
+            .iter()
+            .filter(|(_, m)| *m > since)
+            .map(|(u, _)| *u)
+            .collect();
+        uids.sort_unstable();
+        uids.dedup();
+        Some(uids)
     }
 
     /// Persist the records in `log` (from [`set_info`](Self::set_info),
@@ -827,6 +909,65 @@ mod disk_tests {
         assert_eq!(seen.report.flags_changed, [1]);
         // Fresh mtimes are never recorded as trusted.
         assert_eq!(Index::load(md.path()).unwrap().unwrap().listed, (0, 0));
+    }
+
+    #[test]
+    fn expunges_are_remembered_with_their_modseq() {
+        let dir = TempDir::new("index").unwrap();
+        let md = Maildir::create(dir.path()).unwrap();
+        for _ in 0..5 {
+            md.deliver(b"x").unwrap();
+        }
+        let first = md.sync().unwrap();
+        md.expunge(&[2, 4]).unwrap();
+        let after = md.sync().unwrap().highest_modseq;
+        // Another program deletes a file: found by the next sync, remembered too.
+        let m = &first.messages[4];
+        fs::remove_file(md.path_of(m)).unwrap();
+        File::open(md.path().join("cur"))
+            .unwrap()
+            .set_modified(SystemTime::now() + Duration::from_secs(5))
+            .unwrap();
+        md.sync().unwrap();
+        assert_eq!(
+            md.vanished_since(first.highest_modseq).unwrap(),
+            Some(vec![2, 4, 5])
+        );
+        assert_eq!(md.vanished_since(after).unwrap(), Some(vec![5]));
+        // They survive a fresh load (log replay, then the folded file).
+        let mut loaded = Index::load(md.path()).unwrap().unwrap();
+        assert_eq!(
+            loaded.vanished_since(first.highest_modseq),
+            Some(vec![2, 4, 5])
+        );
+        loaded.write(md.path()).unwrap();
+        let reloaded = Index::load(md.path()).unwrap().unwrap();
+        assert_eq!(
+            reloaded.vanished_since(first.highest_modseq),
+            Some(vec![2, 4, 5])
+        );
+        // An index from before tombstones were kept knows nothing older than itself.
+        let text = fs::read_to_string(md.path().join(FILE)).unwrap();
+        let old: String = text
+            .lines()
+            .filter(|l| !l.starts_with('-'))
+            .map(|l| format!("{}\n", l.split(" X").next().unwrap()))
+            .collect();
+        let old = Index::parse(&old).unwrap();
+        assert_eq!(old.vanished_since(first.highest_modseq), None);
+        assert_eq!(old.vanished_since(old.highest_modseq), Some(vec![]));
+        // Bounded: the oldest are forgotten, and then so is exactness before them.
+        let mut many = Index::empty();
+        for uid in 1..=(MAX_TOMBSTONES as u32 + 10) {
+            let modseq = many.bump();
+            many.tombstone(uid, modseq);
+        }
+        assert_eq!(many.tombstones.len(), MAX_TOMBSTONES);
+        assert_eq!(many.vanished_since(5), None);
+        assert_eq!(
+            many.vanished_since(many.highest_modseq - 2).unwrap().len(),
+            2
+        );
     }
 
     #[test]

@@ -258,6 +258,17 @@ impl Maildir {
         Ok(changes)
     }
 
+    /// The UIDs expunged after MODSEQ `since`, ascending (QRESYNC's VANISHED (EARLIER));
+    /// `None` if the index does not remember expunges that far back.
+    pub fn vanished_since(&self, since: u64) -> io::Result<Option<Vec<u32>>> {
+        self.ensure()?;
+        let _lock = IndexLock::acquire(&self.path)?;
+        let (index, _) = Index::sync(&self.path)?;
+        let uids = index.vanished_since(since);
+        index.keep(&self.path)?;
+        Ok(uids)
+    }
+
     /// Where `message`'s file is (as of the snapshot it came from).
     pub fn path_of(&self, message: &Message) -> PathBuf {
         self.path
@@ -349,7 +360,7 @@ impl Maildir {
         let (mut index, _) = Index::sync(&self.path)?;
         let clean = index.own_change_start(&self.path)?;
         let mut log = String::new();
-        let mut removed = Vec::new();
+        let mut doomed = Vec::new();
         for &uid in uids {
             let Some(entry) = index.get(uid) else {
                 continue;
@@ -363,12 +374,10 @@ impl Maildir {
                 Err(e) if e.kind() == io::ErrorKind::NotFound => {}
                 Err(e) => return Err(e),
             }
-            if index.expunge(uid, &mut log) {
-                removed.push(uid);
-            }
+            doomed.push(uid);
         }
+        let removed = index.expunge(&doomed, &mut log);
         if !removed.is_empty() {
-            index.bump();
             index.own_change_done(&self.path, clean)?;
             index.commit(&self.path, log, false)?;
             crate::watch::notify(&self.path);

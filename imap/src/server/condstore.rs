@@ -3,12 +3,12 @@
 //!
 //! Every change to a mailbox raises its HIGHESTMODSEQ (flag changes, new messages, and
 //! expunges — the store bumps it for those too), so "nothing happened since MODSEQ n" is
-//! exact. The store keeps no per-UID record of expunges, so `VANISHED (EARLIER)` names every
-//! UID below UIDNEXT that is not in the mailbox within the range asked about, which may
-//! include UIDs expunged before the client's MODSEQ: RFC 7162 §3.2.6 counts a server that
-//! does not remember the mod-sequences of expunged messages as compliant (if discouraged),
-//! and a client ignores UIDs it does not
-//! know. When the client's MODSEQ is current, nothing is sent at all.
+//! exact. `VANISHED (EARLIER)` names the UIDs the store remembers as expunged after the
+//! client's MODSEQ (its tombstones, the last 10,000 expunges), within the range asked about;
+//! when the client's MODSEQ is older than what the store remembers, every UID below UIDNEXT
+//! not in the mailbox within that range — RFC 7162 §3.2.6 counts that as compliant (if
+//! discouraged), and a client ignores UIDs it does not know. When the client's MODSEQ is
+//! current, nothing is sent at all.
 
 use imap_codec::imap_types::sequence::{SeqOrUid, Sequence, SequenceSet};
 use torsion_mailstore::Message;
@@ -34,8 +34,8 @@ impl Session {
         }
     }
 
-    /// `* VANISHED (EARLIER) …` for the UIDs of `within` (all below UIDNEXT if `None`) not in
-    /// the selected mailbox, unless nothing was expunged after MODSEQ `since`.
+    /// `* VANISHED (EARLIER) …` for the UIDs of `within` (all below UIDNEXT if `None`)
+    /// expunged after MODSEQ `since` (see the module docs).
     pub(super) fn vanished_earlier(&self, since: u64, within: Option<&SequenceSet>, out: &mut Out) {
         let Some(sel) = &self.selected else {
             return;
@@ -43,11 +43,39 @@ impl Session {
         if since >= sel.highest_modseq {
             return;
         }
-        let gone = vanished(within, &sel.messages, sel.uid_next);
+        let absent = vanished(within, &sel.messages, sel.uid_next);
+        let gone = match sel.mailbox.vanished_since(since) {
+            Ok(Some(expunged)) => only(&absent, &expunged),
+            Ok(None) => absent,
+            Err(e) => {
+                tracing::warn!(mailbox = sel.name, "VANISHED (EARLIER): {e}");
+                absent
+            }
+        };
         if !gone.is_empty() {
             out.untagged(&format!("VANISHED (EARLIER) {}", compress_ranges(&gone)));
         }
     }
+}
+
+/// The UIDs of `uids` (ascending) that fall in `ranges` (ascending, disjoint), as ranges.
+fn only(ranges: &[(u32, u32)], uids: &[u32]) -> Vec<(u32, u32)> {
+    let mut out: Vec<(u32, u32)> = Vec::new();
+    let mut r = ranges.iter().peekable();
+    for &uid in uids {
+        while r.peek().is_some_and(|&&(_, hi)| hi < uid) {
+            r.next();
+        }
+        let Some(&&(lo, _)) = r.peek() else { break };
+        if uid < lo {
+            continue;
+        }
+        match out.last_mut() {
+            Some((_, hi)) if *hi + 1 == uid => *hi = uid,
+            _ => out.push((uid, uid)),
+        }
+    }
+    out
 }
 
 /// The UID ranges of `within` (everything if `None`) below `uid_next` that no message of
@@ -110,6 +138,16 @@ pub fn vanished(
 mod tests {
     use super::*;
     use crate::server::selected::tests::{msgs, set};
+
+    #[test]
+    fn remembered_expunges_are_cut_to_the_range() {
+        assert_eq!(
+            only(&[(1, 1), (4, 6), (8, 9)], &[1, 2, 5, 6, 9, 12]),
+            [(1, 1), (5, 6), (9, 9)]
+        );
+        assert!(only(&[], &[1, 2]).is_empty());
+        assert!(only(&[(3, 4)], &[]).is_empty());
+    }
 
     #[test]
     fn vanished_uids_are_the_gaps_below_uidnext() {
