@@ -8,7 +8,7 @@
 
 mod dns;
 mod echo;
-mod imap;
+pub(crate) mod imap;
 mod irc;
 mod load;
 mod smtp;

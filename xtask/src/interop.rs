@@ -7,6 +7,8 @@
 
 mod core_suite;
 mod dns_suite;
+mod imap_clients;
+mod imap_differential;
 mod imap_suite;
 mod irc_suite;
 mod smtp_suite;
@@ -43,7 +45,11 @@ pub fn main(args: &[String]) -> ExitCode {
             "dns" => dns_suite::run(&mut report),
             "irc" => irc_suite::run(&mut report),
             "smtp" => smtp_suite::run(&mut report),
-            "imap" => imap_suite::run(&mut report),
+            "imap" => {
+                imap_suite::run(&mut report);
+                imap_clients::run(&mut report);
+                imap_differential::run(&mut report);
+            }
             _ => unreachable!("SUITES lists only known suites"),
         }
     }

@@ -32,7 +32,7 @@
 //! memory per idle connection at most Dovecot's.
 
 mod client;
-mod dovecot;
+pub(crate) mod dovecot;
 mod load;
 mod maildir;
 

@@ -37,11 +37,17 @@ pub fn run(report: &mut Report) {
     let root = util::workspace_root();
     let scratch = root.join(SCRATCH);
     let _ = std::fs::remove_dir_all(&scratch);
-    if let Err(e) = setup(&scratch) {
+    if let Err(e) = setup(&scratch, USERS) {
         report.fail("imap: write the users file and the mail root", &e);
         return;
     }
-    match Imap::start(&root, "imap-plain", &[], &["--allow-plaintext-auth"]) {
+    match Imap::start(
+        &root,
+        SCRATCH,
+        "imap-plain",
+        &[],
+        &["--allow-plaintext-auth"],
+    ) {
         Ok(server) => {
             let port = server.port.to_string();
             let expected = format!("{SCRATCH}/expected.eml");
@@ -66,6 +72,7 @@ pub fn run(report: &mut Report) {
         let endpoint = format!("tls:0:privateKey={key}:certKey={cert}:interface=127.0.0.1");
         let server = Imap::start(
             &root,
+            SCRATCH,
             "imap-tls",
             &[&endpoint],
             &["--tls-cert", &cert, "--tls-key", &key],
@@ -92,9 +99,10 @@ pub fn run(report: &mut Report) {
     }
 }
 
-/// The users file, and the message delivered into alice's INBOX as torsion-smtp would
-/// (a file in `new/`), with a copy the script compares against.
-fn setup(scratch: &Path) -> Result<(), String> {
+/// The users file (`users`: lines `USER@DOMAIN:{PLAIN}PASSWORD`), and the message delivered
+/// into alice's INBOX as torsion-smtp would (a file in `new/`), with a copy the script compares
+/// against.
+pub(super) fn setup(scratch: &Path, users: &str) -> Result<(), String> {
     let new = scratch.join("mail/example.test/alice/new");
     for dir in [
         new.clone(),
@@ -106,7 +114,7 @@ fn setup(scratch: &Path) -> Result<(), String> {
     let write = |path: PathBuf, bytes: &[u8]| {
         std::fs::write(&path, bytes).map_err(|e| format!("{}: {e}", path.display()))
     };
-    write(scratch.join("users"), USERS.as_bytes())?;
+    write(scratch.join("users"), users.as_bytes())?;
     write(
         new.join(format!("1700000000.M1P1Q1.interop,S={}", MESSAGE.len())),
         MESSAGE,
@@ -120,15 +128,23 @@ fn binary() -> PathBuf {
 
 /// A running torsion-imap and its first port.
 #[derive(Debug)]
-struct Imap {
+pub(super) struct Imap {
     process: ServerProcess,
-    port: u16,
+    pub(super) port: u16,
     addresses: Vec<String>,
 }
 
 impl Imap {
-    /// `torsion-imap serve` on `tcp:0` plus `listen` endpoints, with `extra` flags.
-    fn start(root: &Path, check: &str, listen: &[&str], extra: &[&str]) -> Result<Imap, String> {
+    /// `torsion-imap serve` on `tcp:0` plus `listen` endpoints, with `extra` flags, over the
+    /// users file and mail root that [`setup`] wrote into `scratch` (relative to `root`), its
+    /// log `scratch/CHECK.log`.
+    pub(super) fn start(
+        root: &Path,
+        scratch: &str,
+        check: &str,
+        listen: &[&str],
+        extra: &[&str],
+    ) -> Result<Imap, String> {
         let mut args: Vec<String> = vec![
             "serve".into(),
             "--hostname".into(),
@@ -136,9 +152,9 @@ impl Imap {
             "--domain".into(),
             "example.test".into(),
             "--mail-root".into(),
-            format!("{SCRATCH}/mail"),
+            format!("{scratch}/mail"),
             "--users".into(),
-            format!("{SCRATCH}/users"),
+            format!("{scratch}/users"),
             "--listen".into(),
             "tcp:0:interface=127.0.0.1".into(),
         ];
@@ -147,7 +163,7 @@ impl Imap {
             args.push((*endpoint).into());
         }
         args.extend(extra.iter().map(|s| (*s).to_owned()));
-        let log = root.join(SCRATCH).join(format!("{check}.log"));
+        let log = root.join(scratch).join(format!("{check}.log"));
         let mut process = ServerProcess::spawn("torsion-imap", &binary(), &args, root, &log)?;
         let addresses = process.wait_listening(1 + listen.len(), START)?;
         let port = addresses
@@ -171,7 +187,7 @@ impl Imap {
     }
 
     /// SIGTERM and require exit 0.
-    fn stop(mut self) -> Result<(), String> {
+    pub(super) fn stop(mut self) -> Result<(), String> {
         self.process.stop_cleanly()
     }
 }
