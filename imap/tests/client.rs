@@ -71,7 +71,11 @@ async fn the_client_reads_and_changes_a_mailbox() {
     assert_eq!(messages[0].body.as_deref(), Some(ONE));
     assert_eq!(messages[1].body.as_deref(), Some(TWO));
     assert_eq!(messages[1].size, Some(TWO.len() as u32));
-    assert_eq!(messages[0].flags.as_deref(), Some(&[][..]));
+    // Recent in this (IMAP4rev1) session, the first to see the message (RFC 3501 §2.3.2).
+    assert_eq!(
+        messages[0].flags.as_deref(),
+        Some(&["\\Recent".to_owned()][..])
+    );
 
     c.uid_store("1", "+FLAGS", "(\\Seen $Important)")
         .await
@@ -85,7 +89,13 @@ async fn the_client_reads_and_changes_a_mailbox() {
     let flags = c.uid_fetch("1", "(FLAGS)").await.unwrap();
     assert_eq!(
         flags[0].flags.as_deref(),
-        Some(&["\\Seen".to_owned(), "$Important".to_owned()][..])
+        Some(
+            &[
+                "\\Seen".to_owned(),
+                "\\Recent".to_owned(),
+                "$Important".to_owned()
+            ][..]
+        )
     );
     let appended = c
         .append("Drafts", "(\\Draft)", b"Subject: draft\r\n\r\nLater\r\n")

@@ -58,7 +58,7 @@ async fn condstore_modseqs_changedsince_and_conditional_store() {
     assert!(seqs.iter().all(|&m| m <= highest && m > 0), "{first:?}");
     assert_eq!(
         first[1],
-        format!("* 1 FETCH (FLAGS () MODSEQ ({}))", seqs[0])
+        format!("* 1 FETCH (FLAGS (\\Recent) MODSEQ ({}))", seqs[0])
     );
 
     // STORE UNCHANGEDSINCE: the current MODSEQ passes, an old one fails with MODIFIED.
@@ -70,7 +70,7 @@ async fn condstore_modseqs_changedsince_and_conditional_store() {
     .await;
     assert_eq!(ok.len(), 2, "{ok:?}");
     assert!(
-        ok[0].starts_with("* 1 FETCH (UID 1 FLAGS (\\Flagged) MODSEQ ("),
+        ok[0].starts_with("* 1 FETCH (UID 1 FLAGS (\\Flagged \\Recent) MODSEQ ("),
         "{ok:?}"
     );
     let flagged = modseq(&ok[0]);
@@ -106,8 +106,8 @@ async fn condstore_modseqs_changedsince_and_conditional_store() {
     assert_eq!(
         changed,
         [
-            format!("* 1 FETCH (FLAGS (\\Flagged) MODSEQ ({flagged}))"),
-            format!("* 2 FETCH (FLAGS (\\Seen) MODSEQ ({seen2}))"),
+            format!("* 1 FETCH (FLAGS (\\Flagged \\Recent) MODSEQ ({flagged}))"),
+            format!("* 2 FETCH (FLAGS (\\Seen \\Recent) MODSEQ ({seen2}))"),
             "g OK FETCH completed".to_owned(),
         ]
     );
@@ -128,7 +128,7 @@ async fn condstore_modseqs_changedsince_and_conditional_store() {
     command(&mut other, "t", "STORE 3 +FLAGS (\\Answered)").await;
     let noop = command(&mut c, "n", "NOOP").await;
     assert!(
-        noop[0].starts_with("* 3 FETCH (UID 3 FLAGS (\\Answered) MODSEQ ("),
+        noop[0].starts_with("* 3 FETCH (UID 3 FLAGS (\\Answered \\Recent) MODSEQ ("),
         "{noop:?}"
     );
     // A conditional store on something another session changed fails for it.

@@ -17,8 +17,8 @@ async fn select_fetch_store_expunge() {
     let lines = response(&mut c, "s").await;
     assert!(lines.contains(&"* 2 EXISTS".to_owned()), "{lines:?}");
     assert!(
-        lines.contains(&"* 0 RECENT".to_owned()),
-        "IMAP4rev1 needs RECENT: {lines:?}"
+        lines.contains(&"* 2 RECENT".to_owned()),
+        "IMAP4rev1 needs RECENT, and this first session gets both: {lines:?}"
     );
     assert!(lines.iter().any(
         |l| l.starts_with("* FLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft $Forwarded")
@@ -33,12 +33,12 @@ async fn select_fetch_store_expunge() {
 
     c.send_line("f1 FETCH 1:* (UID FLAGS RFC822.SIZE)").await;
     c.expect_line(&format!(
-        "* 1 FETCH (UID 1 FLAGS () RFC822.SIZE {})",
+        "* 1 FETCH (UID 1 FLAGS (\\Recent) RFC822.SIZE {})",
         ONE.len()
     ))
     .await;
     c.expect_line(&format!(
-        "* 2 FETCH (UID 2 FLAGS () RFC822.SIZE {})",
+        "* 2 FETCH (UID 2 FLAGS (\\Recent) RFC822.SIZE {})",
         TWO.len()
     ))
     .await;
@@ -55,7 +55,7 @@ async fn select_fetch_store_expunge() {
     c.send_line("f3 FETCH 1 (BODY[TEXT])").await;
     c.expect_line("* 1 FETCH (BODY[TEXT] {13}").await;
     c.expect_line("Hello Alice").await;
-    c.expect_line(" FLAGS (\\Seen))").await;
+    c.expect_line(" FLAGS (\\Seen \\Recent))").await;
     c.expect_line("f3 OK FETCH completed").await;
     c.send_line("f4 UID FETCH 2 (BODY.PEEK[]<0.10> INTERNALDATE)")
         .await;
@@ -72,18 +72,19 @@ async fn select_fetch_store_expunge() {
     c.send_line("f6 UID FETCH 100:200 FLAGS").await;
     c.expect_line("f6 OK UID FETCH completed").await;
     c.send_line("f7 UID FETCH 100:* FLAGS").await;
-    c.expect_line("* 2 FETCH (UID 2 FLAGS ())").await;
+    c.expect_line("* 2 FETCH (UID 2 FLAGS (\\Recent))").await;
     c.expect_line("f7 OK UID FETCH completed").await;
 
     // STORE: flags and keywords, silent or not.
     c.send_line("t1 STORE 2 +FLAGS (\\Flagged $Junk)").await;
-    c.expect_line("* 2 FETCH (FLAGS (\\Flagged $Junk))").await;
+    c.expect_line("* 2 FETCH (FLAGS (\\Flagged \\Recent $Junk))")
+        .await;
     c.expect_line("t1 OK STORE completed").await;
     c.send_line("t2 UID STORE 1:2 +FLAGS.SILENT (\\Deleted)")
         .await;
     c.expect_line("t2 OK UID STORE completed").await;
     c.send_line("t3 STORE 1 -FLAGS (\\Deleted)").await;
-    c.expect_line("* 1 FETCH (FLAGS (\\Seen))").await;
+    c.expect_line("* 1 FETCH (FLAGS (\\Seen \\Recent))").await;
     c.expect_line("t3 OK STORE completed").await;
     c.send_line("t4 STORE 1 +FLAGS (\\Recent)").await;
     c.expect_line("t4 BAD Invalid flag in STORE").await;
@@ -159,8 +160,10 @@ async fn append_copy_move_with_uidplus() {
     c.send_line("s SELECT Drafts").await;
     response(&mut c, "s").await;
     c.send_line("f FETCH 1 (FLAGS INTERNALDATE)").await;
-    c.expect_line("* 1 FETCH (FLAGS (\\Draft $Work) INTERNALDATE \"13-Sep-2020 12:26:40 +0000\")")
-        .await;
+    c.expect_line(
+        "* 1 FETCH (FLAGS (\\Draft \\Recent $Work) INTERNALDATE \"13-Sep-2020 12:26:40 +0000\")",
+    )
+    .await;
     c.expect_line("f OK FETCH completed").await;
     c.send_line("c COPY 1 Archive").await;
     let ok = c.read_line().await.unwrap();
@@ -209,9 +212,16 @@ async fn two_sessions_and_a_delivery_see_each_others_changes() {
     response(&mut b, "t").await;
     s.store.deliver(&[alice()], &[TWO]).unwrap();
     a.send_line("n NOOP").await;
-    a.expect_line("* 1 FETCH (FLAGS (\\Flagged))").await;
+    // A selected first: both messages are recent there (RFC 3501 §2.3.2), not in B.
+    a.expect_line("* 1 FETCH (FLAGS (\\Flagged \\Recent))")
+        .await;
     a.expect_line("* 2 EXISTS").await;
+    a.expect_line("* 2 RECENT").await;
     a.expect_line("n OK NOOP completed").await;
+    b.send_line("r SEARCH RECENT").await;
+    let told = response(&mut b, "r").await;
+    assert!(told.contains(&"* 0 RECENT".to_owned()), "{told:?}");
+    assert!(told.contains(&"* SEARCH".to_owned()), "{told:?}");
     // B expunges; A is told at NOOP but not in the middle of a FETCH (RFC 9051 §7.5.1).
     b.send_line("d STORE 1 +FLAGS.SILENT (\\Deleted)").await;
     response(&mut b, "d").await;
@@ -257,10 +267,12 @@ async fn idle_reports_deliveries_and_other_sessions_changes_at_once() {
     // A delivery in this process (torsion-smtp's path through the store)…
     s.store.deliver(&[alice()], &[TWO]).unwrap();
     a.expect_line("* 2 EXISTS").await;
+    a.expect_line("* 2 RECENT").await;
     // …and another session's change.
     b.send_line("t STORE 1 +FLAGS (\\Answered)").await;
     response(&mut b, "t").await;
-    a.expect_line("* 1 FETCH (FLAGS (\\Answered))").await;
+    a.expect_line("* 1 FETCH (FLAGS (\\Answered \\Recent))")
+        .await;
     a.send_line("DONE").await;
     a.expect_line("i OK IDLE terminated").await;
     a.send_line("n NOOP").await;
@@ -288,6 +300,7 @@ async fn idle_sees_a_delivery_by_another_program() {
     let new = s.store.mailbox_path(&alice()).join("new");
     std::fs::write(new.join("1900000000.M1P1Q1.elsewhere"), TWO).unwrap();
     a.expect_line("* 2 EXISTS").await;
+    a.expect_line("* 2 RECENT").await;
     a.send_line("DONE").await;
     a.expect_line("i OK IDLE terminated").await;
 }
@@ -366,7 +379,9 @@ async fn search_keys_and_both_response_forms() {
         ("SINCE 1-Jan-2000 BEFORE 1-Jan-2200", "* SEARCH 1 2 3"),
         ("ON 1-Jan-2000", "* SEARCH"),
         ("YOUNGER 3600", "* SEARCH 1 2 3"),
-        ("NEW", "* SEARCH"),
+        ("NEW", "* SEARCH 1 3"),
+        ("RECENT", "* SEARCH 1 2 3"),
+        ("OLD", "* SEARCH"),
         ("CHARSET UTF-8 SUBJECT second", "* SEARCH 2"),
     ] {
         c.send_line(&format!("q SEARCH {query}")).await;
@@ -418,7 +433,7 @@ async fn binary_fetch_undoes_the_transfer_encoding() {
     c.send_line("g FETCH 1 (BINARY[1]<0.6>)").await;
     c.expect_line("* 1 FETCH (BINARY[1]<0> {6}").await;
     assert_eq!(c.read_exact(6).await, b"softbr");
-    c.expect_line(" FLAGS (\\Seen))").await;
+    c.expect_line(" FLAGS (\\Seen \\Recent))").await;
     c.expect_line("g OK FETCH completed").await;
     c.send_line("h FETCH 1 BINARY.PEEK[3]").await;
     c.expect_line("h NO [UNKNOWN-CTE] Cannot decode the transfer encoding \"x-unknown\"")
@@ -432,4 +447,59 @@ async fn binary_fetch_undoes_the_transfer_encoding() {
         appended.last().unwrap().starts_with("a OK [APPENDUID "),
         "{appended:?}"
     );
+}
+
+#[tokio::test(start_paused = true)]
+async fn recent_is_for_the_first_imap4rev1_session_only() {
+    let s = setup();
+    s.store.deliver(&[alice()], &[ONE]).unwrap();
+    s.store.deliver(&[alice()], &[TWO]).unwrap();
+    let mut a = login(&s).await;
+    a.send_line("st STATUS INBOX (RECENT MESSAGES)").await;
+    a.expect_line("* STATUS \"INBOX\" (RECENT 2 MESSAGES 2)")
+        .await;
+    response(&mut a, "st").await;
+    // EXAMINE shows what no one has claimed, and claims nothing.
+    a.send_line("x EXAMINE INBOX").await;
+    assert!(response(&mut a, "x")
+        .await
+        .contains(&"* 2 RECENT".to_owned()));
+    a.send_line("f FETCH 1 FLAGS").await;
+    a.expect_line("* 1 FETCH (FLAGS (\\Recent))").await;
+    response(&mut a, "f").await;
+    // An IMAP4rev2 session has no \Recent (RFC 9051) and claims nothing either.
+    let mut b = login(&s).await;
+    b.send_line("e ENABLE IMAP4rev2").await;
+    response(&mut b, "e").await;
+    b.send_line("s SELECT INBOX").await;
+    let selected = response(&mut b, "s").await;
+    assert!(
+        !selected.iter().any(|l| l.contains("RECENT")),
+        "{selected:?}"
+    );
+    b.send_line("f FETCH 1 FLAGS").await;
+    b.expect_line("* 1 FETCH (FLAGS ())").await;
+    response(&mut b, "f").await;
+    a.send_line("st STATUS INBOX (RECENT)").await;
+    a.expect_line("* STATUS \"INBOX\" (RECENT 2)").await;
+    response(&mut a, "st").await;
+    // SELECT claims them: recent here, for no one else.
+    a.send_line("s SELECT INBOX").await;
+    assert!(response(&mut a, "s")
+        .await
+        .contains(&"* 2 RECENT".to_owned()));
+    let mut c = login(&s).await;
+    c.send_line("st STATUS INBOX (RECENT)").await;
+    c.expect_line("* STATUS \"INBOX\" (RECENT 0)").await;
+    response(&mut c, "st").await;
+    c.send_line("s SELECT INBOX").await;
+    assert!(response(&mut c, "s")
+        .await
+        .contains(&"* 0 RECENT".to_owned()));
+    c.send_line("q SEARCH RECENT").await;
+    c.expect_line("* SEARCH").await;
+    response(&mut c, "q").await;
+    a.send_line("q SEARCH RECENT").await;
+    a.expect_line("* SEARCH 1 2").await;
+    response(&mut a, "q").await;
 }

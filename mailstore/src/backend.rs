@@ -31,6 +31,9 @@ pub trait Mailbox: fmt::Debug + Send + Sync {
     fn sync(&self) -> io::Result<Snapshot>;
     /// What changed since MODSEQ `since` (every UID too, when `all` or anything changed).
     fn changes(&self, since: u64, all: bool) -> io::Result<Changes>;
+    /// Claim the messages no session has been told of as `\Recent` for the caller (IMAP4rev1,
+    /// RFC 3501 §2.3.2); their UIDs.
+    fn claim_recent(&self) -> io::Result<Vec<u32>>;
     /// The UIDs expunged after MODSEQ `since`, ascending; `None` if not known that far back.
     fn vanished_since(&self, since: u64) -> io::Result<Option<Vec<u32>>>;
     /// A message's content, CRLF line ends, `message.size` bytes; `NotFound` once expunged.
@@ -103,6 +106,9 @@ impl Mailbox for Maildir {
     }
     fn changes(&self, since: u64, all: bool) -> io::Result<Changes> {
         Maildir::changes(self, since, all)
+    }
+    fn claim_recent(&self) -> io::Result<Vec<u32>> {
+        Maildir::claim_recent(self)
     }
     fn vanished_since(&self, since: u64) -> io::Result<Option<Vec<u32>>> {
         Maildir::vanished_since(self, since)

@@ -137,6 +137,9 @@ pub struct Index {
     /// `tombstone_floor` (older ones, and any from before this was kept, are not known).
     tombstones: Vec<(u32, u64)>,
     tombstone_floor: u64,
+    /// The lowest UID no session has yet been told of as `\Recent` (IMAP4rev1, RFC 3501
+    /// §2.3.2: a message is recent in the first session to learn of it, and only there).
+    pub first_recent: u32,
     /// In memory only (this process's view, see [`Index::own_change_done`]): the mtimes of
     /// `cur/` and `new/` `entries` are known to match, whether they come from this
     /// process's own changes, and when `cur/` was last listed (ns since the epoch).
@@ -292,6 +295,7 @@ impl Index {
             log_records: 0,
             tombstones: Vec::new(),
             tombstone_floor: 0,
+            first_recent: 1,
             seen: (0, 0),
             own_view: false,
             listed_at: 0,
@@ -306,9 +310,12 @@ impl Index {
         let mut listed = (0, 0);
         // An index written before tombstones were kept knows none: complete from now.
         let mut floor = None;
+        // Nor who has seen what as \Recent: nothing old is recent.
+        let mut recent = None;
         for word in header.split_whitespace() {
             match word.split_at_checked(1) {
                 Some(("X", v)) => floor = Some(v.parse().ok()?),
+                Some(("R", v)) => recent = Some(v.parse().ok()?),
                 Some(("V", v)) => validity = v.parse().ok(),
                 Some(("N", v)) => next = v.parse().ok(),
                 Some(("M", v)) => modseq = v.parse().ok()?,
@@ -336,10 +343,12 @@ impl Index {
             log_records: 0,
             tombstone_floor: floor.unwrap_or(modseq),
             tombstones,
+            first_recent: 0,
             seen: (0, 0),
             own_view: false,
             listed_at: 0,
         };
+        index.first_recent = recent.unwrap_or(index.uid_next).min(index.uid_next);
         index.repair_counters();
         Some(index)
     }
@@ -355,13 +364,14 @@ impl Index {
 
     fn render(&self) -> String {
         let mut out = format!(
-            "V{} N{} M{} {VERSION} C{} W{} X{}\n",
+            "V{} N{} M{} {VERSION} C{} W{} X{} R{}\n",
             self.uid_validity,
             self.uid_next,
             self.highest_modseq,
             self.listed.0,
             self.listed.1,
-            self.tombstone_floor
+            self.tombstone_floor,
+            self.first_recent
         );
         for e in &self.entries {
             e.render(&mut out);
@@ -430,6 +440,11 @@ impl Index {
                         }
                         // The last listing's mtimes: the newest record wins (a stale one
                         // only costs a listing).
+                        Some(("R", v)) => {
+                            if let Ok(r) = v.parse::<u32>() {
+                                self.first_recent = self.first_recent.max(r);
+                            }
+                        }
                         Some(("C", v)) => self.listed.0 = v.parse().unwrap_or(0),
                         Some(("W", v)) => self.listed.1 = v.parse().unwrap_or(0),
                         _ => {}
@@ -694,8 +709,8 @@ impl Index {
     /// [`expunge`](Self::expunge)) with the counters; `durable`: fsync before returning.
     pub fn commit(&mut self, dir: &Path, mut log: String, durable: bool) -> io::Result<()> {
         log.push_str(&format!(
-            "H N{} M{} C{} W{}\n",
-            self.uid_next, self.highest_modseq, self.listed.0, self.listed.1
+            "H N{} M{} C{} W{} R{}\n",
+            self.uid_next, self.highest_modseq, self.listed.0, self.listed.1, self.first_recent
         ));
         self.append_log(dir, &log, durable)
     }
@@ -909,6 +924,28 @@ mod disk_tests {
         assert_eq!(seen.report.flags_changed, [1]);
         // Fresh mtimes are never recorded as trusted.
         assert_eq!(Index::load(md.path()).unwrap().unwrap().listed, (0, 0));
+    }
+
+    #[test]
+    fn recent_is_claimed_once_and_the_claim_persists() {
+        let dir = TempDir::new("index").unwrap();
+        let md = Maildir::create(dir.path()).unwrap();
+        md.deliver(b"one").unwrap();
+        md.deliver(b"two").unwrap();
+        assert_eq!(
+            md.sync().unwrap().first_recent,
+            1,
+            "a new index: all recent"
+        );
+        assert_eq!(md.claim_recent().unwrap(), [1, 2]);
+        assert!(md.claim_recent().unwrap().is_empty());
+        md.deliver(b"three").unwrap();
+        // Another process (no cache) sees the claim in the log, then in the folded file.
+        let mut loaded = Index::load(md.path()).unwrap().unwrap();
+        assert_eq!(loaded.first_recent, 3);
+        loaded.write(md.path()).unwrap();
+        assert_eq!(Index::load(md.path()).unwrap().unwrap().first_recent, 3);
+        assert_eq!(md.claim_recent().unwrap(), [3]);
     }
 
     #[test]

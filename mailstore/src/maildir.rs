@@ -258,6 +258,27 @@ impl Maildir {
         Ok(changes)
     }
 
+    /// Claim every message no session has been told of as `\Recent` yet for the calling
+    /// session (RFC 3501 §2.3.2: recent in one session only); their UIDs, ascending.
+    pub fn claim_recent(&self) -> io::Result<Vec<u32>> {
+        self.ensure()?;
+        let _lock = IndexLock::acquire(&self.path)?;
+        let (mut index, _) = Index::sync(&self.path)?;
+        let from = index.first_recent;
+        let claimed: Vec<u32> = index
+            .entries
+            .iter()
+            .map(|e| e.uid)
+            .filter(|&uid| uid >= from)
+            .collect();
+        if index.first_recent != index.uid_next {
+            index.first_recent = index.uid_next;
+            index.commit(&self.path, String::new(), false)?;
+        }
+        index.keep(&self.path)?;
+        Ok(claimed)
+    }
+
     /// The UIDs expunged after MODSEQ `since`, ascending (QRESYNC's VANISHED (EARLIER));
     /// `None` if the index does not remember expunges that far back.
     pub fn vanished_since(&self, since: u64) -> io::Result<Option<Vec<u32>>> {
@@ -703,6 +724,8 @@ pub struct Snapshot {
     pub uid_next: u32,
     /// HIGHESTMODSEQ.
     pub highest_modseq: u64,
+    /// The lowest UID not yet claimed as `\Recent` by a session ([`Maildir::claim_recent`]).
+    pub first_recent: u32,
     /// Messages in ascending UID order.
     pub messages: Vec<Message>,
     /// Keyword names.
@@ -751,6 +774,7 @@ impl Snapshot {
             uid_validity: index.uid_validity,
             uid_next: index.uid_next,
             highest_modseq: index.highest_modseq,
+            first_recent: index.first_recent,
             messages,
             keywords,
             report,

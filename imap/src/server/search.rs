@@ -100,11 +100,14 @@ impl Key {
                 .map_or(Key::None, |(i, _)| Key::Keyword(i))
         };
         let not = |k: Key| Key::Not(Box::new(k));
+        let recent = || Key::In(sel.messages.iter().map(|m| sel.is_recent(m.uid)).collect());
         let header = |name: &str, value: &AString<'_>| Key::Header(name.to_owned(), text(value));
         match key {
-            SearchKey::All | SearchKey::Old => Key::All,
-            // No \Recent in this server (RFC 9051 removed it).
-            SearchKey::New | SearchKey::Recent => Key::None,
+            SearchKey::All => Key::All,
+            // \Recent (IMAP4rev1 sessions only; RFC 3501 §6.4.4: NEW is RECENT UNSEEN).
+            SearchKey::Recent => recent(),
+            SearchKey::Old => not(recent()),
+            SearchKey::New => Key::And(vec![recent(), not(Key::Flag(Flags::SEEN))]),
             SearchKey::And(keys) => Key::And(
                 keys.as_ref()
                     .iter()

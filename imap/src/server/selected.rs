@@ -71,14 +71,29 @@ pub struct Selected {
     pub uid_next: u32,
     /// Expunges seen but not yet told (they wait for a command that allows them).
     pub expunges_pending: bool,
+    /// UIDs that are `\Recent` in this session, ascending (IMAP4rev1 only: RFC 3501
+    /// §2.3.2; RFC 9051 has no \Recent). Claimed from the store by SELECT and as new mail
+    /// arrives, so each message is recent in one session only; EXAMINE shows what no one has
+    /// claimed and claims nothing.
+    pub recent: Vec<u32>,
+}
+
+impl Selected {
+    /// Whether the message with `uid` is `\Recent` here.
+    pub fn is_recent(&self, uid: u32) -> bool {
+        self.recent.binary_search(&uid).is_ok()
+    }
 }
 
 /// The system flags a client may set (and `$Forwarded`, which Maildir keeps as `P`).
 const SYSTEM_FLAGS: &str = "\\Answered \\Flagged \\Deleted \\Seen \\Draft $Forwarded";
 
-/// `(\Seen $Junk …)` for a message.
-pub fn flag_list(flags: Flags, keywords: Keywords, table: &KeywordTable) -> String {
+/// `(\Seen $Junk …)` for a message, with `\Recent` if `recent`.
+pub fn flag_list(flags: Flags, keywords: Keywords, table: &KeywordTable, recent: bool) -> String {
     let mut names: Vec<&str> = flags.imap_names();
+    if recent {
+        names.push("\\Recent");
+    }
     names.extend(table.names_of(keywords));
     format!("({})", names.join(" "))
 }
@@ -330,9 +345,30 @@ impl Session {
             format!("{SYSTEM_FLAGS} {}", keyword_names.join(" "))
         };
         out.untagged(&format!("{} EXISTS", snapshot.messages.len()));
+        let recent = if self.rev2 {
+            Vec::new()
+        } else if read_only {
+            let first = snapshot.first_recent;
+            snapshot
+                .messages
+                .iter()
+                .map(|m| m.uid)
+                .filter(|&uid| uid >= first)
+                .collect()
+        } else {
+            maildir.claim_recent().unwrap_or_else(|e| {
+                tracing::warn!(mailbox = name, "{command}: \\Recent: {e}");
+                Vec::new()
+            })
+        };
         if !self.rev2 {
-            // IMAP4rev1 requires RECENT; this server keeps no \Recent (RFC 9051 removed it).
-            out.untagged("0 RECENT");
+            // RFC 3501 §7.3.2; the claim may have seen mail newer than the snapshot: only
+            // what this view holds counts.
+            let shown = recent
+                .iter()
+                .filter(|&&uid| snapshot.get(uid).is_some())
+                .count();
+            out.untagged(&format!("{shown} RECENT"));
         }
         out.untagged(&format!("FLAGS ({all})"));
         let permanent = if read_only {
@@ -378,6 +414,7 @@ impl Session {
             highest_modseq: snapshot.highest_modseq,
             uid_next: snapshot.uid_next,
             expunges_pending: false,
+            recent,
         });
         // RFC 7162 §3.2.5.1: what changed since the client's last session, if its UIDs
         // are still good — expunges as VANISHED (EARLIER), then flags with MODSEQ.
@@ -449,7 +486,14 @@ impl Session {
             let value = match item {
                 StatusDataItemName::HighestModSeq => ("HIGHESTMODSEQ", snapshot.highest_modseq),
                 StatusDataItemName::Messages => ("MESSAGES", snapshot.messages.len() as u64),
-                StatusDataItemName::Recent => ("RECENT", 0),
+                StatusDataItemName::Recent => (
+                    "RECENT",
+                    snapshot
+                        .messages
+                        .iter()
+                        .filter(|m| m.uid >= snapshot.first_recent)
+                        .count() as u64,
+                ),
                 StatusDataItemName::UidNext => ("UIDNEXT", u64::from(snapshot.uid_next)),
                 StatusDataItemName::UidValidity => {
                     ("UIDVALIDITY", u64::from(snapshot.uid_validity))
@@ -642,12 +686,28 @@ impl Session {
         }
         sel.highest_modseq = changes.highest_modseq;
         sel.uid_next = changes.uid_next;
+        let arrived = sel.messages.len() > before;
+        if arrived && !self.rev2 && !sel.read_only {
+            // New mail is recent in the first session to hear of it (RFC 3501 §2.3.2).
+            match sel.mailbox.claim_recent() {
+                Ok(claimed) => {
+                    sel.recent.extend(claimed);
+                    sel.recent.sort_unstable();
+                    sel.recent.dedup();
+                }
+                Err(e) => tracing::warn!(mailbox = sel.name, "\\Recent: {e}"),
+            }
+        }
         let sel = self.selected.as_ref().expect("still selected");
         for i in told {
             out.untagged(&self.flags_fetch(i, &sel.messages[i], with_uid));
         }
         if sel.messages.len() != before {
             out.untagged(&format!("{} EXISTS", sel.messages.len()));
+            if !self.rev2 {
+                let recent = sel.messages.iter().filter(|m| sel.is_recent(m.uid)).count();
+                out.untagged(&format!("{recent} RECENT"));
+            }
         }
     }
 
@@ -662,7 +722,12 @@ impl Session {
         }
         line.push_str(&format!(
             "FLAGS {}",
-            flag_list(m.flags, m.keywords, keywords.unwrap_or(&empty))
+            flag_list(
+                m.flags,
+                m.keywords,
+                keywords.unwrap_or(&empty),
+                self.selected.as_ref().is_some_and(|s| s.is_recent(m.uid))
+            )
         ));
         if self.condstore {
             line.push_str(&format!(" MODSEQ ({})", m.modseq));
@@ -957,9 +1022,13 @@ impl Session {
                         }
                     }
                     (MessageDataItemName::Flags, None) => {
+                        let recent = sel.is_recent(m.uid);
                         line.extend_from_slice(
-                            format!("FLAGS {}", flag_list(flags, m.keywords, &sel.keywords))
-                                .as_bytes(),
+                            format!(
+                                "FLAGS {}",
+                                flag_list(flags, m.keywords, &sel.keywords, recent)
+                            )
+                            .as_bytes(),
                         );
                     }
                     (MessageDataItemName::Uid, None) => {
@@ -997,9 +1066,13 @@ impl Session {
             // MODSEQ once CONDSTORE is on (RFC 7162 §3.1).
             if seen_now.binary_search(&m.uid).is_ok() {
                 if !names.contains(&MessageDataItemName::Flags) {
+                    let recent = sel.is_recent(m.uid);
                     line.extend_from_slice(
-                        format!(" FLAGS {}", flag_list(flags, m.keywords, &sel.keywords))
-                            .as_bytes(),
+                        format!(
+                            " FLAGS {}",
+                            flag_list(flags, m.keywords, &sel.keywords, recent)
+                        )
+                        .as_bytes(),
                     );
                 }
                 if self.condstore && !names.contains(&MessageDataItemName::ModSeq) {
