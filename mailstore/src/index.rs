@@ -32,6 +32,7 @@ use std::collections::{HashMap, HashSet};
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
 use std::path::Path;
+use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 /// The index file.
@@ -68,7 +69,7 @@ pub struct Entry {
     /// The file name's info after `:2,` (flags and keyword letters) when last seen.
     pub info: String,
     /// The base file name.
-    pub key: String,
+    pub key: Arc<str>,
 }
 
 impl Entry {
@@ -96,7 +97,7 @@ impl Entry {
                 size: 0,
                 internal_date: 0,
                 info: String::new(),
-                key: rest.to_owned(),
+                key: rest.into(),
             });
         };
         let (fields, key) = (&rest[..split], &rest[split + 2..]);
@@ -106,7 +107,7 @@ impl Entry {
             size: 0,
             internal_date: 0,
             info: String::new(),
-            key: key.to_owned(),
+            key: key.into(),
         };
         for field in fields.split(' ') {
             match field.split_at_checked(1)? {
@@ -565,10 +566,10 @@ impl Index {
         let mut known: HashSet<&str> = HashSet::with_capacity(self.entries.len());
         let mut retag = Vec::new();
         for e in &self.entries {
-            match present.get(e.key.as_str()) {
+            match present.get(&*e.key) {
                 None => gone.push(e.uid),
                 Some(s) => {
-                    known.insert(e.key.as_str());
+                    known.insert(&*e.key);
                     if s.info != e.info {
                         retag.push((e.uid, s.info.clone()));
                     }
@@ -586,7 +587,7 @@ impl Index {
             .entries
             .iter()
             .filter(|e| e.internal_date == 0)
-            .filter_map(|e| Some((e.uid, present.get(e.key.as_str())?.info.clone())))
+            .filter_map(|e| Some((e.uid, present.get(&*e.key)?.info.clone())))
             .collect();
         drop(known);
         drop(present);
@@ -637,7 +638,7 @@ impl Index {
                 size,
                 internal_date,
                 info: s.info,
-                key: s.key,
+                key: s.key.into(),
             };
             self.uid_next += 1;
             log.push('+');
@@ -765,7 +766,7 @@ impl Index {
             size,
             internal_date,
             info: info.to_owned(),
-            key: key.to_owned(),
+            key: key.into(),
         };
         self.uid_next += 1;
         log.push('+');
@@ -830,10 +831,7 @@ mod tests {
         );
         assert_eq!(Entry::parse(line.trim_end()), Some(e));
         let old = Entry::parse("3 1700000000.M1P2Q3.host,S=5").unwrap();
-        assert_eq!(
-            (old.uid, old.key.as_str()),
-            (3, "1700000000.M1P2Q3.host,S=5")
-        );
+        assert_eq!((old.uid, &*old.key), (3, "1700000000.M1P2Q3.host,S=5"));
         assert!(Entry::parse("0 x").is_none());
         assert!(Entry::parse("nope").is_none());
     }

@@ -304,7 +304,7 @@ impl Maildir {
             Err(e) if e.kind() == io::ErrorKind::NotFound => {
                 let found = list_cur(&self.path)?
                     .into_iter()
-                    .find(|s| s.key == message.key)
+                    .find(|s| *s.key == *message.key)
                     .ok_or(e)?;
                 File::open(
                     self.path
@@ -705,7 +705,7 @@ pub struct Message {
     /// Keywords (letters; names in the snapshot's [`KeywordTable`]).
     pub keywords: Keywords,
     /// The base file name, stable across flag changes.
-    pub key: String,
+    pub key: std::sync::Arc<str>,
 }
 
 impl Message {

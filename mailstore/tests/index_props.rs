@@ -112,15 +112,15 @@ proptest! {
             let on_disk = files(&md);
             prop_assert_eq!(on_disk.len(), after.messages.len());
             for m in &after.messages {
-                prop_assert_eq!(on_disk.get(&m.key), Some(&m.info()));
+                prop_assert_eq!(on_disk.get(&*m.key), Some(&m.info()));
                 prop_assert!(m.uid < after.uid_next);
                 prop_assert!(m.modseq <= after.highest_modseq);
                 // A message keeps its UID; a new one gets a UID never used before.
-                match uid_of.get(&m.key) {
+                match uid_of.get(&*m.key) {
                     Some(uid) => prop_assert_eq!(*uid, m.uid),
                     None => {
                         prop_assert!(m.uid > max_uid, "UID {} reused (max {})", m.uid, max_uid);
-                        uid_of.insert(m.key.clone(), m.uid);
+                        uid_of.insert(m.key.to_string(), m.uid);
                         max_uid = max_uid.max(m.uid);
                     }
                 }

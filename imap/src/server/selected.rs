@@ -1382,7 +1382,7 @@ pub(crate) mod tests {
                 internal_date: 0,
                 flags: Flags::EMPTY,
                 keywords: Keywords::EMPTY,
-                key: format!("k{uid}"),
+                key: format!("k{uid}").into(),
             })
             .collect()
     }
