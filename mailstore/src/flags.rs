@@ -64,12 +64,16 @@ impl Flags {
 
     /// IMAP names of the flags set.
     pub fn imap_names(self) -> Vec<&'static str> {
+        self.iter_imap_names().collect()
+    }
+
+    /// [`imap_names`](Self::imap_names) without collecting them.
+    pub fn iter_imap_names(self) -> impl Iterator<Item = &'static str> {
         TABLE
             .iter()
             .enumerate()
-            .filter(|(i, _)| self.0 & (1 << i) != 0)
+            .filter(move |(i, _)| self.0 & (1 << i) != 0)
             .map(|(_, (_, n))| *n)
-            .collect()
     }
 
     /// Whether every flag in `other` is set.

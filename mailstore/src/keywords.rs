@@ -147,7 +147,12 @@ impl KeywordTable {
 
     /// The names of the keywords in `set` (letters with no name are left out).
     pub fn names_of(&self, set: Keywords) -> Vec<&str> {
-        set.indexes().filter_map(|i| self.name(i)).collect()
+        self.iter_names_of(set).collect()
+    }
+
+    /// [`names_of`](Self::names_of) without collecting them.
+    pub fn iter_names_of(&self, set: Keywords) -> impl Iterator<Item = &str> {
+        set.indexes().filter_map(|i| self.name(i))
     }
 
     /// The index of `name`, giving it the first free letter if it has none (the caller

@@ -9,6 +9,7 @@
 //! `RFC822*`, partial ranges), MODSEQ with CHANGEDSINCE/VANISHED (RFC 7162), and BINARY,
 //! BINARY.PEEK and BINARY.SIZE (RFC 3516: transfer encoding undone, literal8 for NULs).
 
+use std::io::Write as _;
 use std::sync::Arc;
 
 use imap_codec::imap_types::command::{FetchModifier, SelectParameter};
@@ -90,12 +91,37 @@ const SYSTEM_FLAGS: &str = "\\Answered \\Flagged \\Deleted \\Seen \\Draft $Forwa
 
 /// `(\Seen $Junk …)` for a message, with `\Recent` if `recent`.
 pub fn flag_list(flags: Flags, keywords: Keywords, table: &KeywordTable, recent: bool) -> String {
-    let mut names: Vec<&str> = flags.imap_names();
-    if recent {
-        names.push("\\Recent");
+    let mut out = Vec::new();
+    write_flag_list(&mut out, flags, keywords, table, recent);
+    String::from_utf8(out).unwrap_or_default()
+}
+
+/// [`flag_list`] appended to `out` (no allocation: a FETCH 1:* FLAGS writes 100,000).
+pub fn write_flag_list(
+    out: &mut Vec<u8>,
+    flags: Flags,
+    keywords: Keywords,
+    table: &KeywordTable,
+    recent: bool,
+) {
+    out.push(b'(');
+    let start = out.len();
+    let word = |out: &mut Vec<u8>, name: &str| {
+        if out.len() > start {
+            out.push(b' ');
+        }
+        out.extend_from_slice(name.as_bytes());
+    };
+    for name in flags.iter_imap_names() {
+        word(out, name);
     }
-    names.extend(table.names_of(keywords));
-    format!("({})", names.join(" "))
+    if recent {
+        word(out, "\\Recent");
+    }
+    for name in table.iter_names_of(keywords) {
+        word(out, name);
+    }
+    out.push(b')');
 }
 
 /// INTERNALDATE (`"17-Jul-1996 02:44:25 +0000"`) of a Unix time.
@@ -938,6 +964,8 @@ impl Session {
         } else {
             Vec::new()
         };
+        // One line buffer for every message, written to with `write!` (no String per item).
+        let mut line: Vec<u8> = Vec::with_capacity(256);
         for (k, &i) in indexes.iter().enumerate() {
             let sel = self.selected.as_ref().expect("checked above");
             let m = &sel.messages[i];
@@ -963,7 +991,8 @@ impl Session {
                 .and_then(mime::parse);
             let head_parsed = head.as_deref().and_then(mime::parse);
             let flags = m.flags;
-            let mut line: Vec<u8> = format!("* {} FETCH (", i + 1).into_bytes();
+            line.clear();
+            let _ = write!(line, "* {} FETCH (", i + 1);
             let mut first = true;
             let mut sep = |line: &mut Vec<u8>| {
                 if !std::mem::take(&mut first) {
@@ -1023,22 +1052,17 @@ impl Session {
                     }
                     (MessageDataItemName::Flags, None) => {
                         let recent = sel.is_recent(m.uid);
-                        line.extend_from_slice(
-                            format!(
-                                "FLAGS {}",
-                                flag_list(flags, m.keywords, &sel.keywords, recent)
-                            )
-                            .as_bytes(),
-                        );
+                        line.extend_from_slice(b"FLAGS ");
+                        write_flag_list(&mut line, flags, m.keywords, &sel.keywords, recent);
                     }
                     (MessageDataItemName::Uid, None) => {
-                        line.extend_from_slice(format!("UID {}", m.uid).as_bytes())
+                        let _ = write!(line, "UID {}", m.uid);
                     }
                     (MessageDataItemName::ModSeq, None) => {
-                        line.extend_from_slice(format!("MODSEQ ({})", m.modseq).as_bytes())
+                        let _ = write!(line, "MODSEQ ({})", m.modseq);
                     }
                     (MessageDataItemName::Rfc822Size, None) => {
-                        line.extend_from_slice(format!("RFC822.SIZE {}", m.size).as_bytes())
+                        let _ = write!(line, "RFC822.SIZE {}", m.size);
                     }
                     (MessageDataItemName::InternalDate, None) => line.extend_from_slice(
                         format!("INTERNALDATE {}", internal_date(m.internal_date)).as_bytes(),
@@ -1067,16 +1091,11 @@ impl Session {
             if seen_now.binary_search(&m.uid).is_ok() {
                 if !names.contains(&MessageDataItemName::Flags) {
                     let recent = sel.is_recent(m.uid);
-                    line.extend_from_slice(
-                        format!(
-                            " FLAGS {}",
-                            flag_list(flags, m.keywords, &sel.keywords, recent)
-                        )
-                        .as_bytes(),
-                    );
+                    line.extend_from_slice(b" FLAGS ");
+                    write_flag_list(&mut line, flags, m.keywords, &sel.keywords, recent);
                 }
                 if self.condstore && !names.contains(&MessageDataItemName::ModSeq) {
-                    line.extend_from_slice(format!(" MODSEQ ({})", m.modseq).as_bytes());
+                    let _ = write!(line, " MODSEQ ({})", m.modseq);
                 }
             }
             line.extend_from_slice(b")\r\n");
