@@ -380,14 +380,6 @@ fn evict(keep: &Path) {
     }
 }
 
-/// Bytes of header blocks held in memory (all mailboxes).
-pub fn cached_bytes() -> usize {
-    let guard = lock(&CACHE);
-    guard
-        .as_ref()
-        .map_or(0, |c| c.dirs.values().map(|t| lock(t).bytes).sum())
-}
-
 impl Maildir {
     /// The kept header fields ([`FIELDS`], see the module docs) of each of `messages` (of
     /// this Maildir, under `uid_validity`), from the cache or read from the message files

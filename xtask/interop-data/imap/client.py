@@ -9,27 +9,14 @@ import ssl
 import sys
 import time
 
+from checks import fail, check, ok
+
 USER, PASSWORD = "alice@example.test", "wonderland"
-
-
-def fail(why):
-    print("FAIL", why)
-    sys.exit(1)
-
-
-def check(cond, why):
-    if not cond:
-        fail(why)
 
 
 def connect(port):
     socket.setdefaulttimeout(10)
     return imaplib.IMAP4("127.0.0.1", port)
-
-
-def ok(typ, data, what):
-    check(typ == "OK", f"{what}: {typ} {data!r}")
-    return data
 
 
 def read_mail(port, expected_path):

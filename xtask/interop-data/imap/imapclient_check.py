@@ -12,6 +12,8 @@ import socket
 import sys
 import time
 
+from checks import fail, check
+
 # .ci/run installs the pinned library here (pip install --target), beside any system-wide copy.
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..", ".."))
 LIBRARY = os.path.join(ROOT, "var", "interop", "python")
@@ -33,20 +35,10 @@ TIMEOUT = 10
 IDLE_WAIT = 10
 
 
-def fail(why):
-    print("FAIL", why)
-    sys.exit(1)
-
-
 def kept(flags):
     """Flags without \\Recent: it is this session's (RFC 3501 section 2.3.2, recent in the
     first session to see a message), so which messages carry it is not what is checked."""
     return tuple(f for f in flags if f.lower() != b"\\recent")
-
-
-def check(cond, why):
-    if not cond:
-        fail(why)
 
 
 def connect(port, login=True):

@@ -24,27 +24,14 @@ import socket
 import subprocess
 import sys
 
+from checks import fail, check, ok
+
 USER, PASSWORD = "sync@example.test", "sync-secret"
 DOMAIN, LOCALPART = "example.test", "sync"
 MBSYNC_TIMEOUT = 60
 # Maildir info letters (https://cr.yp.to/proto/maildir.html) and the IMAP flags they stand for.
 LETTERS = {"D": "\\Draft", "F": "\\Flagged", "R": "\\Answered", "S": "\\Seen", "T": "\\Deleted"}
 SPECIAL = ["Archive", "Drafts", "Junk", "Sent", "Trash"]
-
-
-def fail(why):
-    print("FAIL", why)
-    sys.exit(1)
-
-
-def check(cond, why):
-    if not cond:
-        fail(why)
-
-
-def ok(typ, data, what):
-    check(typ == "OK", f"{what}: {typ} {data!r}")
-    return data
 
 
 def msg(subject, body="body\r\n", extra=""):

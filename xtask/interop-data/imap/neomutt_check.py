@@ -30,6 +30,8 @@ import sys
 import termios
 import time
 
+from checks import fail, check, ok
+
 USER, PASSWORD = "mutt@example.test", "mutt-secret"
 RUN_TIMEOUT = 30
 MESSAGES = {
@@ -38,21 +40,6 @@ MESSAGES = {
     "mutt two": ("", "second body\r\n"),
     "mutt three": ("", "third body\r\n\xe2\x98\x95 8-bit\r\n"),
 }
-
-
-def fail(why):
-    print("FAIL", why)
-    sys.exit(1)
-
-
-def check(cond, why):
-    if not cond:
-        fail(why)
-
-
-def ok(typ, data, what):
-    check(typ == "OK", f"{what}: {typ} {data!r}")
-    return data
 
 
 def raw(subject):
