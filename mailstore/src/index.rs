@@ -35,6 +35,8 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use crate::key::{Key, Keys};
+
 /// The index file.
 pub const FILE: &str = "torsion-uidlist";
 /// Its change log.
@@ -67,9 +69,9 @@ pub struct Entry {
     /// Internal date, Unix seconds (the file's mtime, as Dovecot uses it).
     pub internal_date: i64,
     /// The file name's info after `:2,` (flags and keyword letters) when last seen.
-    pub info: String,
+    pub info: Arc<str>,
     /// The base file name.
-    pub key: Arc<str>,
+    pub key: Key,
 }
 
 impl Entry {
@@ -82,43 +84,125 @@ impl Entry {
         );
     }
 
-    fn parse(line: &str) -> Option<Entry> {
+    /// Parse one line: `UID M<modseq> S<size> T<date> I:<info> :<key>` (or version 1's
+    /// `UID KEY`). `infos` shares the few distinct info strings among the entries.
+    fn parse(line: &str, keys: &Keys<'_>, infos: &mut Interner) -> Option<Entry> {
         // Byte-wise: a 100,000-message index is 100,000 of these at every cold open.
-        let space = line.as_bytes().iter().position(|&b| b == b' ')?;
-        let uid: u32 = line[..space].parse().ok().filter(|u| *u > 0)?;
+        let bytes = line.as_bytes();
+        let space = bytes.iter().position(|&b| b == b' ')?;
+        let uid = u32::try_from(digits(&bytes[..space])?)
+            .ok()
+            .filter(|u| *u > 0)?;
         let rest = &line[space + 1..];
+        let rb = rest.as_bytes();
         // The fields end at the first " :" (the key, last, may hold anything).
-        let split = rest.as_bytes().windows(2).position(|w| w == b" :");
-        let Some(split) = split.filter(|_| rest.starts_with('M')) else {
+        let split = (1..rb.len()).find(|&i| rb[i] == b':' && rb[i - 1] == b' ');
+        let Some(split) = split.filter(|_| rb.first() == Some(&b'M')) else {
             // Version 1: `UID KEY`.
             return Some(Entry {
                 uid,
                 modseq: 1,
                 size: 0,
                 internal_date: 0,
-                info: String::new(),
-                key: rest.into(),
+                info: infos.empty(),
+                key: keys.key(rest),
             });
         };
-        let (fields, key) = (&rest[..split], &rest[split + 2..]);
         let mut entry = Entry {
             uid,
             modseq: 1,
             size: 0,
             internal_date: 0,
-            info: String::new(),
-            key: key.into(),
+            info: infos.empty(),
+            key: keys.key(&rest[split + 1..]),
         };
-        for field in fields.split(' ') {
-            match field.split_at_checked(1)? {
-                ("M", v) => entry.modseq = v.parse().ok()?,
-                ("S", v) => entry.size = v.parse().ok()?,
-                ("T", v) => entry.internal_date = v.parse().ok()?,
-                ("I", v) => entry.info = v.strip_prefix(':')?.to_owned(),
+        let mut at = 0;
+        while at < split - 1 {
+            let end = rb[at..split - 1]
+                .iter()
+                .position(|&b| b == b' ')
+                .map_or(split - 1, |p| at + p);
+            if end == at {
+                return None; // an empty field: not a line we wrote
+            }
+            let v = &rb[at + 1..end];
+            match rb[at] {
+                b'M' => entry.modseq = digits(v)?,
+                b'S' => entry.size = digits(v)?,
+                b'T' => {
+                    entry.internal_date = match v.split_first() {
+                        Some((b'-', n)) => i64::try_from(-i128::from(digits(n)?)).ok()?,
+                        _ => i64::try_from(digits(v)?).ok()?,
+                    }
+                }
+                // `I:` then the letters; split at ASCII bytes, so `get` finds char boundaries.
+                b'I' if v.first() == Some(&b':') => entry.info = infos.get(rest.get(at + 2..end)?),
+                b'I' => return None,
                 _ => {}
             }
+            at = end + 1;
         }
         Some(entry)
+    }
+}
+
+/// A decimal `u64` (digits only: no sign, no spaces), `None` if it overflows.
+fn digits(v: &[u8]) -> Option<u64> {
+    if v.is_empty() {
+        return None;
+    }
+    v.iter().try_fold(0u64, |n, &b| {
+        b.is_ascii_digit()
+            .then(|| n.checked_mul(10)?.checked_add(u64::from(b - b'0')))
+            .flatten()
+    })
+}
+
+/// The distinct info strings of an index (flag letters: a handful per mailbox) shared, so a
+/// large index holds one allocation per message (its key), not two.
+#[derive(Debug)]
+pub(crate) struct Interner {
+    empty: Arc<str>,
+    known: Vec<Arc<str>>,
+    /// The last one found (runs of equal flags are common).
+    last: usize,
+}
+
+impl Default for Interner {
+    fn default() -> Interner {
+        Interner {
+            empty: Arc::from(""),
+            known: Vec::new(),
+            last: 0,
+        }
+    }
+}
+
+impl Interner {
+    /// At most this many are kept; others are allocated each time.
+    const MAX: usize = 64;
+
+    pub(crate) fn empty(&self) -> Arc<str> {
+        self.empty.clone()
+    }
+
+    pub(crate) fn get(&mut self, info: &str) -> Arc<str> {
+        if info.is_empty() {
+            return self.empty();
+        }
+        if let Some(last) = self.known.get(self.last).filter(|k| ***k == *info) {
+            return last.clone();
+        }
+        if let Some(i) = self.known.iter().position(|k| **k == *info) {
+            self.last = i;
+            return self.known[i].clone();
+        }
+        let new: Arc<str> = info.into();
+        if self.known.len() < Self::MAX {
+            self.last = self.known.len();
+            self.known.push(new.clone());
+        }
+        new
     }
 }
 
@@ -308,7 +392,7 @@ impl Index {
     }
 
     /// Parse the file's text; `None` if it is not an index.
-    fn parse(text: &str) -> Option<Index> {
+    fn parse(text: &Arc<String>) -> Option<Index> {
         let mut lines = text.lines();
         let header = lines.next()?;
         let (mut validity, mut next, mut modseq) = (None, None, 1u64);
@@ -329,12 +413,15 @@ impl Index {
                 _ => {}
             }
         }
-        let mut entries = Vec::new();
+        // One line per message, ~80 bytes each: reserved once, not grown by doubling.
+        let mut entries = Vec::with_capacity(text.len() / 64);
         let mut tombstones = Vec::new();
+        let mut infos = Interner::default();
+        let keys = Keys(text);
         for line in lines.filter(|l| !l.is_empty()) {
             match line.strip_prefix('-') {
                 Some(t) => tombstones.push(parse_tombstone(t)?),
-                None => entries.push(Entry::parse(line)?),
+                None => entries.push(Entry::parse(line, &keys, &mut infos)?),
             }
         }
         entries.sort_by_key(|e| e.uid);
@@ -391,7 +478,7 @@ impl Index {
     /// or it does not parse. Call with the lock held.
     pub fn load(dir: &Path) -> io::Result<Option<Index>> {
         let text = match fs::read_to_string(dir.join(FILE)) {
-            Ok(t) => t,
+            Ok(t) => Arc::new(t),
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
             Err(e) if e.kind() == io::ErrorKind::InvalidData => return Ok(None),
             Err(e) => return Err(e),
@@ -401,7 +488,7 @@ impl Index {
             return Ok(None);
         };
         match fs::read_to_string(dir.join(LOG)) {
-            Ok(log) => index.replay(&log),
+            Ok(log) => index.replay(&Arc::new(log)),
             Err(e) if e.kind() == io::ErrorKind::NotFound => {}
             // A damaged log loses only what the next sync re-derives from the files.
             Err(e) if e.kind() == io::ErrorKind::InvalidData => {}
@@ -410,11 +497,13 @@ impl Index {
         Ok(Some(index))
     }
 
-    fn replay(&mut self, log: &str) {
+    fn replay(&mut self, log: &Arc<String>) {
+        let mut infos = Interner::default();
+        let keys = Keys(log);
         for line in log.lines() {
             self.log_records += 1;
             if let Some(rest) = line.strip_prefix('+') {
-                if let Some(entry) = Entry::parse(rest) {
+                if let Some(entry) = Entry::parse(rest, &keys, &mut infos) {
                     self.put(entry);
                 }
             } else if let Some(rest) = line.strip_prefix('-') {
@@ -570,7 +659,7 @@ impl Index {
                 None => gone.push(e.uid),
                 Some(s) => {
                     known.insert(&*e.key);
-                    if s.info != e.info {
+                    if *s.info != *e.info {
                         retag.push((e.uid, s.info.clone()));
                     }
                 }
@@ -610,7 +699,7 @@ impl Index {
             };
             let e = &mut self.entries[i];
             (e.size, e.internal_date) = (size, date);
-            if e.info == info {
+            if *e.info == *info {
                 log.push('+');
                 e.render(log);
             }
@@ -619,7 +708,7 @@ impl Index {
             let modseq = self.bump();
             if let Ok(i) = self.position(uid) {
                 let e = &mut self.entries[i];
-                e.info = info;
+                e.info = info.into();
                 e.modseq = modseq;
                 log.push('+');
                 e.render(log);
@@ -637,7 +726,7 @@ impl Index {
                 modseq: self.bump(),
                 size,
                 internal_date,
-                info: s.info,
+                info: s.info.into(),
                 key: s.key.into(),
             };
             self.uid_next += 1;
@@ -655,7 +744,7 @@ impl Index {
         let i = self.position(uid).ok()?;
         let modseq = self.bump();
         let e = &mut self.entries[i];
-        e.info = info.to_owned();
+        e.info = info.into();
         e.modseq = modseq;
         log.push('+');
         e.render(log);
@@ -765,7 +854,7 @@ impl Index {
             modseq: self.bump(),
             size,
             internal_date,
-            info: info.to_owned(),
+            info: info.into(),
             key: key.into(),
         };
         self.uid_next += 1;
@@ -829,11 +918,58 @@ mod tests {
             line,
             "7 M12 S2048 T1699999999 I:FS :1700000000.M1P2Q3.host,S=2048\n"
         );
-        assert_eq!(Entry::parse(line.trim_end()), Some(e));
-        let old = Entry::parse("3 1700000000.M1P2Q3.host,S=5").unwrap();
+        let infos = &mut Interner::default();
+        let text = Arc::new(String::new());
+        let keys = &Keys(&text);
+        assert_eq!(Entry::parse(line.trim_end(), keys, infos), Some(e));
+        let old = Entry::parse("3 1700000000.M1P2Q3.host,S=5", keys, infos).unwrap();
         assert_eq!((old.uid, &*old.key), (3, "1700000000.M1P2Q3.host,S=5"));
-        assert!(Entry::parse("0 x").is_none());
-        assert!(Entry::parse("nope").is_none());
+        assert!(Entry::parse("0 x", keys, infos).is_none());
+        assert!(Entry::parse("nope", keys, infos).is_none());
+        // Odd but valid: an empty info, a key with spaces and " :" in it, unknown fields.
+        let odd = Entry::parse("9 M3 S1 Q7 T-5 I: :a b :c", keys, infos).unwrap();
+        assert_eq!(
+            (
+                odd.modseq,
+                odd.size,
+                odd.internal_date,
+                &*odd.info,
+                &*odd.key
+            ),
+            (3, 1, -5, "", "a b :c")
+        );
+        // Damage is refused, not misread.
+        assert!(Entry::parse("9 M3x S1 I: :k", keys, infos).is_none());
+        assert!(Entry::parse("9 M99999999999999999999 I: :k", keys, infos).is_none());
+        assert!(Entry::parse("4294967296 M1 I: :k", keys, infos).is_none());
+        // The same info is one allocation however many entries have it.
+        let a = Entry::parse("1 M1 I:FS :a", keys, infos).unwrap();
+        let b = Entry::parse("2 M1 I:FS :b", keys, infos).unwrap();
+        assert!(Arc::ptr_eq(&a.info, &b.info));
+    }
+
+    proptest::proptest! {
+        /// Any line parses or is refused without a panic; any entry survives the round trip.
+        #[test]
+        fn entry_lines_parse_without_panics_and_round_trip(
+            line in "[0-9MSTI: -]{0,12}[ -~é]{0,30}",
+            uid in 1u32..,
+            modseq in 1u64..,
+            size: u64,
+            date: i64,
+            info in "[A-Za-z]{0,8}",
+            key in "[ -~é]{1,40}",
+        ) {
+            let text = Arc::new(line.clone());
+            let infos = &mut Interner::default();
+            let _ = Entry::parse(&text, &Keys(&text), infos);
+            let e = Entry { uid, modseq, size, internal_date: date, info: info.as_str().into(), key: key.as_str().into() };
+            let mut out = String::new();
+            e.render(&mut out);
+            let text = Arc::new(out);
+            let back = Entry::parse(text.trim_end_matches('\n'), &Keys(&text), infos);
+            proptest::prop_assert_eq!(back, Some(e));
+        }
     }
 
     #[test]
@@ -861,20 +997,22 @@ mod tests {
     #[test]
     fn counters_never_fall_below_the_entries_or_the_log() {
         let text = "V5 N2 M1\n9 M40 S1 T0 I: :k9\n3 k3\n";
-        let mut index = Index::parse(text).unwrap();
+        let mut index = Index::parse(&Arc::new(text.to_owned())).unwrap();
         assert_eq!((index.uid_next, index.highest_modseq), (10, 40));
         assert_eq!(
             index.entries.iter().map(|e| e.uid).collect::<Vec<_>>(),
             [3, 9]
         );
-        index.replay("-3\n+11 M41 S2 T0 I:S :k11\nH N12 M41\nH N5 M2\n+torn");
+        index.replay(&Arc::new(
+            "-3\n+11 M41 S2 T0 I:S :k11\nH N12 M41\nH N5 M2\n+torn".to_owned(),
+        ));
         assert_eq!((index.uid_next, index.highest_modseq), (12, 41));
         assert_eq!(
             index.entries.iter().map(|e| e.uid).collect::<Vec<_>>(),
             [9, 11]
         );
-        assert!(Index::parse("garbage\n").is_none());
-        assert!(Index::parse("V0 N1\n").is_none());
+        assert!(Index::parse(&Arc::new("garbage\n".to_owned())).is_none());
+        assert!(Index::parse(&Arc::new("V0 N1\n".to_owned())).is_none());
     }
 }
 
@@ -992,7 +1130,7 @@ mod disk_tests {
             .filter(|l| !l.starts_with('-'))
             .map(|l| format!("{}\n", l.split(" X").next().unwrap()))
             .collect();
-        let old = Index::parse(&old).unwrap();
+        let old = Index::parse(&Arc::new(old)).unwrap();
         assert_eq!(old.vanished_since(first.highest_modseq), None);
         assert_eq!(old.vanished_since(old.highest_modseq), Some(vec![]));
         // Bounded: the oldest are forgotten, and then so is exactness before them.

@@ -31,6 +31,7 @@ pub mod directory;
 pub mod flags;
 pub mod headers;
 pub mod index;
+pub mod key;
 pub mod keywords;
 pub mod maildir;
 pub mod mutf7;

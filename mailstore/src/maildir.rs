@@ -350,7 +350,7 @@ impl Maildir {
                 continue;
             }
             let info = format!("{}{}", flags.to_maildir(), keywords.to_maildir());
-            if info == entry.info {
+            if *info == *entry.info {
                 outcome.updated.push((uid, entry.modseq));
                 continue;
             }
@@ -705,7 +705,7 @@ pub struct Message {
     /// Keywords (letters; names in the snapshot's [`KeywordTable`]).
     pub keywords: Keywords,
     /// The base file name, stable across flag changes.
-    pub key: std::sync::Arc<str>,
+    pub key: crate::key::Key,
 }
 
 impl Message {
