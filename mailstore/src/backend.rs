@@ -73,6 +73,21 @@ pub trait Mailbox: fmt::Debug + Send + Sync {
     fn same_as(&self, other: &dyn Mailbox) -> bool;
     /// For a back end to recognise its own mailboxes (copying between two of them).
     fn as_any(&self) -> &dyn Any;
+    /// Claim the mailbox for one session alone (POP3's maildrop lock, RFC 1939 §8); `None`
+    /// while another holds it. The claim ends when the guard is dropped, and with the process
+    /// however it ends (no stale lock).
+    fn try_lock_session(&self) -> io::Result<Option<SessionLock>>;
+}
+
+/// A claim from [`Mailbox::try_lock_session`], released when dropped.
+#[derive(Debug)]
+pub struct SessionLock(#[allow(dead_code)] Box<dyn fmt::Debug + Send + Sync>);
+
+impl SessionLock {
+    /// A claim held by `guard` (a back end's lock object) until it is dropped.
+    pub fn new(guard: impl fmt::Debug + Send + Sync + 'static) -> SessionLock {
+        SessionLock(Box::new(guard))
+    }
 }
 
 /// The accounts' mailboxes.
@@ -101,6 +116,9 @@ pub trait Store: fmt::Debug + Send + Sync {
 }
 
 impl Mailbox for Maildir {
+    fn try_lock_session(&self) -> io::Result<Option<SessionLock>> {
+        Maildir::try_lock_session(self)
+    }
     fn sync(&self) -> io::Result<Snapshot> {
         Maildir::sync(self)
     }
@@ -209,6 +227,31 @@ impl Store for MailStore {
 mod tests {
     use super::*;
     use torsion_core::testkit::TempDir;
+
+    #[test]
+    fn a_session_lock_is_exclusive_until_dropped() {
+        let dir = TempDir::new("backend-lock").unwrap();
+        let store = MailStore::open(dir.path()).unwrap();
+        let alice = MailAddress::parse("alice@example.test").unwrap();
+        store.provision(&alice).unwrap();
+        let one = store.mailbox(&alice, "INBOX").unwrap();
+        let two = store.mailbox(&alice, "INBOX").unwrap();
+        let held = one.try_lock_session().unwrap().expect("free at first");
+        // Another session (another descriptor, even in this process) is refused.
+        assert!(two.try_lock_session().unwrap().is_none());
+        assert!(one.try_lock_session().unwrap().is_none());
+        drop(held);
+        assert!(two.try_lock_session().unwrap().is_some());
+        // Another mailbox is another lock.
+        store.create(&alice, "Work", None).unwrap();
+        let _inbox = one.try_lock_session().unwrap().unwrap();
+        assert!(store
+            .mailbox(&alice, "Work")
+            .unwrap()
+            .try_lock_session()
+            .unwrap()
+            .is_some());
+    }
 
     #[test]
     fn the_maildir_store_through_the_traits() {

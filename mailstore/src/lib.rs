@@ -39,7 +39,7 @@ pub mod store;
 pub mod watch;
 
 pub use address::{AddressError, MailAddress};
-pub use backend::{Mailbox, Store};
+pub use backend::{Mailbox, SessionLock, Store};
 pub use directory::{AliasError, Aliases, Directory, Route};
 pub use flags::Flags;
 pub use keywords::{KeywordTable, Keywords};

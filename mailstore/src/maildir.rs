@@ -24,6 +24,8 @@ use crate::flags::Flags;
 use crate::index::{Index, IndexLock, Seen, SyncReport};
 use crate::keywords::{KeywordTable, Keywords};
 
+/// The POP3 session lock file (see [`Maildir::try_lock_session`]).
+pub const SESSION_LOCK: &str = "torsion-pop3.lock";
 /// Files in `tmp/` older than this are leftovers of interrupted deliveries (Maildir: 36 hours).
 pub const STALE_TMP: Duration = Duration::from_secs(36 * 3600);
 
@@ -208,6 +210,24 @@ impl Maildir {
             }
         }
         Ok(removed)
+    }
+
+    /// Claim the mailbox for one POP3 session (see [`crate::Mailbox::try_lock_session`]): an
+    /// `flock` on `torsion-pop3.lock`, which the kernel drops with the descriptor — on
+    /// every exit path, a killed process included. Other programs' locks (Dovecot's
+    /// `dovecot.index` locks, dotlocks) are not taken: this serialises torsion-pop3 sessions.
+    pub fn try_lock_session(&self) -> io::Result<Option<crate::backend::SessionLock>> {
+        self.ensure()?;
+        let file = fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(self.path.join(SESSION_LOCK))?;
+        match file.try_lock() {
+            Ok(()) => Ok(Some(crate::backend::SessionLock::new(file))),
+            Err(fs::TryLockError::WouldBlock) => Ok(None),
+            Err(fs::TryLockError::Error(e)) => Err(e),
+        }
     }
 
     /// Bring the mailbox's index up to date with its files and list it: what IMAP SELECT and
