@@ -1,5 +1,5 @@
 //! Torsion IMAP: an IMAP4rev2 / IMAP4rev1 server over the shared Maildir store
-//! (torsion-mailstore), in progress — see ARCHITECTURE.md for what is built so far.
+//! (torsion-mailstore) — see ARCHITECTURE.md for its design.
 //!
 //! Commands are parsed with imap-codec (sans-I/O); what it leaves to the server is in
 //! [`proto`]: assembling a command from lines and literals under limits. [`client`] is the
