@@ -5,7 +5,7 @@
 
 use std::collections::HashSet;
 use std::fs::OpenOptions;
-use std::io::{BufRead, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -117,21 +117,7 @@ async fn connect(args: &ConnectArgs) -> Result<Client, RunError> {
 }
 
 fn password() -> Result<String, RunError> {
-    if let Ok(p) = std::env::var(PASSWORD_ENV) {
-        return Ok(p);
-    }
-    let mut line = String::new();
-    std::io::stdin()
-        .lock()
-        .read_line(&mut line)
-        .map_err(|e| RunError::Config(format!("reading the password from stdin: {e}")))?;
-    let line = line.trim_end_matches(['\r', '\n']).to_owned();
-    if line.is_empty() {
-        return Err(RunError::Config(format!(
-            "no password: set {PASSWORD_ENV} or give it on stdin"
-        )));
-    }
-    Ok(line)
+    torsion_core::cred::passwd::client_password(PASSWORD_ENV).map_err(RunError::Config)
 }
 
 /// What `fetch` has already downloaded: (mailbox, UIDVALIDITY, UID).

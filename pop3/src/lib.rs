@@ -4,7 +4,9 @@
 //! flags).
 //!
 //! [`proto`] is the wire format (commands, byte-stuffing), sans-I/O; [`server`] the session
-//! state machine and its torsion-core service.
+//! state machine and its torsion-core service; [`client`] the client side for programs that
+//! download mail (and `torsion-pop3 retrieve`).
 
+pub mod client;
 pub mod proto;
 pub mod server;

@@ -1,6 +1,8 @@
 //! `torsion-pop3`: the POP3 server (`serve`) over the same mail root, users file and address
-//! form (`user@domain` logs in) as `torsion-smtp serve` and `torsion-imap serve`, and a
-//! password hasher (`passwd`).
+//! form (`user@domain` logs in) as `torsion-smtp serve` and `torsion-imap serve`, a
+//! password hasher (`passwd`), and the client side: `retrieve` (download into a Maildir).
+
+mod retrieve_cli;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -31,6 +33,9 @@ enum Command {
     Serve(Box<ServeArgs>),
     /// Hash a password (read from stdin) into a users-file line `USER@DOMAIN:{ARGON2ID}…`.
     Passwd(PasswdArgs),
+    /// Download the maildrop into a local Maildir (only new messages with
+    /// --keep-uidl-state; --delete removes them from the server).
+    Retrieve(Box<retrieve_cli::RetrieveArgs>),
 }
 
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
@@ -80,6 +85,7 @@ fn main() -> ExitCode {
     match cli.command {
         Command::Serve(args) => runner::run("torsion-pop3", serve(*args)),
         Command::Passwd(args) => passwd_main("torsion-pop3", &args),
+        Command::Retrieve(args) => runner::run("torsion-pop3", retrieve_cli::retrieve(*args)),
     }
 }
 

@@ -25,6 +25,24 @@ pub struct PasswdArgs {
     pub password_env: Option<String>,
 }
 
+/// A client command's password (`torsion-imap fetch`, `torsion-pop3 retrieve`): from the
+/// environment variable `var` (which keeps it out of `ps`), else the first line of stdin.
+pub fn client_password(var: &str) -> Result<String, String> {
+    if let Ok(p) = std::env::var(var) {
+        return Ok(p);
+    }
+    let mut line = String::new();
+    std::io::stdin()
+        .lock()
+        .read_line(&mut line)
+        .map_err(|e| format!("reading the password from stdin: {e}"))?;
+    let line = line.trim_end_matches(['\r', '\n']).to_owned();
+    if line.is_empty() {
+        return Err(format!("no password: set {var} or give it on stdin"));
+    }
+    Ok(line)
+}
+
 /// The `PROGRAM passwd` subcommand every server binary has: [`run_passwd`] on stdin and
 /// stdout; exit 0, or 2 with one line `PROGRAM passwd: why` on stderr.
 pub fn passwd_main(program: &str, args: &PasswdArgs) -> ExitCode {
