@@ -11,6 +11,8 @@ mod imap_clients;
 mod imap_differential;
 mod imap_suite;
 mod irc_suite;
+mod mail_server;
+mod pop3_suite;
 mod smtp_suite;
 
 use std::io::{Read, Write};
@@ -23,7 +25,7 @@ use std::time::{Duration, Instant};
 use std::process::ExitCode;
 
 /// The suites, in the order `cargo xtask interop` runs them.
-const SUITES: &[&str] = &["core", "dns", "irc", "smtp", "imap"];
+const SUITES: &[&str] = &["core", "dns", "irc", "smtp", "imap", "pop3"];
 
 /// Entry point: `args` are the words after `interop`.
 pub fn main(args: &[String]) -> ExitCode {
@@ -50,6 +52,7 @@ pub fn main(args: &[String]) -> ExitCode {
                 imap_clients::run(&mut report);
                 imap_differential::run(&mut report);
             }
+            "pop3" => pop3_suite::run(&mut report),
             _ => unreachable!("SUITES lists only known suites"),
         }
     }
@@ -146,12 +149,23 @@ pub struct Client {
 impl Client {
     /// Start `program ARGS…` in `cwd` with piped stdin, stdout and stderr.
     pub fn spawn(program: &Path, args: &[&str], cwd: &Path) -> Result<Self, String> {
+        Self::spawn_with_env(program, args, cwd, &[])
+    }
+
+    /// As [`spawn`](Self::spawn), with `env` added to the environment.
+    pub fn spawn_with_env(
+        program: &Path,
+        args: &[&str],
+        cwd: &Path,
+        env: &[(&str, String)],
+    ) -> Result<Self, String> {
         let name = program.file_name().map_or_else(
             || program.display().to_string(),
             |n| n.to_string_lossy().into(),
         );
         let mut child = Command::new(program)
             .args(args)
+            .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
             .current_dir(cwd)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())

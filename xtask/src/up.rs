@@ -197,10 +197,22 @@ const SERVERS: &[Server] = &[
         target: Target::Bin("torsion-pop3"),
         command: &["serve"],
         listen: &["tcp:1110:interface=127.0.0.1"],
-        extra: &[],
+        // The same mail and accounts as SMTP and IMAP.
+        extra: &[
+            "--hostname",
+            "localhost",
+            "--domain",
+            "example.test",
+            "--mail-root",
+            "{data}/../smtp/mail",
+            "--users",
+            "{data}/users",
+            // A loopback-only demo without a certificate: USER/PASS over plaintext is allowed.
+            "--allow-plaintext-auth",
+        ],
         listeners: &[],
-        files: &[],
-        notes: &[],
+        files: &[("users", SMTP_USERS)],
+        notes: &["pop3: or download it on 1110 (e.g. `torsion-pop3 retrieve --server 127.0.0.1:1110 --no-tls --allow-plaintext-auth --user alice --to-maildir /tmp/mail`)"],
     },
     Server {
         name: "web",

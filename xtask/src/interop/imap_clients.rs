@@ -26,7 +26,8 @@
 
 use std::time::Duration;
 
-use super::imap_suite::{setup, Imap};
+use super::imap_suite::setup;
+use super::mail_server::MailServer as Imap;
 use super::{make_certificate, python_step, require, Report};
 use crate::util;
 
@@ -143,6 +144,7 @@ pub fn run(report: &mut Report) {
         let key = format!("{SCRATCH}/key.pem");
         make_certificate(&require("openssl", "openssl")?, &root, &key, &cert)?;
         Imap::start(
+            "torsion-imap",
             &root,
             SCRATCH,
             "imap-clients",

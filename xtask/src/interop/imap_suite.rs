@@ -12,11 +12,10 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use super::mail_server::MailServer as Imap;
 use super::{make_certificate, python_step, require, Report};
-use crate::util::{self, ServerProcess};
+use crate::util;
 
-/// Bound on the server logging `listening on`.
-const START: Duration = Duration::from_secs(10);
 /// Bound on one Python step (its socket timeout is 10 s per operation).
 const EXCHANGE: Duration = Duration::from_secs(60);
 /// The script, relative to the workspace root.
@@ -42,6 +41,7 @@ pub fn run(report: &mut Report) {
         return;
     }
     match Imap::start(
+        "torsion-imap",
         &root,
         SCRATCH,
         "imap-plain",
@@ -71,6 +71,7 @@ pub fn run(report: &mut Report) {
         make_certificate(&require("openssl", "openssl")?, &root, &key, &cert)?;
         let endpoint = format!("tls:0:privateKey={key}:certKey={cert}:interface=127.0.0.1");
         let server = Imap::start(
+            "torsion-imap",
             &root,
             SCRATCH,
             "imap-tls",
@@ -120,76 +121,6 @@ pub(super) fn setup(scratch: &Path, users: &str) -> Result<(), String> {
         MESSAGE,
     )?;
     write(scratch.join("expected.eml"), MESSAGE)
-}
-
-fn binary() -> PathBuf {
-    util::release_dir().join("torsion-imap")
-}
-
-/// A running torsion-imap and its first port.
-#[derive(Debug)]
-pub(super) struct Imap {
-    process: ServerProcess,
-    pub(super) port: u16,
-    addresses: Vec<String>,
-}
-
-impl Imap {
-    /// `torsion-imap serve` on `tcp:0` plus `listen` endpoints, with `extra` flags, over the
-    /// users file and mail root that [`setup`] wrote into `scratch` (relative to `root`), its
-    /// log `scratch/CHECK.log`.
-    pub(super) fn start(
-        root: &Path,
-        scratch: &str,
-        check: &str,
-        listen: &[&str],
-        extra: &[&str],
-    ) -> Result<Imap, String> {
-        let mut args: Vec<String> = vec![
-            "serve".into(),
-            "--hostname".into(),
-            "imap.interop.test".into(),
-            "--domain".into(),
-            "example.test".into(),
-            "--mail-root".into(),
-            format!("{scratch}/mail"),
-            "--users".into(),
-            format!("{scratch}/users"),
-            "--listen".into(),
-            "tcp:0:interface=127.0.0.1".into(),
-        ];
-        for endpoint in listen {
-            args.push("--listen".into());
-            args.push((*endpoint).into());
-        }
-        args.extend(extra.iter().map(|s| (*s).to_owned()));
-        let log = root.join(scratch).join(format!("{check}.log"));
-        let mut process = ServerProcess::spawn("torsion-imap", &binary(), &args, root, &log)?;
-        let addresses = process.wait_listening(1 + listen.len(), START)?;
-        let port = addresses
-            .first()
-            .and_then(|a| util::port_of(a))
-            .ok_or_else(|| format!("no port in {addresses:?}"))?;
-        Ok(Imap {
-            process,
-            port,
-            addresses,
-        })
-    }
-
-    /// The port of the listener whose address starts with `scheme`.
-    fn port_of(&self, scheme: &str) -> Result<u16, String> {
-        self.addresses
-            .iter()
-            .find(|a| a.starts_with(scheme))
-            .and_then(|a| util::port_of(a))
-            .ok_or_else(|| format!("no {scheme} address in {:?}", self.addresses))
-    }
-
-    /// SIGTERM and require exit 0.
-    pub(super) fn stop(mut self) -> Result<(), String> {
-        self.process.stop_cleanly()
-    }
 }
 
 /// `python3 client.py ARGS…` to completion (bounded); its stdout must start with `ok`.
