@@ -12,6 +12,7 @@ mod imap_differential;
 mod imap_suite;
 mod irc_suite;
 mod mail_server;
+mod pop3_differential;
 mod pop3_suite;
 mod smtp_suite;
 
@@ -52,7 +53,10 @@ pub fn main(args: &[String]) -> ExitCode {
                 imap_clients::run(&mut report);
                 imap_differential::run(&mut report);
             }
-            "pop3" => pop3_suite::run(&mut report),
+            "pop3" => {
+                pop3_suite::run(&mut report);
+                pop3_differential::run(&mut report);
+            }
             _ => unreachable!("SUITES lists only known suites"),
         }
     }

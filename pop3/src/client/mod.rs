@@ -451,6 +451,24 @@ impl Client {
         Self::pairs(lines, "LIST", |w| w.parse().ok())
     }
 
+    /// LIST `n`: its size.
+    pub async fn list_one(&mut self, n: u32) -> Result<u64, ClientError> {
+        let text = self.simple(&format!("LIST {n}"), "LIST").await?;
+        text.split(' ')
+            .nth(1)
+            .and_then(|w| w.parse().ok())
+            .ok_or_else(|| ClientError::Protocol(format!("LIST: {text:?}")))
+    }
+
+    /// UIDL `n`: its unique id.
+    pub async fn uidl_one(&mut self, n: u32) -> Result<String, ClientError> {
+        let text = self.simple(&format!("UIDL {n}"), "UIDL").await?;
+        text.split(' ')
+            .nth(1)
+            .map(str::to_owned)
+            .ok_or_else(|| ClientError::Protocol(format!("UIDL: {text:?}")))
+    }
+
     /// UIDL: (message number, unique id) of every message not deleted.
     pub async fn uidl(&mut self) -> Result<Vec<(u32, String)>, ClientError> {
         self.simple("UIDL", "UIDL").await?;

@@ -259,7 +259,7 @@ fn normalise_dovecot(transcript: &str) -> String {
 }
 
 /// `== NAME` sections and their lines.
-fn sections(transcript: &str) -> Vec<(String, Vec<String>)> {
+pub(super) fn sections(transcript: &str) -> Vec<(String, Vec<String>)> {
     let mut out: Vec<(String, Vec<String>)> = Vec::new();
     for line in transcript.lines() {
         if let Some(name) = line.strip_prefix("== ") {
@@ -274,7 +274,7 @@ fn sections(transcript: &str) -> Vec<(String, Vec<String>)> {
 }
 
 /// A line diff (longest common subsequence): `- line` only in `a`, `+ line` only in `b`.
-fn diff(a: &[String], b: &[String]) -> Vec<String> {
+pub(super) fn diff(a: &[String], b: &[String]) -> Vec<String> {
     let (n, m) = (a.len(), b.len());
     // lcs[i][j]: the LCS length of a[i..] and b[j..].
     let mut lcs = vec![vec![0usize; m + 1]; n + 1];
@@ -304,7 +304,7 @@ fn diff(a: &[String], b: &[String]) -> Vec<String> {
     out
 }
 
-fn write(path: &Path, bytes: &[u8]) -> Result<(), String> {
+pub(super) fn write(path: &Path, bytes: &[u8]) -> Result<(), String> {
     std::fs::write(path, bytes).map_err(|e| format!("cannot write {}: {e}", path.display()))
 }
 
@@ -491,7 +491,7 @@ fn fixtures() -> Vec<Fixture> {
 
 /// The fixture Maildir++ at `account` (INBOX, `.Archive`, `.Work`, `.Work.Projects`,
 /// `.Legacy`), every file and directory owned by `owner` if given.
-fn write_mail(account: &Path, owner: Option<u32>) -> Result<(), String> {
+pub(super) fn write_mail(account: &Path, owner: Option<u32>) -> Result<(), String> {
     let mkdir = |path: &Path| {
         std::fs::create_dir_all(path).map_err(|e| format!("cannot create {}: {e}", path.display()))
     };

@@ -30,6 +30,8 @@ pub struct Config {
     pub file: PathBuf,
     /// Where it listens for IMAP.
     pub addr: SocketAddr,
+    /// Where it listens for POP3 (plain, same address).
+    pub pop3_addr: SocketAddr,
     /// Its scratch directory.
     pub dir: PathBuf,
 }
@@ -82,6 +84,7 @@ pub fn configure(
     Ok(Config {
         file,
         addr,
+        pop3_addr: SocketAddr::new(addr.ip(), pop3_port),
         dir: dir.to_path_buf(),
     })
 }
