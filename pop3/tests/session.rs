@@ -540,3 +540,83 @@ async fn an_idle_session_is_logged_out_without_deleting() {
     c.expect_closed().await;
     assert_eq!(inbox_uids(&s).len(), 1);
 }
+
+#[tokio::test(start_paused = true)]
+async fn garbage_instead_of_a_tls_handshake_closes_cleanly() {
+    let s = setup();
+    deliver(&s, &[ONE]);
+    let tls = torsion_core::testkit::TestTls::generate();
+    let reloadable =
+        torsion_core::tls::ReloadableServerConfig::load(&tls.key_path(), &tls.cert_path()).unwrap();
+    let accounts: CredentialStore = "memory:alice@example.test:wonderland".parse().unwrap();
+    let directory = Directory::new(["example.test".to_owned()], accounts, Aliases::default());
+    let config = Config {
+        hostname: "pop.example.test".into(),
+        allow_plaintext_auth: false,
+        stls: true,
+        store: Arc::new(s.store.clone()),
+        delete_mode: DeleteMode::Expunge,
+        login_delay: 0,
+    };
+    let server = Arc::new(Pop3Server::new(
+        config,
+        Arc::new(directory),
+        Some(reloadable),
+    ));
+    let mut c = TestPeer::serve(server.clone());
+    c.expect_line("+OK pop.example.test POP3 server ready")
+        .await;
+    c.send_line("CAPA").await;
+    c.expect_line("+OK *").await;
+    assert!(multiline(&mut c).await.iter().any(|l| l == "STLS"));
+    c.send_line("STLS").await;
+    c.expect_line("+OK Begin TLS negotiation").await;
+    c.send(b"USER alice@example.test\r\nPASS wonderland\r\nDELE 1\r\nQUIT\r\n")
+        .await;
+    // A TLS alert record (content type 21) and the close; no POP3 reply to the plaintext.
+    assert_eq!(c.read_to_close().await, "");
+    assert_eq!(c.unread().first(), Some(&0x15), "{:?}", c.unread());
+    c.join().await;
+    assert_eq!(inbox_uids(&s).len(), 1, "nothing deleted");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_client_vanishing_in_any_state_deletes_nothing_and_leaves_no_lock() {
+    let s = setup();
+    let big = format!(
+        "Subject: big\r\n\r\n{}",
+        "0123456789abcdef\r\n".repeat(100_000)
+    );
+    deliver(&s, &[ONE, big.as_bytes()]);
+    // Authorization, after USER.
+    let mut c = connect(&s).await;
+    c.send_line("USER alice@example.test").await;
+    c.expect_line("+OK *").await;
+    drop(c);
+    // In the SASL continuation.
+    let mut c = connect(&s).await;
+    c.send_line("AUTH PLAIN").await;
+    c.expect_line("+ ").await;
+    c.shutdown_write().await;
+    c.join().await;
+    // Mid-RETR of a 1.8 MB message, with a DELE before it.
+    let mut c = login(&s).await;
+    c.send_line("DELE 1").await;
+    c.expect_line("+OK *").await;
+    c.send_line("RETR 2").await;
+    c.expect_line("+OK *").await;
+    c.read_line().await.unwrap();
+    drop(c);
+    // Mid-line in the transaction state.
+    let mut c = login(&s).await;
+    c.send(b"DELE 1\r\nDELE 2\r\nQU").await;
+    c.expect_line("+OK *").await;
+    c.expect_line("+OK *").await;
+    c.shutdown_write().await;
+    c.join().await;
+    assert_eq!(inbox_uids(&s).len(), 2, "nothing deleted");
+    // No lock left behind.
+    let mut c = login(&s).await;
+    c.send_line("STAT").await;
+    c.expect_line("+OK 2 *").await;
+}
