@@ -34,7 +34,7 @@
 mod client;
 pub(crate) mod dovecot;
 mod load;
-mod maildir;
+pub(crate) mod maildir;
 
 use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
