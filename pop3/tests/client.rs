@@ -289,3 +289,65 @@ fn retrieve_downloads_only_new_mail_then_deletes_it() {
         "{out:?}"
     );
 }
+
+#[test]
+fn a_killed_server_leaves_no_stale_lock() {
+    use std::io::{BufRead, BufReader, Write};
+    let dir = TempDir::new("pop3-killed").unwrap();
+    let root = dir.path().join("mail");
+    let users = dir.path().join("users");
+    std::fs::write(&users, "alice@example.test:{PLAIN}wonderland\n").unwrap();
+    let store = MailStore::open(&root).unwrap();
+    store
+        .deliver(&[alice()], &[b"Subject: a\r\n\r\na\r\n"])
+        .unwrap();
+    let args = [
+        "serve",
+        "--listen",
+        "tcp:0:interface=127.0.0.1",
+        "--mail-root",
+        root.to_str().unwrap(),
+        "--users",
+        users.to_str().unwrap(),
+        "--allow-plaintext-auth",
+    ];
+    // Log in and DELE, holding the lock, then SIGKILL the server.
+    let login = |port: u16| {
+        let stream = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+        stream
+            .set_read_timeout(Some(Duration::from_secs(20)))
+            .unwrap();
+        let mut reader = BufReader::new(stream.try_clone().unwrap());
+        let mut writer = stream;
+        let mut line = String::new();
+        let mut reply = |cmd: &str, line: &mut String| {
+            if !cmd.is_empty() {
+                write!(writer, "{cmd}\r\n").unwrap();
+            }
+            line.clear();
+            reader.read_line(line).unwrap();
+            line.trim_end().to_owned()
+        };
+        assert!(reply("", &mut line).starts_with("+OK"));
+        assert!(reply("USER alice@example.test", &mut line).starts_with("+OK"));
+        let logged_in = reply("PASS wonderland", &mut line);
+        let dele = reply("DELE 1", &mut line);
+        (logged_in, dele, reader, writer)
+    };
+    let first = ServerBinary::start(BIN, &args, 1);
+    let (logged_in, dele, _r, _w) = login(first.tcp_port(0));
+    assert!(
+        logged_in.starts_with("+OK Logged in, 1 messages"),
+        "{logged_in}"
+    );
+    assert!(dele.starts_with("+OK"), "{dele}");
+    first.signal("KILL");
+    drop(first);
+    // A new server process gets the maildrop at once, with nothing deleted.
+    let second = ServerBinary::start(BIN, &args, 1);
+    let (logged_in, _, _r, _w) = login(second.tcp_port(0));
+    assert!(
+        logged_in.starts_with("+OK Logged in, 1 messages"),
+        "{logged_in}"
+    );
+}
