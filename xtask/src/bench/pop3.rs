@@ -97,6 +97,11 @@ struct Load {
     cpu: f64,
 }
 
+/// One server's figures: (RETR, logins), or why they could not be measured.
+type Measured = Result<(Load, Load), String>;
+/// A table row: its name, the figure from a server's loads, its decimals.
+type Row<'a> = (&'a str, &'a dyn Fn(&(Load, Load)) -> f64, usize);
+
 /// A server under test, running.
 enum Running {
     Torsion(ServerProcess),
@@ -212,7 +217,7 @@ fn run(options: &Options) -> Result<(), String> {
         .enable_all()
         .build()
         .map_err(|e| format!("cannot start a runtime: {e}"))?;
-    let mut results: Vec<(&str, Result<(Load, Load), String>)> = Vec::new();
+    let mut results: Vec<(&str, Measured)> = Vec::new();
     for label in ["torsion-pop3", "Dovecot"] {
         let started: Result<(Running, SocketAddr), String> = if label == "Dovecot" {
             Dovecot::start(&dovecot_program, &config, &root).and_then(|d| {
@@ -262,7 +267,7 @@ fn run(options: &Options) -> Result<(), String> {
     Ok(())
 }
 
-fn report(options: &Options, results: &[(&str, Result<(Load, Load), String>)]) -> String {
+fn report(options: &Options, results: &[(&str, Measured)]) -> String {
     let get = |i: usize, f: &dyn Fn(&(Load, Load)) -> f64| -> Option<f64> {
         results
             .get(i)
@@ -270,7 +275,7 @@ fn report(options: &Options, results: &[(&str, Result<(Load, Load), String>)]) -
             .map(f)
             .filter(|v| v.is_finite())
     };
-    let rows: [(&str, &dyn Fn(&(Load, Load)) -> f64, usize); 4] = [
+    let rows: [Row<'_>; 4] = [
         (
             "RETR throughput, MB/s",
             &|(r, _)| r.bytes as f64 / 1e6 / r.seconds,
