@@ -38,6 +38,9 @@ pub trait Mailbox: fmt::Debug + Send + Sync {
     fn vanished_since(&self, since: u64) -> io::Result<Option<Vec<u32>>>;
     /// A message's content, CRLF line ends, `message.size` bytes; `NotFound` once expunged.
     fn read(&self, message: &Message) -> io::Result<Vec<u8>>;
+    /// The same content as a stream, for messages too large to hold (POP3 RETR); `NotFound`
+    /// once expunged. Once open, the stream stays readable even if the message is expunged.
+    fn open_read(&self, message: &Message) -> io::Result<Box<dyn io::Read + Send>>;
     /// The envelope header fields of each message (see [`crate::headers`]); `None` where
     /// they are not kept and the message must be read.
     fn header_fields(
@@ -133,6 +136,9 @@ impl Mailbox for Maildir {
     }
     fn read(&self, message: &Message) -> io::Result<Vec<u8>> {
         Maildir::read(self, message)
+    }
+    fn open_read(&self, message: &Message) -> io::Result<Box<dyn io::Read + Send>> {
+        Maildir::open_read(self, message)
     }
     fn header_fields(
         &self,

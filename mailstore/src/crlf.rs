@@ -70,6 +70,70 @@ pub fn normalise(bytes: Vec<u8>) -> Vec<u8> {
     out
 }
 
+/// A reader of what `inner` yields with every bare LF made CRLF, for messages too large to
+/// normalise in memory (a POP3 RETR streams through this).
+#[derive(Debug)]
+pub struct CrlfReader<R> {
+    inner: R,
+    buf: Vec<u8>,
+    /// Unread bytes in `buf`: `buf[at..end]`.
+    at: usize,
+    end: usize,
+    /// The last byte taken from `inner` was a CR.
+    after_cr: bool,
+    /// A CR is owed before the LF at `buf[at]`.
+    owe_cr: bool,
+}
+
+impl<R: Read> CrlfReader<R> {
+    /// Wrap `inner`.
+    pub fn new(inner: R) -> Self {
+        CrlfReader {
+            inner,
+            buf: vec![0; 16 * 1024],
+            at: 0,
+            end: 0,
+            after_cr: false,
+            owe_cr: false,
+        }
+    }
+}
+
+impl<R: Read> Read for CrlfReader<R> {
+    fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+        if out.is_empty() {
+            return Ok(0);
+        }
+        if self.at == self.end {
+            let n = self.inner.read(&mut self.buf)?;
+            if n == 0 {
+                return Ok(0);
+            }
+            (self.at, self.end) = (0, n);
+        }
+        let mut written = 0;
+        while written < out.len() && self.at < self.end {
+            let b = self.buf[self.at];
+            if b == b'\n' && !self.after_cr && !self.owe_cr {
+                self.owe_cr = true;
+            }
+            if self.owe_cr {
+                out[written] = b'\r';
+                written += 1;
+                self.owe_cr = false;
+                // The LF itself is written next (now preceded by a CR).
+                self.after_cr = true;
+                continue;
+            }
+            out[written] = b;
+            written += 1;
+            self.after_cr = b == b'\r';
+            self.at += 1;
+        }
+        Ok(written)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -104,6 +168,20 @@ mod tests {
             prop_assert_eq!(bare_lfs(&normal, false), 0);
             let without_cr = |v: &[u8]| v.iter().filter(|&&c| c != b'\r').count();
             prop_assert_eq!(without_cr(&normal), without_cr(&bytes));
+            // The streaming form agrees, whatever the read sizes.
+            let pieces = bytes.chunks(5).fold(
+                Box::new(io::empty()) as Box<dyn Read>,
+                |r, c| Box::new(r.chain(c)),
+            );
+            let mut streamed = Vec::new();
+            let mut reader = CrlfReader::new(pieces);
+            let mut small = [0u8; 3];
+            loop {
+                let n = reader.read(&mut small[..1 + split % 3]).unwrap();
+                if n == 0 { break; }
+                streamed.extend_from_slice(&small[..n]);
+            }
+            prop_assert_eq!(streamed, normal);
         }
     }
 }

@@ -336,6 +336,16 @@ impl Maildir {
         }
     }
 
+    /// `message` as a stream with CRLF line ends (see [`read`](Self::read)): the file itself
+    /// when it is already `message.size` bytes, else through [`crate::crlf::CrlfReader`].
+    pub fn open_read(&self, message: &Message) -> io::Result<Box<dyn io::Read + Send>> {
+        let file = self.open_message(message)?;
+        if file.metadata()?.len() == message.size {
+            return Ok(Box::new(io::BufReader::with_capacity(64 * 1024, file)));
+        }
+        Ok(Box::new(crate::crlf::CrlfReader::new(file)))
+    }
+
     /// Read a whole message, with CRLF line ends (a file with bare LF gains its CRs here, so
     /// what is read is `message.size` bytes long).
     pub fn read(&self, message: &Message) -> io::Result<Vec<u8>> {
@@ -1081,6 +1091,12 @@ mod tests {
         assert_eq!(md.read(&snap.messages[1]).unwrap(), b"a\r\nb");
         assert_eq!(md.read(&snap.messages[2]).unwrap(), b"x\r\ny");
         assert_eq!(md.read(&snap.messages[3]).unwrap(), b"ok\r\n");
+        // The streaming form gives the same bytes.
+        for m in &snap.messages {
+            let mut streamed = Vec::new();
+            io::Read::read_to_end(&mut md.open_read(m).unwrap(), &mut streamed).unwrap();
+            assert_eq!(streamed, md.read(m).unwrap());
+        }
         // The file on disk is left as it was; a copy keeps the size.
         let other = Maildir::create(dir.path().join(".Other")).unwrap();
         md.copy_into(&snap.messages[..1], &snap.keywords, &other)

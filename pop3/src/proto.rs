@@ -182,31 +182,116 @@ pub fn parse(line: &[u8]) -> Result<Command<'_>, ParseError> {
 /// A last line without a line end gets one.
 pub fn stuff(message: &[u8], body_lines: Option<u32>, out: &mut Vec<u8>) {
     out.reserve(message.len() + message.len() / 64 + 5);
-    // None while in the header; then the body lines still to send.
-    let mut left: Option<u32> = None;
-    let mut rest = message;
-    while !rest.is_empty() {
-        if left == Some(0) {
-            break;
+    let mut stuffer = Stuffer::new(body_lines);
+    stuffer.push(message, out);
+    stuffer.finish(out);
+}
+
+/// [`stuff`] in pieces, for a message streamed from its file: the output of any split of the
+/// message into pushes is the output of `stuff` on the whole (property-tested), and nothing
+/// is held between pushes but a few flags.
+#[derive(Debug, Clone)]
+pub struct Stuffer {
+    /// TOP's body line count; `None` for RETR.
+    body_lines: Option<u32>,
+    /// Body lines still to send, once the header has ended (TOP).
+    left: Option<u32>,
+    /// The next byte starts a line.
+    at_start: bool,
+    /// The current line has sent no content yet.
+    empty: bool,
+    /// A CR ended the last push: part of a CRLF, or content if something else follows.
+    cr_held: bool,
+    /// TOP has sent all it should.
+    done: bool,
+}
+
+impl Stuffer {
+    /// For RETR (`None`) or `TOP n` (`Some(n)`).
+    pub fn new(body_lines: Option<u32>) -> Self {
+        Stuffer {
+            body_lines,
+            left: None,
+            at_start: true,
+            empty: true,
+            cr_held: false,
+            done: false,
         }
-        let (line, next) = match rest.iter().position(|&b| b == b'\n') {
-            Some(i) => (&rest[..i], &rest[i + 1..]),
-            None => (rest, &rest[rest.len()..]),
+    }
+
+    /// Whether the rest of the message is not needed (TOP has its lines).
+    pub fn is_done(&self) -> bool {
+        self.done
+    }
+
+    /// Stuff the next piece of the message into `out`.
+    pub fn push(&mut self, mut rest: &[u8], out: &mut Vec<u8>) {
+        while !rest.is_empty() && !self.done {
+            if self.at_start {
+                if rest[0] == b'.' {
+                    out.push(b'.');
+                }
+                self.at_start = false;
+                self.empty = true;
+            }
+            match memchr::memchr(b'\n', rest) {
+                Some(i) => {
+                    self.content(&rest[..i], out);
+                    // A CR before the LF is the line end's own.
+                    self.cr_held = false;
+                    out.extend_from_slice(b"\r\n");
+                    self.line_ended();
+                    rest = &rest[i + 1..];
+                }
+                None => {
+                    self.content(rest, out);
+                    rest = &[];
+                }
+            }
+        }
+    }
+
+    /// Line content (no LF in it); a CR at its end is held until the next byte is known.
+    fn content(&mut self, seg: &[u8], out: &mut Vec<u8>) {
+        if seg.is_empty() {
+            return;
+        }
+        if self.cr_held {
+            out.push(b'\r');
+            self.empty = false;
+            self.cr_held = false;
+        }
+        let (body, held) = match seg.split_last() {
+            Some((b'\r', body)) => (body, true),
+            _ => (seg, false),
         };
-        let line = line.strip_suffix(b"\r").unwrap_or(line);
-        if line.first() == Some(&b'.') {
-            out.push(b'.');
+        if !body.is_empty() {
+            out.extend_from_slice(body);
+            self.empty = false;
         }
-        out.extend_from_slice(line);
-        out.extend_from_slice(b"\r\n");
-        match (&mut left, body_lines) {
-            (None, Some(n)) if line.is_empty() => left = Some(n),
-            (Some(n), _) => *n -= 1,
+        self.cr_held = held;
+    }
+
+    fn line_ended(&mut self) {
+        self.at_start = true;
+        match (&mut self.left, self.body_lines) {
+            (None, Some(n)) if self.empty => self.left = Some(n),
+            (Some(n), _) => *n = n.saturating_sub(1),
             _ => {}
         }
-        rest = next;
+        if self.left == Some(0) {
+            self.done = true;
+        }
     }
-    out.extend_from_slice(b".\r\n");
+
+    /// End the response: the last line's line end if it had none (a CR at its very end is
+    /// taken as that line end, as [`stuff`] strips it), then the `.` line.
+    pub fn finish(self, out: &mut Vec<u8>) {
+        if !self.done && !self.at_start {
+            out.extend_from_slice(b"\r\n");
+        }
+        out.extend_from_slice(b".\r\n");
+    }
 }
 
 /// One line of a multi-line response as received (without CRLF): `None` for the
@@ -369,6 +454,32 @@ mod tests {
                 .flat_map(|l| { let mut v = l.strip_suffix(b"\r").unwrap_or(l).to_vec(); v.extend_from_slice(b"\r\n"); v })
                 .collect();
             proptest::prop_assert_eq!(back, expected);
+        }
+
+        /// Any split into pushes gives what `stuff` gives on the whole, RETR or TOP.
+        #[test]
+        fn stuffing_in_pieces_is_the_same(
+            message in proptest::collection::vec(
+                proptest::prop_oneof![
+                    proptest::strategy::Just(b'.'), proptest::strategy::Just(b'\r'),
+                    proptest::strategy::Just(b'\n'), proptest::strategy::Just(b'x')
+                ], 0..120),
+            cuts in proptest::collection::vec(0usize..120, 0..6),
+            top in proptest::option::of(0u32..4),
+        ) {
+            let mut whole = Vec::new();
+            stuff(&message, top, &mut whole);
+            let mut cuts: Vec<usize> = cuts.into_iter().map(|c| c.min(message.len())).collect();
+            cuts.sort_unstable();
+            let mut pieces = Vec::new();
+            let mut stuffer = Stuffer::new(top);
+            let mut from = 0;
+            for cut in cuts.into_iter().chain([message.len()]) {
+                stuffer.push(&message[from..cut], &mut pieces);
+                from = cut;
+            }
+            stuffer.finish(&mut pieces);
+            proptest::prop_assert_eq!(pieces, whole);
         }
 
         /// No line panics the parser.

@@ -20,8 +20,8 @@ use torsion_core::tls::ReloadableServerConfig;
 use torsion_core::{Connection, ReadError, Service};
 use torsion_mailstore::Directory;
 
-use super::session::{Config, Effect, Session, State};
-use crate::proto::MAX_COMMAND_LINE;
+use super::session::{Config, Effect, Session, State, Transfer};
+use crate::proto::{Stuffer, MAX_COMMAND_LINE};
 
 /// Idle timeout, in every state: RFC 1939 §3, "at least 10 minutes".
 pub const IDLE_TIMEOUT: Duration = Duration::from_secs(10 * 60);
@@ -33,6 +33,8 @@ pub const FAILED_LOGIN_DELAY: Duration = Duration::from_secs(2);
 pub const MAX_FAILED_LOGINS: u32 = 3;
 /// Bad commands (unknown, malformed, out of state, too long) before the connection is closed.
 pub const MAX_BAD_COMMANDS: u32 = 20;
+/// Bytes of a large message read (and byte-stuffed) at a time.
+pub const TRANSFER_CHUNK: usize = 64 * 1024;
 /// Accounts whose last login time is remembered for LOGIN-DELAY (the oldest are forgotten).
 const MAX_LOGIN_TIMES: usize = 100_000;
 
@@ -114,6 +116,59 @@ impl Pop3Server {
             times.insert(account.to_owned(), now);
         }
         false
+    }
+
+    /// Stream a large message's body: a blocking task reads and byte-stuffs it in
+    /// [`TRANSFER_CHUNK`] pieces, at most two pieces ahead of the connection (backpressure);
+    /// false if it could not all be sent.
+    async fn transfer(conn: &mut Connection, transfer: Transfer) -> bool {
+        let (tx, mut rx) = tokio::sync::mpsc::channel::<std::io::Result<Vec<u8>>>(2);
+        let producer = tokio::task::spawn_blocking(move || {
+            let Transfer {
+                mut reader,
+                body_lines,
+            } = transfer;
+            let mut stuffer = Stuffer::new(body_lines);
+            let mut buf = vec![0u8; TRANSFER_CHUNK];
+            while !stuffer.is_done() {
+                let n = match reader.read(&mut buf) {
+                    Ok(0) => break,
+                    Ok(n) => n,
+                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                    Err(e) => {
+                        let _ = tx.blocking_send(Err(e));
+                        return;
+                    }
+                };
+                let mut out = Vec::with_capacity(n + n / 32 + 8);
+                stuffer.push(&buf[..n], &mut out);
+                if tx.blocking_send(Ok(out)).is_err() {
+                    return; // the connection is gone
+                }
+            }
+            let mut out = Vec::new();
+            stuffer.finish(&mut out);
+            let _ = tx.blocking_send(Ok(out));
+        });
+        let mut sent = true;
+        while let Some(chunk) = rx.recv().await {
+            match chunk {
+                Ok(bytes) => {
+                    if conn.feed(&bytes).await.is_err() {
+                        sent = false;
+                        break;
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!("POP3 RETR: reading the message failed midway: {e}");
+                    sent = false;
+                    break;
+                }
+            }
+        }
+        drop(rx);
+        let _ = producer.await;
+        sent
     }
 
     /// Check a password and finish the login; the session back (None: its task died).
@@ -246,6 +301,17 @@ impl Service for Pop3Server {
                     }
                 }
                 Effect::CheckPassword { user, password } => Some((user, password)),
+                Effect::Transfer => {
+                    let Some(transfer) = session.take_transfer() else {
+                        break;
+                    };
+                    if !Self::transfer(&mut conn, transfer).await {
+                        // The `+OK` is out but the body is not: closing without the `.` line
+                        // tells the client the message is incomplete.
+                        break;
+                    }
+                    None
+                }
             };
             if let Some((user, password)) = login {
                 let Some((next, out)) = self.check_password(session, user, password).await else {

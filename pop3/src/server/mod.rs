@@ -5,4 +5,4 @@ pub mod driver;
 pub mod session;
 
 pub use driver::Pop3Server;
-pub use session::{Config, DeleteMode, Effect, Session, State};
+pub use session::{Config, DeleteMode, Effect, Session, State, Transfer};

@@ -72,6 +72,30 @@ pub enum Effect {
     /// AUTH PLAIN without an initial response: send `+ ` and read one line, then call
     /// [`Session::auth_data`].
     SaslContinue,
+    /// The `+OK` of a RETR or TOP of a large message was written: stream its body from
+    /// [`Session::take_transfer`] (byte-stuffed, then the `.` line).
+    Transfer,
+}
+
+/// Messages up to this size are read whole and answered in one piece; larger ones are
+/// streamed from their file in chunks ([`Effect::Transfer`]), so a session holds at most
+/// about this much of any message.
+pub const STREAM_ABOVE: u64 = 256 * 1024;
+
+/// A message body to stream: its reader and TOP's line count (`None`: RETR).
+pub struct Transfer {
+    /// The message, CRLF line ends.
+    pub reader: Box<dyn std::io::Read + Send>,
+    /// TOP's body lines.
+    pub body_lines: Option<u32>,
+}
+
+impl std::fmt::Debug for Transfer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Transfer")
+            .field("body_lines", &self.body_lines)
+            .finish_non_exhaustive()
+    }
 }
 
 /// One locked maildrop: the messages as numbered at login.
@@ -121,6 +145,8 @@ pub struct Session {
     /// The name from USER, waiting for PASS.
     user: Option<String>,
     drop: Option<Maildrop>,
+    /// A large message's body waiting for the driver ([`Effect::Transfer`]).
+    transfer: Option<Transfer>,
     /// Failed logins so far (the driver delays and finally disconnects).
     pub failed_logins: u32,
 }
@@ -148,8 +174,14 @@ impl Session {
             tls,
             user: None,
             drop: None,
+            transfer: None,
             failed_logins: 0,
         }
+    }
+
+    /// The body a [`Effect::Transfer`] is to stream (once).
+    pub fn take_transfer(&mut self) -> Option<Transfer> {
+        self.transfer.take()
     }
 
     /// The state.
@@ -444,8 +476,18 @@ impl Session {
                 }
                 Err(e) => err(out, &e),
             },
-            Command::Retr(n) => Self::send(drop, n, None, out),
-            Command::Top(n, lines) => Self::send(drop, n, Some(lines), out),
+            Command::Retr(n) => {
+                if let Some(t) = Self::send(drop, n, None, out) {
+                    self.transfer = Some(t);
+                    return (Effect::Transfer, false);
+                }
+            }
+            Command::Top(n, lines) => {
+                if let Some(t) = Self::send(drop, n, Some(lines), out) {
+                    self.transfer = Some(t);
+                    return (Effect::Transfer, false);
+                }
+            }
             Command::Dele(n) => match lookup(drop, n) {
                 Ok(i) => {
                     drop.deleted[i] = true;
@@ -476,30 +518,56 @@ impl Session {
         (Effect::None, false)
     }
 
-    /// RETR (`lines` None) or TOP.
-    fn send(drop: &mut Maildrop, n: u32, lines: Option<u32>, out: &mut Vec<u8>) {
+    /// RETR (`lines` None) or TOP: the whole answer in `out` for a small message; for a large
+    /// one the `+OK` line in `out` and the body to stream.
+    fn send(
+        drop: &mut Maildrop,
+        n: u32,
+        lines: Option<u32>,
+        out: &mut Vec<u8>,
+    ) -> Option<Transfer> {
         let i = match lookup(drop, n) {
             Ok(i) => i,
-            Err(e) => return err(out, &e),
+            Err(e) => {
+                err(out, &e);
+                return None;
+            }
         };
         let message = &drop.messages[i];
-        match drop.mailbox.read(message) {
-            Ok(content) => {
-                match lines {
-                    None => ok(out, &format!("{} octets", message.size)),
-                    Some(_) => ok(out, "Top of message follows"),
-                }
+        let status = |out: &mut Vec<u8>| match lines {
+            None => ok(out, &format!("{} octets", message.size)),
+            Some(_) => ok(out, "Top of message follows"),
+        };
+        let mut transfer = None;
+        let opened = if message.size > STREAM_ABOVE {
+            drop.mailbox.open_read(message).map(|reader| {
+                status(out);
+                transfer = Some(Transfer {
+                    reader,
+                    body_lines: lines,
+                });
+            })
+        } else {
+            drop.mailbox.read(message).map(|content| {
+                status(out);
                 proto::stuff(&content, lines, out);
+            })
+        };
+        match opened {
+            Ok(()) => {
                 if lines.is_none() {
                     drop.retrieved[i] = true;
                 }
+                transfer
             }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 err(out, &format!("Message {n} was removed by another session"));
+                None
             }
             Err(e) => {
                 tracing::warn!(uid = message.uid, "POP3 RETR: {e}");
                 err(out, "[SYS/TEMP] The message could not be read");
+                None
             }
         }
     }
