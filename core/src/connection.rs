@@ -654,6 +654,25 @@ impl Connection {
         Ok(discarded)
     }
 
+    /// Upgrade to TLS as a client with the certificate verified for `host` against
+    /// `trust_roots` (PEM; `None`: the system store, see [`crate::tls::client_config`]), as
+    /// a mail client does after STARTTLS/STLS or on an implicit-TLS port.
+    pub async fn upgrade_client_verified(
+        &mut self,
+        host: &str,
+        trust_roots: Option<&std::path::Path>,
+    ) -> Result<(), crate::tls::ClientTlsError> {
+        let connector = crate::tls::connector(trust_roots)?;
+        let name = crate::tls::server_name(host)?;
+        self.upgrade_client_tls(&connector, name)
+            .await
+            .map_err(|source| crate::tls::ClientTlsError::Handshake {
+                host: host.to_owned(),
+                source,
+            })?;
+        Ok(())
+    }
+
     fn discard_input(&mut self) -> usize {
         let n = self.rbuf.len();
         self.rbuf = BytesMut::new();

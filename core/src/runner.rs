@@ -174,6 +174,31 @@ pub struct ServiceArgs {
     pub shutdown_timeout: u64,
 }
 
+/// `--tls-cert`/`--tls-key`: the certificate a server offers after STARTTLS (SMTP, IMAP) or
+/// STLS (POP3). Flatten into a binary's clap struct; both or neither must be given.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct StartTlsArgs {
+    /// Certificate chain (PEM) offered after STARTTLS/STLS.
+    #[arg(long, value_name = "PEM", requires = "tls_key")]
+    pub tls_cert: Option<std::path::PathBuf>,
+    /// Private key (PEM) for --tls-cert.
+    #[arg(long, value_name = "PEM", requires = "tls_cert")]
+    pub tls_key: Option<std::path::PathBuf>,
+}
+
+impl StartTlsArgs {
+    /// The reloadable configuration, if both files were given; a configuration error (exit
+    /// 2) naming the flags if they cannot be loaded.
+    pub fn load(&self) -> Result<Option<crate::tls::ReloadableServerConfig>, RunError> {
+        match (&self.tls_cert, &self.tls_key) {
+            (Some(cert), Some(key)) => crate::tls::ReloadableServerConfig::load(key, cert)
+                .map(Some)
+                .map_err(|e| RunError::Config(format!("--tls-cert/--tls-key: {e}"))),
+            _ => Ok(None),
+        }
+    }
+}
+
 impl ServiceArgs {
     /// Defaults for embedding and tests (no flags given).
     pub fn defaults() -> Self {

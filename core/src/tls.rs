@@ -102,6 +102,40 @@ pub fn connector(trust_roots: Option<&Path>) -> Result<TlsConnector, TlsError> {
     Ok(TlsConnector::from(client_config(trust_roots)?))
 }
 
+/// Why a client could not set up TLS towards a server (for the protocol's `Tls` error).
+#[derive(Debug, thiserror::Error)]
+pub enum ClientTlsError {
+    /// The trust roots could not be loaded.
+    #[error("{0}")]
+    Config(#[from] TlsError),
+    /// The host is not something a certificate can name.
+    #[error("{host:?}: {reason}")]
+    Name {
+        /// The host as given.
+        host: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// The handshake or the certificate check failed.
+    #[error("handshake with {host}: {source}")]
+    Handshake {
+        /// The host.
+        host: String,
+        /// What failed.
+        source: std::io::Error,
+    },
+}
+
+/// The name a server certificate must carry for `host` (a name or an address; an IPv6
+/// literal may keep its brackets, as in `[::1]:993`).
+pub fn server_name(host: &str) -> Result<rustls_pki_types::ServerName<'static>, ClientTlsError> {
+    let bare = host.trim_start_matches('[').trim_end_matches(']');
+    rustls_pki_types::ServerName::try_from(bare.to_owned()).map_err(|e| ClientTlsError::Name {
+        host: bare.to_owned(),
+        reason: e.to_string(),
+    })
+}
+
 /// A server TLS configuration that can be reloaded from its files (SIGHUP). Connections keep
 /// the configuration they started with; new handshakes use the newest.
 #[derive(Debug, Clone)]

@@ -10,8 +10,7 @@ use std::sync::Arc;
 
 use torsion_core::cred::passwd::{passwd_main, PasswdArgs};
 use torsion_core::cred::CredentialStore;
-use torsion_core::runner::{self, RunError, ServiceArgs};
-use torsion_core::tls::ReloadableServerConfig;
+use torsion_core::runner::{self, RunError, ServiceArgs, StartTlsArgs};
 use torsion_imap::server::{Config, ImapServer};
 use torsion_mailstore::{Aliases, Directory, MailStore};
 
@@ -54,12 +53,8 @@ struct ServeArgs {
     /// `alice@DOMAIN`).
     #[arg(long = "domain", value_name = "DOMAIN")]
     domains: Vec<String>,
-    /// Certificate chain (PEM) for STARTTLS.
-    #[arg(long, value_name = "PEM", requires = "tls_key")]
-    tls_cert: Option<PathBuf>,
-    /// Private key (PEM) for STARTTLS.
-    #[arg(long, value_name = "PEM", requires = "tls_cert")]
-    tls_key: Option<PathBuf>,
+    #[command(flatten)]
+    tls: StartTlsArgs,
     /// Allow LOGIN and AUTHENTICATE over unencrypted connections (tests, loopback set-ups).
     #[arg(long)]
     allow_plaintext_auth: bool,
@@ -96,13 +91,7 @@ async fn serve(args: ServeArgs) -> Result<(), RunError> {
     ));
     let store = MailStore::open(&args.mail_root)
         .map_err(|e| config_err(&format!("--mail-root {}", args.mail_root.display()), &e))?;
-    let tls = match (&args.tls_cert, &args.tls_key) {
-        (Some(cert), Some(key)) => Some(
-            ReloadableServerConfig::load(key, cert)
-                .map_err(|e| config_err("--tls-cert/--tls-key", &e))?,
-        ),
-        _ => None,
-    };
+    let tls = args.tls.load()?;
     runner::init_logging(&args.service.log_level, args.service.log_format)?;
     let config = Config {
         hostname: args.hostname.clone(),

@@ -10,8 +10,7 @@ use std::sync::Arc;
 
 use torsion_core::cred::passwd::{passwd_main, PasswdArgs};
 use torsion_core::cred::CredentialStore;
-use torsion_core::runner::{self, RunError, ServiceArgs};
-use torsion_core::tls::ReloadableServerConfig;
+use torsion_core::runner::{self, RunError, ServiceArgs, StartTlsArgs};
 use torsion_mailstore::{Aliases, Directory, MailStore};
 use torsion_pop3::server::{Config, DeleteMode, Pop3Server};
 
@@ -61,12 +60,8 @@ struct ServeArgs {
     /// `alice@DOMAIN`).
     #[arg(long = "domain", value_name = "DOMAIN")]
     domains: Vec<String>,
-    /// Certificate chain (PEM) for STLS.
-    #[arg(long, value_name = "PEM", requires = "tls_key")]
-    tls_cert: Option<PathBuf>,
-    /// Private key (PEM) for STLS.
-    #[arg(long, value_name = "PEM", requires = "tls_cert")]
-    tls_key: Option<PathBuf>,
+    #[command(flatten)]
+    tls: StartTlsArgs,
     /// Allow USER/PASS and AUTH over unencrypted connections (tests, loopback set-ups).
     #[arg(long)]
     allow_plaintext_auth: bool,
@@ -101,13 +96,7 @@ async fn serve(args: ServeArgs) -> Result<(), RunError> {
     ));
     let store = MailStore::open(&args.mail_root)
         .map_err(|e| config_err(&format!("--mail-root {}", args.mail_root.display()), &e))?;
-    let tls = match (&args.tls_cert, &args.tls_key) {
-        (Some(cert), Some(key)) => Some(
-            ReloadableServerConfig::load(key, cert)
-                .map_err(|e| config_err("--tls-cert/--tls-key", &e))?,
-        ),
-        _ => None,
-    };
+    let tls = args.tls.load()?;
     runner::init_logging(&args.service.log_level, args.service.log_format)?;
     let config = Config {
         hostname: args.hostname.clone(),

@@ -10,8 +10,7 @@ use std::sync::Arc;
 
 use torsion_core::cred::passwd::{passwd_main, PasswdArgs};
 use torsion_core::cred::CredentialStore;
-use torsion_core::runner::{self, RunError, Server, ServerControl, ServiceArgs};
-use torsion_core::tls::ReloadableServerConfig;
+use torsion_core::runner::{self, RunError, Server, ServerControl, ServiceArgs, StartTlsArgs};
 use torsion_core::ServerEndpoint;
 use torsion_mailstore::{Aliases, Directory, MailStore};
 use torsion_smtp::server::relay_worker::{LocalDelivery, RelayOptions, RelayWorker};
@@ -69,12 +68,8 @@ struct ServeArgs {
     /// Aliases: `alias@domain: target, …` and `@domain: catchall` lines.
     #[arg(long, value_name = "FILE")]
     aliases: Option<PathBuf>,
-    /// Certificate chain (PEM) for STARTTLS.
-    #[arg(long, value_name = "PEM", requires = "tls_key")]
-    tls_cert: Option<PathBuf>,
-    /// Private key (PEM) for STARTTLS.
-    #[arg(long, value_name = "PEM", requires = "tls_cert")]
-    tls_key: Option<PathBuf>,
+    #[command(flatten)]
+    tls: StartTlsArgs,
     /// Largest message accepted, in bytes.
     #[arg(long, value_name = "BYTES", default_value_t = 25 * 1024 * 1024)]
     max_message_size: usize,
@@ -169,13 +164,7 @@ async fn serve(args: ServeArgs) -> Result<(), RunError> {
     let directory = Arc::new(Directory::new(args.domains.clone(), accounts, aliases));
     let store = MailStore::open(&args.mail_root)
         .map_err(|e| config_err(&format!("--mail-root {}", args.mail_root.display()), &e))?;
-    let tls = match (&args.tls_cert, &args.tls_key) {
-        (Some(cert), Some(key)) => Some(
-            ReloadableServerConfig::load(key, cert)
-                .map_err(|e| config_err("--tls-cert/--tls-key", &e))?,
-        ),
-        _ => None,
-    };
+    let tls = args.tls.load()?;
     let queue = match &args.queue_dir {
         Some(dir) => {
             Some(Arc::new(RelayQueue::open(dir).map_err(|e| {

@@ -5,82 +5,36 @@
 
 #![allow(clippy::unwrap_used)]
 
+mod common;
+
 use std::sync::Arc;
 use std::time::Duration;
 
-use torsion_core::cred::CredentialStore;
-use torsion_core::testkit::{RunningServer, TempDir};
-use torsion_imap::client::{Client as ImapClient, ClientConfig as ImapConfig, TlsMode as ImapTls};
-use torsion_mailstore::{Aliases, Directory, MailStore};
+use torsion_core::testkit::RunningServer;
 use torsion_pop3::client::{Client as PopClient, ClientConfig as PopConfig, TlsMode as PopTls};
 use torsion_pop3::proto::uidl;
-use torsion_smtp::server::{Mode, SessionConfig, SmtpServer};
-use torsion_smtp::{Client, ClientConfig, TlsMode};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn smtp_delivers_pop3_deletes_imap_no_longer_sees_it() {
-    let dir = TempDir::new("e2e-pop3").unwrap();
-    let store = MailStore::open(dir.path().join("mail")).unwrap();
-    let accounts: CredentialStore = "memory:alice@example.test:wonderland".parse().unwrap();
-    let directory = Arc::new(Directory::new(
-        ["example.test".to_owned()],
-        accounts,
-        Aliases::new(),
-    ));
-    let smtp = RunningServer::start(
-        Arc::new(SmtpServer::new(
-            Arc::new(SessionConfig {
-                hostname: "mx.example.test".into(),
-                directory: directory.clone(),
-                max_message_size: 1 << 20,
-                max_recipients: 10,
-                max_errors: 10,
-                allow_plaintext_auth: false,
-                relay_enabled: false,
-            }),
-            Mode::Relay,
-            store.clone(),
-        )),
-        &["tcp:0:interface=127.0.0.1"],
-    )
-    .await;
-    let imap = RunningServer::start(
-        Arc::new(torsion_imap::server::ImapServer::new(
-            torsion_imap::server::Config {
-                hostname: "imap.example.test".into(),
-                allow_plaintext_auth: true,
-                starttls: false,
-                store: Arc::new(store.clone()),
-                append_limit: 1 << 20,
-            },
-            directory.clone(),
-            None,
-        )),
-        &["tcp:0:interface=127.0.0.1"],
-    )
-    .await;
+    let site = common::MailSite::start("e2e-pop3").await;
     let pop3 = RunningServer::start(
         Arc::new(torsion_pop3::server::Pop3Server::new(
             torsion_pop3::server::Config {
                 hostname: "pop.example.test".into(),
                 allow_plaintext_auth: true,
                 stls: false,
-                store: Arc::new(store.clone()),
+                store: Arc::new(site.store.clone()),
                 delete_mode: torsion_pop3::server::DeleteMode::Expunge,
                 login_delay: 0,
             },
-            directory,
+            site.directory.clone(),
             None,
         )),
         &["tcp:0:interface=127.0.0.1"],
     )
     .await;
 
-    let mut sender_config = ClientConfig::new("remote.test");
-    sender_config.tls = TlsMode::None;
-    let mut sender = Client::connect_addr(smtp.addr(), "127.0.0.1", sender_config)
-        .await
-        .unwrap();
+    let mut sender = site.sender().await;
     for subject in ["first", "second"] {
         let message = format!("From: bob@remote.test\r\nSubject: {subject}\r\n\r\n.{subject}\r\n");
         let report = sender
@@ -96,17 +50,7 @@ async fn smtp_delivers_pop3_deletes_imap_no_longer_sees_it() {
     sender.quit().await.unwrap();
 
     // IMAP: both messages, the second flagged by the user.
-    let imap_config = ImapConfig::new()
-        .with_tls(ImapTls::None)
-        .allow_plaintext_auth()
-        .with_timeout(Duration::from_secs(20));
-    let mut reader = ImapClient::connect(&imap.client_endpoint(), imap_config)
-        .await
-        .unwrap();
-    reader
-        .login("alice@example.test", "wonderland")
-        .await
-        .unwrap();
+    let mut reader = site.reader().await;
     let info = reader.select("INBOX").await.unwrap();
     assert_eq!(info.exists, 2);
     let fetched = reader.uid_fetch("1:*", "(UID BODY.PEEK[])").await.unwrap();
@@ -124,7 +68,7 @@ async fn smtp_delivers_pop3_deletes_imap_no_longer_sees_it() {
     let mut pop = PopClient::connect(&pop3.client_endpoint(), pop_config.clone())
         .await
         .unwrap();
-    pop.login("alice@example.test", "wonderland").await.unwrap();
+    pop.login(common::USER, common::PASSWORD).await.unwrap();
     let ids = pop.uidl().await.unwrap();
     assert_eq!(
         ids,
@@ -169,11 +113,10 @@ async fn smtp_delivers_pop3_deletes_imap_no_longer_sees_it() {
     let mut pop = PopClient::connect(&pop3.client_endpoint(), pop_config)
         .await
         .unwrap();
-    pop.login("alice@example.test", "wonderland").await.unwrap();
+    pop.login(common::USER, common::PASSWORD).await.unwrap();
     assert_eq!(pop.stat().await.unwrap(), (0, 0));
     pop.quit().await.unwrap();
     reader.logout().await.unwrap();
-    smtp.stop().await;
-    imap.stop().await;
+    site.stop().await;
     pop3.stop().await;
 }

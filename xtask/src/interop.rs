@@ -11,6 +11,7 @@ mod imap_clients;
 mod imap_differential;
 mod imap_suite;
 mod irc_suite;
+mod mail_differential;
 mod mail_server;
 mod pop3_differential;
 mod pop3_suite;

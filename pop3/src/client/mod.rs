@@ -27,7 +27,6 @@ use tokio::io::{AsyncWrite, AsyncWriteExt};
 use torsion_core::cred::sasl::encode_plain;
 use torsion_core::endpoint::ConnectError;
 use torsion_core::framing::LineCodec;
-use torsion_core::tokio_rustls::rustls::pki_types::ServerName;
 use torsion_core::{ClientEndpoint, Connection, ReadError};
 
 use crate::proto::{unstuff, MAX_RESPONSE_LINE};
@@ -240,19 +239,10 @@ impl Client {
     }
 
     async fn upgrade(&mut self) -> Result<(), ClientError> {
-        let connector = torsion_core::tls::connector(self.config.trust_roots.as_deref())
-            .map_err(|e| ClientError::Tls(e.to_string()))?;
-        let host = self
-            .server_name
-            .trim_start_matches('[')
-            .trim_end_matches(']');
-        let name = ServerName::try_from(host.to_owned())
-            .map_err(|e| ClientError::Tls(format!("{host:?}: {e}")))?;
         self.conn
-            .upgrade_client_tls(&connector, name)
+            .upgrade_client_verified(&self.server_name, self.config.trust_roots.as_deref())
             .await
-            .map_err(|e| ClientError::Tls(format!("handshake with {}: {e}", self.server_name)))?;
-        Ok(())
+            .map_err(|e| ClientError::Tls(e.to_string()))
     }
 
     /// The server's greeting text (after `+OK`).

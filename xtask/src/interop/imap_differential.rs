@@ -9,30 +9,14 @@
 //! var/interop/imap-differential/ (emptied first).
 //!
 //! Dovecot runs from /work/shared/peers/dovecot.conf as `cargo xtask bench imap` runs it (see
-//! xtask/src/bench/imap/dovecot.rs, included below), on 127.0.0.4 (not 127.0.0.1, which
-//! Dovecot treats as a secure local client), its mail owned by uid/gid 65534 as it wants.
-//! Every process is bounded in time and stopped by its PID.
+//! xtask/src/bench/imap/dovecot.rs); the running of both sides is in mail_differential.rs,
+//! shared with the POP3 differential, which uses this fixture too.
 
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
-use super::{Client, Report};
-use crate::util::{self, ServerProcess};
-
-use crate::bench::imap::dovecot;
-
-/// Scratch directory, relative to the workspace root.
-const SCRATCH: &str = "var/interop/imap-differential";
-/// The account and its password.
-const USER: &str = "alice@example.test";
-const PASSWORD: &str = "wonderland";
-/// Dovecot's address (see the module docs).
-const DOVECOT_IP: Ipv4Addr = Ipv4Addr::new(127, 0, 0, 4);
-/// Bound on a server starting.
-const START: Duration = Duration::from_secs(20);
-/// Bound on one run of the scripted session (Dovecot delays a failed LOGIN by 2 s).
-const SESSION: Duration = Duration::from_secs(120);
+use super::mail_differential::{write, Differential};
+use super::Report;
 
 /// The sections of the script, as the example names them, and what each one covers.
 const SECTIONS: &[(&str, &str)] = &[
@@ -74,7 +58,6 @@ const SECTIONS: &[(&str, &str)] = &[
     ("bare-lf", "a message stored with bare LF: RFC822.SIZE and BODY[] in CRLF form"),
     ("logout", "LOGOUT"),
 ];
-
 /// One fixture message: folder (`""`: INBOX), file name after the unique part, internal date
 /// (the file's mtime), text.
 struct Fixture {
@@ -89,223 +72,24 @@ struct Fixture {
 
 /// Run the check into `report`.
 pub fn run(report: &mut Report) {
-    if let Err(e) = util::cargo_build(&[
-        "-p",
-        "torsion-imap",
-        "--bin",
-        "torsion-imap",
-        "--example",
-        "imap_differential",
-    ]) {
-        report.fail("imap-differential: build torsion-imap and its example", &e);
-        return;
+    Differential {
+        name: "imap-differential",
+        binary: "torsion-imap",
+        example: "imap_differential",
+        dovecot_package: "dovecot-imapd",
+        hostname: "imap.differential.test",
+        scratch: "var/interop/imap-differential",
+        sections: SECTIONS,
+        dovecot_addr: |config| config.addr,
+        normalise_dovecot,
     }
-    let dovecot_program = match util::find_program("dovecot", "dovecot-imapd") {
-        Ok(p) => p,
-        Err(e) => {
-            report.fail("imap-differential: Dovecot", &e);
-            return;
-        }
-    };
-    let root = util::workspace_root();
-    let scratch = root.join(SCRATCH);
-    let _ = std::fs::remove_dir_all(&scratch);
-    let torsion = match run_torsion(&root, &scratch) {
-        Ok(t) => t,
-        Err(e) => {
-            report.fail("imap-differential: the session against torsion-imap", &e);
-            return;
-        }
-    };
-    let dovecot = match run_dovecot(&root, &scratch, &dovecot_program) {
-        Ok(t) => t,
-        Err(e) => {
-            report.fail("imap-differential: the session against Dovecot", &e);
-            return;
-        }
-    };
-    let theirs = normalise_dovecot(&dovecot);
-    let ours = sections(&torsion);
-    let theirs = sections(&theirs);
-    for (name, what) in SECTIONS {
-        let check = format!("imap-differential {name} (torsion-imap = Dovecot: {what})");
-        report.check(&check, || {
-            let a = ours.iter().find(|(n, _)| n == name).map(|(_, l)| l);
-            let b = theirs.iter().find(|(n, _)| n == name).map(|(_, l)| l);
-            match (a, b) {
-                (Some(a), Some(b)) if a == b => Ok(()),
-                (Some(a), Some(b)) => Err(format!(
-                    "transcripts differ (- torsion-imap, + Dovecot; both in {SCRATCH}/): {}",
-                    diff(a, b).join("\n")
-                )),
-                (None, _) => Err("no such section in torsion-imap's transcript".into()),
-                (_, None) => Err("no such section in Dovecot's transcript".into()),
-            }
-        });
-    }
-    let unknown: Vec<&String> = ours
-        .iter()
-        .chain(&theirs)
-        .map(|(n, _)| n)
-        .filter(|n| !SECTIONS.iter().any(|(s, _)| s == n))
-        .collect();
-    if !unknown.is_empty() {
-        report.fail(
-            "imap-differential: sections",
-            &format!("sections not listed in SECTIONS: {unknown:?}"),
-        );
-    }
-}
-
-/// Write the fixture, start torsion-imap on it, run the session; the transcript.
-fn run_torsion(root: &Path, scratch: &Path) -> Result<String, String> {
-    let dir = scratch.join("torsion");
-    let mail = dir.join("mail");
-    write_mail(&mail.join("example.test/alice"), None)?;
-    let users = dir.join("users");
-    write(&users, format!("{USER}:{{PLAIN}}{PASSWORD}\n").as_bytes())?;
-    let args: Vec<String> = [
-        "serve",
-        "--hostname",
-        "imap.differential.test",
-        "--domain",
-        "example.test",
-        "--mail-root",
-        &mail.display().to_string(),
-        "--users",
-        &users.display().to_string(),
-        "--allow-plaintext-auth",
-        "--listen",
-        "tcp:0:interface=127.0.0.1",
-    ]
-    .iter()
-    .map(|s| (*s).to_owned())
-    .collect();
-    let binary = util::release_dir().join("torsion-imap");
-    let mut server = ServerProcess::spawn(
-        "torsion-imap",
-        &binary,
-        &args,
-        root,
-        &dir.join("server.log"),
-    )?;
-    let addresses = server.wait_listening(1, START)?;
-    let port = addresses
-        .first()
-        .and_then(|a| util::port_of(a))
-        .ok_or_else(|| format!("no port in {addresses:?}"))?;
-    let transcript = session(
-        root,
-        &format!("127.0.0.1:{port}"),
-        &scratch.join("torsion.txt"),
-    );
-    let stopped = server.stop_cleanly();
-    let transcript = transcript?;
-    stopped.map_err(|e| format!("torsion-imap did not exit cleanly: {e}"))?;
-    Ok(transcript)
-}
-
-/// Write the fixture (owned by Dovecot's mail user), configure and start Dovecot, run the
-/// session; the transcript.
-fn run_dovecot(root: &Path, scratch: &Path, program: &Path) -> Result<String, String> {
-    let dir = scratch.join("dovecot");
-    let mail = dir.join("mail");
-    write_mail(&mail.join("example.test/alice"), Some(dovecot::MAIL_ID))?;
-    for path in [mail.clone(), mail.join("example.test")] {
-        std::os::unix::fs::chown(&path, Some(dovecot::MAIL_ID), Some(dovecot::MAIL_ID))
-            .map_err(|e| format!("cannot chown {}: {e}", path.display()))?;
-    }
-    let ip = IpAddr::V4(DOVECOT_IP);
-    let addr = SocketAddr::new(ip, dovecot::free_port(ip)?);
-    let config = dovecot::configure(
-        &dir.join("conf"),
-        &mail,
-        addr,
-        &[USER.to_owned()],
-        PASSWORD,
-        dovecot::per_user_limit(4),
-    )?;
-    let server = dovecot::Dovecot::start(program, &config, root)?;
-    let transcript = session(root, &addr.to_string(), &scratch.join("dovecot.txt"));
-    let stopped = server.stop();
-    let transcript = transcript?;
-    stopped.map_err(|e| format!("Dovecot did not stop: {e}"))?;
-    Ok(transcript)
-}
-
-/// Run the example against `server` (`HOST:PORT`); its stdout, also written to `keep`.
-fn session(root: &Path, server: &str, keep: &Path) -> Result<String, String> {
-    let example = util::release_dir()
-        .join("examples")
-        .join("imap_differential");
-    let mut client = Client::spawn(&example, &[server, USER, PASSWORD], root)?;
-    let status = client.finish(SESSION)?;
-    let stdout = String::from_utf8_lossy(client.stdout()).into_owned();
-    write(keep, stdout.as_bytes())?;
-    if !status.success() {
-        return Err(format!(
-            "imap_differential {server} exited with {}; {}",
-            util::describe_status(status),
-            client.transcript()
-        ));
-    }
-    Ok(stdout)
+    .run(report);
 }
 
 /// Dovecot's transcript with what Dovecot does differently, where the RFCs allow it, made
 /// comparable. (Nothing yet: every rule here needs a comment saying why it is allowed.)
 fn normalise_dovecot(transcript: &str) -> String {
     transcript.to_owned()
-}
-
-/// `== NAME` sections and their lines.
-pub(super) fn sections(transcript: &str) -> Vec<(String, Vec<String>)> {
-    let mut out: Vec<(String, Vec<String>)> = Vec::new();
-    for line in transcript.lines() {
-        if let Some(name) = line.strip_prefix("== ") {
-            out.push((name.trim().to_owned(), Vec::new()));
-        } else if let Some((_, lines)) = out.last_mut() {
-            lines.push(line.to_owned());
-        } else {
-            out.push(("(before any section)".into(), vec![line.to_owned()]));
-        }
-    }
-    out
-}
-
-/// A line diff (longest common subsequence): `- line` only in `a`, `+ line` only in `b`.
-pub(super) fn diff(a: &[String], b: &[String]) -> Vec<String> {
-    let (n, m) = (a.len(), b.len());
-    // lcs[i][j]: the LCS length of a[i..] and b[j..].
-    let mut lcs = vec![vec![0usize; m + 1]; n + 1];
-    for i in (0..n).rev() {
-        for j in (0..m).rev() {
-            lcs[i][j] = if a[i] == b[j] {
-                lcs[i + 1][j + 1] + 1
-            } else {
-                lcs[i + 1][j].max(lcs[i][j + 1])
-            };
-        }
-    }
-    let (mut i, mut j) = (0, 0);
-    let mut out = Vec::new();
-    while i < n || j < m {
-        if i < n && j < m && a[i] == b[j] {
-            i += 1;
-            j += 1;
-        } else if j < m && (i == n || lcs[i][j + 1] >= lcs[i + 1][j]) {
-            out.push(format!("+ {}", b[j].trim()));
-            j += 1;
-        } else {
-            out.push(format!("- {}", a[i].trim()));
-            i += 1;
-        }
-    }
-    out
-}
-
-pub(super) fn write(path: &Path, bytes: &[u8]) -> Result<(), String> {
-    std::fs::write(path, bytes).map_err(|e| format!("cannot write {}: {e}", path.display()))
 }
 
 /// A CRLF message from `\n`-separated lines.
@@ -560,26 +344,6 @@ fn chown_tree(dir: &Path, id: u32) -> Result<(), String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn lines(text: &str) -> Vec<String> {
-        text.lines().map(str::to_owned).collect()
-    }
-
-    #[test]
-    fn diff_marks_lines_on_either_side() {
-        let a = lines("x\ny\nz");
-        let b = lines("x\nY\nz\nw");
-        assert_eq!(diff(&a, &b), ["+ Y", "- y", "+ w"]);
-        assert!(diff(&a, &a).is_empty());
-    }
-
-    #[test]
-    fn transcripts_split_into_sections() {
-        let s = sections("== one\na\nb\n== two\n== three\nc\n");
-        assert_eq!(s.len(), 3);
-        assert_eq!(s[0], ("one".to_owned(), lines("a\nb")));
-        assert!(s[1].1.is_empty());
-    }
 
     #[test]
     fn fixture_names_carry_sizes_and_flags() {
