@@ -63,6 +63,8 @@ use crate::stream::Stream;
 pub const DEFAULT_READ_CHUNK: usize = 8 * 1024;
 /// Output buffered before `feed` waits for the peer to read.
 pub const DEFAULT_MAX_WRITE_BUFFER: usize = 64 * 1024;
+/// Piece size of [`Connection::send_file`] where sendfile(2) cannot be used.
+pub const SEND_FILE_CHUNK: usize = 64 * 1024;
 /// Default minimum data rate of a large frame, bytes/s (Postfix's `smtpd_min_data_rate`).
 pub const DEFAULT_MIN_DATA_RATE: u32 = 500;
 /// How long a graceful close waits for the peer to acknowledge (TLS close_notify, FIN).
@@ -611,6 +613,68 @@ impl Connection {
             self.wbuf = BytesMut::new();
         }
         Poll::Ready(Ok(()))
+    }
+
+    /// Send `len` bytes of `file` from `offset` (a static file's body), after the queued
+    /// output. On plain TCP the kernel copies the file's pages straight to the socket
+    /// (sendfile(2): no copy through user space); over TLS, Unix sockets or in memory the file
+    /// is read in [`SEND_FILE_CHUNK`] pieces through the write buffer. Each step is bounded by
+    /// the write timeout like any write, so a peer that stops reading is cut off and holds no
+    /// more memory than the write buffer. Fails with `UnexpectedEof` if the file is shorter
+    /// than `offset + len` (it was truncated meanwhile): the caller must then close, the
+    /// response being incomplete.
+    pub async fn send_file(
+        &mut self,
+        file: &std::fs::File,
+        offset: u64,
+        len: u64,
+    ) -> io::Result<()> {
+        use std::os::unix::fs::FileExt;
+        let end = offset
+            .checked_add(len)
+            .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "range overflows"))?;
+        let short = || io::Error::new(io::ErrorKind::UnexpectedEof, "file shorter than its length");
+        if let Stream::Tcp(_) = &self.stream {
+            self.flush().await?;
+            let timeout = self.write_timeout();
+            let Stream::Tcp(tcp) = &self.stream else {
+                unreachable!("checked above")
+            };
+            let mut at = offset;
+            while at < end {
+                // sendfile(2) moves at most 0x7ffff000 bytes per call.
+                let want = (end - at).min(1 << 30) as usize;
+                let sent = within(timeout, async {
+                    loop {
+                        tcp.writable().await?;
+                        match tcp.try_io(tokio::io::Interest::WRITABLE, || {
+                            rustix::fs::sendfile(tcp, file, Some(&mut at), want)
+                                .map_err(io::Error::from)
+                        }) {
+                            Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
+                            other => return other,
+                        }
+                    }
+                })
+                .await?;
+                if sent == 0 {
+                    return Err(short());
+                }
+            }
+            return Ok(());
+        }
+        let mut chunk = vec![0u8; SEND_FILE_CHUNK.min(len as usize)];
+        let mut at = offset;
+        while at < end {
+            let want = ((end - at) as usize).min(chunk.len());
+            let n = file.read_at(&mut chunk[..want], at)?;
+            if n == 0 {
+                return Err(short());
+            }
+            self.feed(&chunk[..n]).await?;
+            at += n as u64;
+        }
+        Ok(())
     }
 
     async fn timed_write(&mut self, data: &[u8]) -> io::Result<()> {

@@ -477,3 +477,57 @@ async fn poll_read_frame_waits_beside_other_sources() {
     assert_eq!(woke, Woke::Err("idle timeout".into()));
     assert_eq!(waited.elapsed(), Duration::from_secs(10));
 }
+
+/// A file of `len` pseudo-random bytes in a fresh temporary directory.
+fn test_file(name: &str, len: usize) -> (torsion_core::testkit::TempDir, std::fs::File, Vec<u8>) {
+    let dir = torsion_core::testkit::TempDir::new(name).expect("temp dir");
+    let data: Vec<u8> = (0..len as u32)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+        .collect();
+    let path = dir.path().join("f");
+    std::fs::write(&path, &data).expect("write");
+    (dir, std::fs::File::open(&path).expect("open"), data)
+}
+
+#[tokio::test]
+async fn send_file_over_tcp_sends_the_range_after_queued_output() {
+    use tokio::io::AsyncReadExt;
+    let (_dir, file, data) = test_file("sendfile-tcp", 3 * 1024 * 1024 + 17);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let mut client = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let (sock, peer) = listener.accept().await.unwrap();
+    let mut conn = Connection::new(Stream::Tcp(sock), Address::Tcp(peer), Address::Tcp(addr));
+    let reader = tokio::spawn(async move {
+        let mut got = Vec::new();
+        client.read_to_end(&mut got).await.unwrap();
+        got
+    });
+    conn.queue(b"head:");
+    conn.send_file(&file, 5, data.len() as u64 - 10).await.unwrap();
+    conn.queue(b":tail");
+    // Past the end: the file is shorter than asked.
+    let err = conn.send_file(&file, data.len() as u64 - 3, 10).await;
+    assert_eq!(err.unwrap_err().kind(), std::io::ErrorKind::UnexpectedEof);
+    conn.close().await.unwrap();
+    let got = reader.await.unwrap();
+    let mut expected = b"head:".to_vec();
+    expected.extend_from_slice(&data[5..data.len() - 5]);
+    expected.extend_from_slice(b":tail");
+    // The short send delivered what the file had (3 bytes) before failing.
+    expected.extend_from_slice(&data[data.len() - 3..]);
+    assert_eq!(got.len(), expected.len());
+    assert!(got == expected);
+}
+
+#[tokio::test]
+async fn send_file_in_memory_goes_through_the_write_buffer() {
+    let (_dir, file, data) = test_file("sendfile-mem", 200 * 1024 + 3);
+    let (mut conn, mut peer) = memory_pair();
+    let want = data.len() - 1;
+    let reader = tokio::spawn(async move { peer.read_exact(want).await });
+    conn.send_file(&file, 1, want as u64).await.unwrap();
+    conn.flush().await.unwrap();
+    let got = reader.await.unwrap();
+    assert!(got == data[1..]);
+}
