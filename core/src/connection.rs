@@ -566,6 +566,12 @@ impl Connection {
         self.wbuf.extend_from_slice(data);
     }
 
+    /// The write buffer itself, to serialise output into without a copy (as
+    /// [`queue`](Self::queue) does; the same flushing rules apply).
+    pub fn output_buffer(&mut self) -> &mut BytesMut {
+        &mut self.wbuf
+    }
+
     /// Queue bytes for sending, flushing first if the write buffer is full (backpressure).
     pub async fn feed(&mut self, data: &[u8]) -> io::Result<()> {
         if self.wbuf.len() + data.len() > self.options.max_write_buffer && !self.wbuf.is_empty() {

@@ -504,7 +504,9 @@ async fn send_file_over_tcp_sends_the_range_after_queued_output() {
         got
     });
     conn.queue(b"head:");
-    conn.send_file(&file, 5, data.len() as u64 - 10).await.unwrap();
+    conn.send_file(&file, 5, data.len() as u64 - 10)
+        .await
+        .unwrap();
     conn.queue(b":tail");
     // Past the end: the file is shorter than asked.
     let err = conn.send_file(&file, data.len() as u64 - 3, 10).await;

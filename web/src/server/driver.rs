@@ -1,0 +1,536 @@
+//! One connection's loop: read a head, run the handler while feeding it the body, write the
+//! response, and go round again while the connection may be kept alive. Requests are
+//! answered one at a time in arrival order, so pipelined requests get their responses in
+//! order (RFC 9112 §9.3.2) and their bytes simply wait in the read buffer; responses queued
+//! while more requests are buffered go out together in one write.
+//!
+//! When a connection is closed (RFC 9112 §9.6): after `Connection: close` or an HTTP/1.0
+//! request without keep-alive, after [`ServerConfig::max_requests`], after a response to a
+//! request whose body was not read to its end (and more than [`DRAIN_LIMIT`] of it was left,
+//! or a `100 Continue` had not been sent), after any framing error, and on shutdown once the
+//! response in flight is written.
+
+use std::future::{poll_fn, Future};
+use std::io;
+use std::pin::pin;
+use std::sync::Arc;
+use std::task::Poll;
+
+use bytes::BytesMut;
+use http::header::{self, HeaderValue};
+use http::{Method, Request, Response, StatusCode, Version};
+use tokio_util::codec::Decoder;
+use torsion_core::runner::{Limits, Refusal};
+use torsion_core::{Connection, ReadError, Service};
+
+use super::body::{BodySender, Piece};
+use super::log::{AccessLog, Entry};
+use super::{error_response, Body, ConnInfo, Handler, RequestBody, ServerConfig};
+use crate::proto::body::{encode_chunk, LAST_CHUNK};
+use crate::proto::head::{parse_request_head, MAX_HEAD, MAX_URI};
+use crate::proto::response::{date_now, write_head};
+use crate::proto::{BodyDecoder, BodyError, BodyLength, BodyPiece, HeadError, RequestHead};
+
+/// Unread request body the server reads and discards to keep the connection (nginx's
+/// lingering read is of the same order); more than this and the connection is closed.
+pub const DRAIN_LIMIT: u64 = 64 * 1024;
+/// File pieces up to this size are read into the write buffer (one write with the head);
+/// larger ones go out with sendfile(2).
+pub const SMALL_FILE: u64 = 32 * 1024;
+
+/// An HTTP/1.1 server running `handler`; see the [module docs](self).
+#[derive(Debug)]
+pub struct HttpServer<H> {
+    config: ServerConfig,
+    handler: H,
+    log: Option<AccessLog>,
+}
+
+impl<H: Handler> HttpServer<H> {
+    /// Serve `handler` with `config`.
+    pub fn new(config: ServerConfig, handler: H) -> Self {
+        HttpServer {
+            config,
+            handler,
+            log: None,
+        }
+    }
+
+    /// Write an access log line per request.
+    pub fn with_access_log(mut self, log: AccessLog) -> Self {
+        self.log = Some(log);
+        self
+    }
+
+    /// The handler.
+    pub fn handler(&self) -> &H {
+        &self.handler
+    }
+
+    /// The runner limits HTTP wants by default: the keep-alive idle timeout between requests,
+    /// a request timeout for heads and bodies (with the minimum data rate), nginx-like.
+    pub fn standard_limits(config: &ServerConfig) -> Limits {
+        Limits {
+            idle_timeout: Some(config.keep_alive_timeout),
+            frame_timeout: Some(config.request_timeout),
+            ..Limits::default()
+        }
+    }
+}
+
+impl<H: Handler> Service for HttpServer<H> {
+    fn protocol(&self) -> &'static str {
+        "http"
+    }
+
+    fn default_limits(&self) -> Limits {
+        Self::standard_limits(&self.config)
+    }
+
+    async fn handle(self: Arc<Self>, conn: Connection) {
+        serve_connection(&self, conn).await;
+    }
+
+    async fn refuse(self: Arc<Self>, mut conn: Connection, reason: Refusal) {
+        let text = match reason {
+            Refusal::TooManyConnections => "Too many connections",
+            Refusal::TooManyFromPeer => "Too many connections from your address",
+        };
+        let resp = error_response(StatusCode::SERVICE_UNAVAILABLE, text);
+        let mut resp = resp;
+        resp.headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
+        let _ = write_response(&mut conn, resp, &self.config, false, Version::HTTP_11, true).await;
+        let _ = tokio::time::timeout(std::time::Duration::from_secs(5), conn.close()).await;
+    }
+}
+
+/// Why a head could not be read: the head was refused, or the transport failed.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum HeadReadError {
+    #[error(transparent)]
+    Head(#[from] HeadError),
+    #[error("i/o: {0}")]
+    Io(#[from] io::Error),
+}
+
+/// Frames request heads. Looks for the blank line that ends a head incrementally, so a head
+/// trickled in byte by byte costs linear time, and parses it once complete.
+#[derive(Debug, Default)]
+pub(crate) struct HeadCodec {
+    /// Bytes already searched for the end of the head.
+    scanned: usize,
+}
+
+/// The end of the head (after its blank line) in `buf`, searching from `from`.
+fn head_end(buf: &[u8], from: usize) -> Option<usize> {
+    memchr::memchr_iter(b'\n', &buf[from..]).find_map(|i| {
+        let i = from + i;
+        match buf.get(i + 1..) {
+            Some([b'\n', ..]) => Some(i + 2),
+            Some([b'\r', b'\n', ..]) => Some(i + 3),
+            _ => None,
+        }
+    })
+}
+
+impl Decoder for HeadCodec {
+    type Item = RequestHead;
+    type Error = HeadReadError;
+
+    fn decode(&mut self, src: &mut BytesMut) -> Result<Option<RequestHead>, HeadReadError> {
+        // Empty lines before a request line are skipped (RFC 9112 §2.2).
+        let mut lead = 0;
+        while lead < src.len() && (src[lead] == b'\r' || src[lead] == b'\n') {
+            lead += 1;
+        }
+        if lead > 16 {
+            return Err(HeadError::Malformed("too many empty lines").into());
+        }
+        let from = self.scanned.max(lead).saturating_sub(2).max(lead);
+        let Some(end) = head_end(src, from) else {
+            self.scanned = src.len();
+            if src.len() > MAX_HEAD {
+                let line = memchr::memchr(b'\n', src).unwrap_or(src.len());
+                return Err(if line > MAX_URI + 32 {
+                    HeadError::UriTooLong
+                } else {
+                    HeadError::HeadTooLarge
+                }
+                .into());
+            }
+            // A request line past any valid target length is refused before it ends.
+            if memchr::memchr(b'\n', src).is_none() && src.len() > MAX_URI + 32 + lead {
+                return Err(HeadError::UriTooLong.into());
+            }
+            return Ok(None);
+        };
+        self.scanned = 0;
+        match parse_request_head(&src[..end])? {
+            Some((head, used)) => {
+                let _ = src.split_to(used.max(end));
+                Ok(Some(head))
+            }
+            None => Err(HeadError::Malformed("incomplete head").into()),
+        }
+    }
+}
+
+/// How the request body stands after the handler answered.
+enum BodyState {
+    /// Read to its end (or there was none).
+    Done,
+    /// Partly read; the decoder can drain the rest.
+    Unread(BodyDecoder),
+    /// The client was told to wait (`Expect: 100-continue`) and never told to go on.
+    NotStarted,
+    /// Broken (a framing error, a timeout, the client gone): close after the response.
+    Broken,
+}
+
+async fn serve_connection<H: Handler>(server: &HttpServer<H>, mut conn: Connection) {
+    let config = &server.config;
+    let info = ConnInfo {
+        peer: conn.peer().clone(),
+        local: conn.local().clone(),
+        tls: conn.is_tls(),
+    };
+    let mut codec = HeadCodec::default();
+    let mut served: u64 = 0;
+    conn.set_frame_timeout(Some(config.request_timeout));
+    loop {
+        // Between requests the keep-alive timeout applies; inside a head, the request
+        // timeout (the frame deadline, from the head's first byte).
+        conn.set_idle_timeout(Some(if served == 0 {
+            config.request_timeout
+        } else {
+            config.keep_alive_timeout
+        }));
+        let head = match conn.read_frame(&mut codec).await {
+            Ok(Some(head)) => head,
+            Ok(None) => break,
+            Err(ReadError::Frame(HeadReadError::Head(e))) => {
+                tracing::debug!(error = %e, "bad request head");
+                let resp = error_response(e.status(), &e.to_string());
+                let _ =
+                    write_response(&mut conn, resp, config, false, Version::HTTP_11, true).await;
+                break;
+            }
+            Err(ReadError::FrameTimeout) => {
+                let resp = error_response(StatusCode::REQUEST_TIMEOUT, "Request head too slow");
+                let _ =
+                    write_response(&mut conn, resp, config, false, Version::HTTP_11, true).await;
+                break;
+            }
+            Err(ReadError::IdleTimeout) if !conn.pending_input().is_empty() => {
+                let resp = error_response(StatusCode::REQUEST_TIMEOUT, "Request head too slow");
+                let _ =
+                    write_response(&mut conn, resp, config, false, Version::HTTP_11, true).await;
+                break;
+            }
+            // Closed or idle between requests, mid-head, or shutting down: close quietly.
+            Err(_) => break,
+        };
+        served += 1;
+        conn.set_idle_timeout(Some(config.request_timeout));
+        let method = head.parts.method.clone();
+        let version = head.parts.version;
+        let mut close = !head.keep_alive || served >= config.max_requests;
+        let log_request = server.log.as_ref().map(|_| Entry::request(&head.parts));
+        let (body, decoder) = match head.body {
+            BodyLength::Empty => (RequestBody::empty(), None),
+            BodyLength::Length(n) => match BodyDecoder::length(n, config.max_body) {
+                Ok(d) => {
+                    let (body, sender) = RequestBody::streamed(Some(n));
+                    (body, Some((d, sender)))
+                }
+                Err(e) => {
+                    // Refused before reading: the body may still be on its way, so close.
+                    let resp = error_response(e.status(), &e.to_string());
+                    let _ = write_response(&mut conn, resp, config, false, version, true).await;
+                    break;
+                }
+            },
+            BodyLength::Chunked => {
+                let (body, sender) = RequestBody::streamed(None);
+                (body, Some((BodyDecoder::chunked(config.max_body), sender)))
+            }
+        };
+        let mut request = Request::from_parts(head.parts, body);
+        request.extensions_mut().insert(info.clone());
+        let future = server.handler.call(request);
+        let (resp, state) = match decoder {
+            None => (future.await, BodyState::Done),
+            Some((decoder, sender)) => {
+                run_with_body(&mut conn, future, decoder, sender, head.expect_continue).await
+            }
+        };
+        match state {
+            BodyState::Done => {}
+            BodyState::Unread(decoder) => {
+                if !drain(&mut conn, decoder).await {
+                    close = true;
+                }
+            }
+            BodyState::NotStarted | BodyState::Broken => close = true,
+        }
+        close |= conn.shutdown_requested();
+        let status = resp.status();
+        let head_only = method == Method::HEAD;
+        let written = write_response(&mut conn, resp, config, head_only, version, close).await;
+        if let (Some(log), Some(entry)) = (&server.log, log_request) {
+            log.record(&entry, &info.peer, status, *written.as_ref().unwrap_or(&0));
+        }
+        if written.is_err() || close {
+            break;
+        }
+    }
+    let _ = conn.close().await;
+}
+
+/// Run the handler's future while feeding it the body from the connection, as it asks for
+/// it; the response and what is left of the body.
+async fn run_with_body<F>(
+    conn: &mut Connection,
+    future: F,
+    mut decoder: BodyDecoder,
+    sender: BodySender,
+    expect_continue: bool,
+) -> (Response<Body>, BodyState)
+where
+    F: Future<Output = Response<Body>>,
+{
+    let mut future = pin!(future);
+    let BodySender { tx, demand } = sender;
+    let mut tx = Some(tokio_util::sync::PollSender::new(tx));
+    let mut notified = pin!(demand.notified_owned());
+    let mut started = !expect_continue;
+    let mut broken = false;
+    conn.start_transfer();
+    let resp = poll_fn(|cx| {
+        loop {
+            if let Poll::Ready(resp) = future.as_mut().poll(cx) {
+                return Poll::Ready(resp);
+            }
+            let Some(sender) = tx.as_mut() else {
+                return Poll::Pending;
+            };
+            if !started {
+                // RFC 9110 §10.1.1: the client waits for 100 (Continue) before sending; send
+                // it only once the handler asks for the body.
+                if notified.as_mut().poll(cx).is_pending() {
+                    return Poll::Pending;
+                }
+                conn.queue(b"HTTP/1.1 100 Continue\r\n\r\n");
+                started = true;
+            }
+            match sender.poll_reserve(cx) {
+                Poll::Pending => return Poll::Pending,
+                Poll::Ready(Err(_)) => {
+                    // The handler dropped the body: stop reading it.
+                    tx = None;
+                    continue;
+                }
+                Poll::Ready(Ok(())) => {}
+            }
+            let piece = match conn.poll_read_frame(cx, &mut decoder) {
+                Poll::Pending => return Poll::Pending,
+                Poll::Ready(Ok(Some(BodyPiece::Data(data)))) => Ok(data),
+                Poll::Ready(Ok(Some(BodyPiece::End))) => {
+                    // Dropping the sender ends the body for the handler.
+                    tx = None;
+                    continue;
+                }
+                Poll::Ready(Ok(None)) | Poll::Ready(Err(ReadError::Truncated { .. })) => {
+                    Err(BodyError::Io("connection closed inside the body".into()))
+                }
+                Poll::Ready(Err(ReadError::Frame(e))) => Err(e),
+                Poll::Ready(Err(e)) => Err(BodyError::Io(e.to_string())),
+            };
+            if piece.is_err() {
+                broken = true;
+            }
+            let _ = sender.send_item(piece);
+            if broken {
+                tx = None;
+            }
+        }
+    })
+    .await;
+    conn.finish_transfer();
+    let state = if broken {
+        BodyState::Broken
+    } else if decoder.is_done() {
+        BodyState::Done
+    } else if !started {
+        BodyState::NotStarted
+    } else {
+        BodyState::Unread(decoder)
+    };
+    (resp, state)
+}
+
+/// Read and discard the rest of a body, up to [`DRAIN_LIMIT`]; whether the connection can
+/// carry another request.
+async fn drain(conn: &mut Connection, mut decoder: BodyDecoder) -> bool {
+    let start = decoder.total();
+    conn.start_transfer();
+    let ok = loop {
+        if decoder.total() - start > DRAIN_LIMIT {
+            break false;
+        }
+        match conn.read_frame(&mut decoder).await {
+            Ok(Some(BodyPiece::Data(_))) => {}
+            Ok(Some(BodyPiece::End)) => break true,
+            _ => break false,
+        }
+    };
+    conn.finish_transfer();
+    ok
+}
+
+/// Write `resp` with the framing RFC 9112 §6 asks for; the body bytes written.
+async fn write_response(
+    conn: &mut Connection,
+    resp: Response<Body>,
+    config: &ServerConfig,
+    head_only: bool,
+    version: Version,
+    close: bool,
+) -> io::Result<u64> {
+    let (mut parts, body) = resp.into_parts();
+    let status = parts.status;
+    let headers = &mut parts.headers;
+    // The connection's framing is ours to decide (hop-by-hop fields, RFC 9110 §7.6.1).
+    headers.remove(header::TRANSFER_ENCODING);
+    headers.remove(header::CONNECTION);
+    headers.remove("keep-alive");
+    if !headers.contains_key(header::DATE) {
+        let date = date_now();
+        if let Ok(v) = HeaderValue::from_bytes(&date) {
+            headers.insert(header::DATE, v);
+        }
+    }
+    if let Some(server) = &config.server_header {
+        if !headers.contains_key(header::SERVER) {
+            headers.insert(header::SERVER, server.clone());
+        }
+    }
+    // RFC 9110 §6.4.1: 1xx, 204 and 304 never have content; HEAD gets the fields only.
+    let no_content = status.is_informational()
+        || status == StatusCode::NO_CONTENT
+        || status == StatusCode::NOT_MODIFIED;
+    let length = body.len();
+    let mut close = close;
+    let mut chunked = false;
+    if status.is_informational() || status == StatusCode::NO_CONTENT {
+        headers.remove(header::CONTENT_LENGTH);
+    } else if status == StatusCode::NOT_MODIFIED {
+        // Leave what the handler set (it may describe the selected representation).
+    } else if let Some(n) = length {
+        if !headers.contains_key(header::CONTENT_LENGTH) || !head_only {
+            headers.insert(header::CONTENT_LENGTH, HeaderValue::from(n));
+        }
+    } else if !head_only {
+        if version == Version::HTTP_11 {
+            headers.insert(
+                header::TRANSFER_ENCODING,
+                HeaderValue::from_static("chunked"),
+            );
+            chunked = true;
+        } else {
+            // HTTP/1.0 has no chunked coding: the end of the connection ends the body.
+            headers.remove(header::CONTENT_LENGTH);
+            close = true;
+        }
+    }
+    if close {
+        headers.insert(header::CONNECTION, HeaderValue::from_static("close"));
+    } else if version == Version::HTTP_10 {
+        headers.insert(header::CONNECTION, HeaderValue::from_static("keep-alive"));
+    }
+    write_head(conn.output_buffer(), status, headers);
+    if head_only || no_content {
+        return Ok(0);
+    }
+    match body {
+        Body::Empty => Ok(0),
+        Body::Full(bytes) => {
+            conn.feed(&bytes).await?;
+            Ok(bytes.len() as u64)
+        }
+        Body::Pieces(pieces) => {
+            let mut sent = 0;
+            for piece in pieces {
+                let n = piece.len();
+                match piece {
+                    Piece::Bytes(b) => conn.feed(&b).await?,
+                    Piece::File { file, offset, len } if len <= SMALL_FILE => {
+                        read_small(conn, &file, offset, len).await?
+                    }
+                    Piece::File { file, offset, len } => conn.send_file(&file, offset, len).await?,
+                }
+                sent += n;
+            }
+            Ok(length.unwrap_or(sent))
+        }
+        Body::Stream(mut stream) => {
+            let mut sent: u64 = 0;
+            while let Some(frame) = poll_fn(|cx| stream.as_mut().poll_frame(cx)).await {
+                let frame = frame.map_err(|e| io::Error::other(e.to_string()))?;
+                let Ok(data) = frame.into_data() else {
+                    // Trailers are not forwarded (RFC 9110 §6.5.1 lets them be dropped).
+                    continue;
+                };
+                sent += data.len() as u64;
+                if length.is_some_and(|n| sent > n) {
+                    return Err(io::Error::other("body longer than its declared length"));
+                }
+                if chunked {
+                    let mut out = BytesMut::with_capacity(data.len() + 12);
+                    encode_chunk(&mut out, &data);
+                    conn.feed(&out).await?;
+                } else {
+                    conn.feed(&data).await?;
+                }
+            }
+            if length.is_some_and(|n| sent != n) {
+                return Err(io::Error::other("body shorter than its declared length"));
+            }
+            if chunked {
+                conn.feed(LAST_CHUNK).await?;
+            }
+            Ok(sent)
+        }
+    }
+}
+
+/// Read a small file piece straight into the write buffer (no separate write for it).
+async fn read_small(
+    conn: &mut Connection,
+    file: &std::fs::File,
+    offset: u64,
+    len: u64,
+) -> io::Result<()> {
+    use std::os::unix::fs::FileExt;
+    if (conn.buffered_output() as u64).saturating_add(len) > 2 * SMALL_FILE {
+        conn.flush().await?;
+    }
+    let out = conn.output_buffer();
+    let start = out.len();
+    out.resize(start + len as usize, 0);
+    let mut done = 0;
+    while done < len as usize {
+        match file.read_at(&mut out[start + done..], offset + done as u64) {
+            Ok(0) | Err(_) => {
+                out.truncate(start);
+                return Err(io::Error::new(
+                    io::ErrorKind::UnexpectedEof,
+                    "file shorter than its length",
+                ));
+            }
+            Ok(n) => done += n,
+        }
+    }
+    Ok(())
+}
