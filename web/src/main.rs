@@ -1,1 +1,110 @@
-fn main() {}
+//! `torsion-web`: the HTTP server (`serve`: static files from `--path`). Wiring only; the
+//! behaviour is in the library.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use torsion_core::runner::{self, RunError, ServiceArgs};
+use torsion_web::server::files::Files;
+use torsion_web::server::log::AccessLog;
+use torsion_web::server::{HttpServer, ServerConfig};
+
+#[derive(Debug, clap::Parser)]
+#[command(name = "torsion-web", version, about = "HTTP/1.1 server")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, clap::Subcommand)]
+enum Command {
+    /// Serve a directory over HTTP (default --listen tcp:8080; `tls:8443:privateKey=…` for
+    /// HTTPS).
+    Serve(Box<ServeArgs>),
+}
+
+#[derive(Debug, clap::Args)]
+struct ServeArgs {
+    /// The directory to serve.
+    #[arg(long, value_name = "DIR")]
+    path: PathBuf,
+    /// Index file names tried in a directory, in order (repeatable; default index.html).
+    #[arg(long = "index", value_name = "NAME")]
+    index: Vec<String>,
+    /// List directories that have no index file.
+    #[arg(long, overrides_with = "no_listing")]
+    listing: bool,
+    /// Answer 403 for directories without an index file (the default).
+    #[arg(long)]
+    no_listing: bool,
+    /// Do not send .br/.zst/.gz siblings to clients that accept them.
+    #[arg(long)]
+    no_precompressed: bool,
+    /// Follow symbolic links that lead out of --path.
+    #[arg(long)]
+    follow_symlinks_outside: bool,
+    /// Write an access log in the combined format to FILE (`-`: standard output).
+    #[arg(long, value_name = "FILE|-")]
+    access_log: Option<PathBuf>,
+    /// Largest request body accepted, in bytes (413 beyond).
+    #[arg(long, value_name = "BYTES", default_value_t = torsion_web::server::DEFAULT_MAX_BODY)]
+    max_body: u64,
+    /// Seconds a request head or body may take, and the silence allowed inside one (408).
+    #[arg(long, value_name = "SECONDS", default_value_t = 60)]
+    request_timeout: u64,
+    /// Requests served on one connection before it is closed.
+    #[arg(long, value_name = "N", default_value_t = torsion_web::server::DEFAULT_MAX_REQUESTS)]
+    max_requests_per_connection: u64,
+    #[command(flatten)]
+    service: ServiceArgs,
+}
+
+fn main() -> ExitCode {
+    let cli: Cli = runner::parse_args();
+    match cli.command {
+        Command::Serve(args) => runner::run("torsion-web", serve(*args)),
+    }
+}
+
+async fn serve(args: ServeArgs) -> Result<(), RunError> {
+    if !args.path.is_dir() {
+        return Err(RunError::Config(format!(
+            "--path {}: not a directory",
+            args.path.display()
+        )));
+    }
+    let log = match &args.access_log {
+        Some(path) => Some(
+            AccessLog::open(path)
+                .map_err(|e| RunError::Config(format!("--access-log {}: {e}", path.display())))?,
+        ),
+        None => None,
+    };
+    runner::init_logging(&args.service.log_level, args.service.log_format)?;
+    let index = if args.index.is_empty() {
+        vec!["index.html".to_owned()]
+    } else {
+        args.index.clone()
+    };
+    let files = Files::new(&args.path)
+        .with_index(index)
+        .with_listing(args.listing && !args.no_listing)
+        .with_precompressed(!args.no_precompressed)
+        .allow_symlinks_outside(args.follow_symlinks_outside);
+    let mut config = ServerConfig {
+        max_body: args.max_body,
+        request_timeout: Duration::from_secs(args.request_timeout.max(1)),
+        max_requests: args.max_requests_per_connection.max(1),
+        ..ServerConfig::default()
+    };
+    if let Some(idle) = args.service.idle_timeout.filter(|&s| s > 0) {
+        config.keep_alive_timeout = Duration::from_secs(idle);
+    }
+    let mut server = HttpServer::new(config, files);
+    if let Some(log) = log {
+        server = server.with_access_log(log);
+    }
+    runner::serve(Arc::new(server), &args.service, &["tcp:8080"]).await
+}
