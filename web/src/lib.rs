@@ -19,6 +19,9 @@
 
 #![forbid(unsafe_code)]
 
+pub mod body;
+#[cfg(feature = "client")]
+pub mod client;
 pub mod proto;
 #[cfg(feature = "server")]
 pub mod server;

@@ -77,6 +77,8 @@ enum Chunked {
 enum State {
     /// Content-Length: bytes to go.
     Length(u64),
+    /// Everything until the connection closes (a response without a length).
+    UntilClose,
     Chunked(Chunked),
     Done,
 }
@@ -114,6 +116,23 @@ impl BodyDecoder {
             total: 0,
             limit,
         }
+    }
+
+    /// A response body that ends when the connection closes, of at most `limit` bytes.
+    pub fn until_close(limit: u64) -> Self {
+        BodyDecoder {
+            state: State::UntilClose,
+            total: 0,
+            limit,
+        }
+    }
+
+    /// The end of the stream was reached: a body delimited by it is complete.
+    pub fn end_of_stream(&mut self) -> bool {
+        if self.state == State::UntilClose {
+            self.state = State::Done;
+        }
+        self.state == State::Done
     }
 
     /// Whether the whole body has been read.
@@ -168,6 +187,16 @@ impl Decoder for BodyDecoder {
         loop {
             match self.state {
                 State::Done => return Ok(Some(BodyPiece::End)),
+                State::UntilClose => {
+                    if src.is_empty() {
+                        return Ok(None);
+                    }
+                    if self.total + src.len() as u64 > self.limit {
+                        return Err(BodyError::TooLarge { limit: self.limit });
+                    }
+                    let n = src.len() as u64;
+                    return Ok(Some(BodyPiece::Data(self.data(src, n))));
+                }
                 State::Length(left) => {
                     if src.is_empty() {
                         return Ok(None);
@@ -271,6 +300,7 @@ impl Decoder for BodyDecoder {
     fn decode_eof(&mut self, src: &mut BytesMut) -> Result<Option<BodyPiece>, BodyError> {
         match self.decode(src)? {
             Some(piece) => Ok(Some(piece)),
+            None if self.end_of_stream() => Ok(Some(BodyPiece::End)),
             None => Err(BodyError::Io("connection closed inside the body".into())),
         }
     }

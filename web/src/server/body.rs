@@ -1,26 +1,20 @@
-//! Bodies as handlers see them: [`RequestBody`] streams the request's content as the
-//! connection delivers it (never buffered whole unless the handler asks, with a limit), and
-//! [`Body`] is what a response carries — nothing, bytes, pieces of files (sent with
-//! sendfile(2) where the transport allows), or any `http_body::Body` stream (written chunked
-//! when its length is unknown). Both implement `http_body::Body`, the trait hyper, axum and
-//! tower share.
+//! [`RequestBody`]: the request's content as a handler sees it, streamed as the connection
+//! delivers it (never buffered whole unless the handler asks, with a limit). It implements
+//! `http_body::Body`, the trait hyper, axum and tower share. (What a response carries is
+//! [`crate::body::Body`].)
 
 use std::fmt;
-use std::fs::File;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use bytes::{Bytes, BytesMut};
 use http_body::{Frame, SizeHint};
+
+pub use crate::body::{Body, BoxBody, BoxError, Piece};
 use tokio::sync::{mpsc, Notify};
 
 use crate::proto::BodyError;
-
-/// A boxed error, as `http_body` streams carry.
-pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
-/// A boxed body stream.
-pub type BoxBody = Pin<Box<dyn http_body::Body<Data = Bytes, Error = BoxError> + Send>>;
 
 /// The request's content, read on demand.
 pub struct RequestBody {
@@ -163,146 +157,5 @@ impl http_body::Body for RequestBody {
             Some(n) => SizeHint::with_exact(n),
             None => SizeHint::default(),
         }
-    }
-}
-
-/// A piece of a response body.
-#[derive(Debug, Clone)]
-pub enum Piece {
-    /// Bytes.
-    Bytes(Bytes),
-    /// `len` bytes of a file from `offset`.
-    File {
-        /// The open file (shared by the pieces of a multipart response).
-        file: Arc<File>,
-        /// Where to start.
-        offset: u64,
-        /// How many bytes.
-        len: u64,
-    },
-}
-
-impl Piece {
-    /// Its length in bytes.
-    pub fn len(&self) -> u64 {
-        match self {
-            Piece::Bytes(b) => b.len() as u64,
-            Piece::File { len, .. } => *len,
-        }
-    }
-
-    /// Whether it is empty.
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-}
-
-/// A response body.
-#[derive(Default)]
-pub enum Body {
-    /// No content.
-    #[default]
-    Empty,
-    /// These bytes.
-    Full(Bytes),
-    /// Bytes and file ranges, in order (a file, or a multipart/byteranges response).
-    Pieces(Vec<Piece>),
-    /// A stream of unknown (or declared) length.
-    Stream(BoxBody),
-}
-
-impl fmt::Debug for Body {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Body::Empty => f.write_str("Body::Empty"),
-            Body::Full(b) => write!(f, "Body::Full({} bytes)", b.len()),
-            Body::Pieces(p) => write!(f, "Body::Pieces({p:?})"),
-            Body::Stream(_) => f.write_str("Body::Stream"),
-        }
-    }
-}
-
-impl Body {
-    /// A stream body from any `http_body::Body`.
-    pub fn stream<B>(body: B) -> Self
-    where
-        B: http_body::Body<Data = Bytes> + Send + 'static,
-        B::Error: Into<BoxError>,
-    {
-        Body::Stream(Box::pin(MapErr { inner: body }))
-    }
-
-    /// The length when known without reading.
-    pub fn len(&self) -> Option<u64> {
-        match self {
-            Body::Empty => Some(0),
-            Body::Full(b) => Some(b.len() as u64),
-            Body::Pieces(p) => Some(p.iter().map(Piece::len).sum()),
-            Body::Stream(s) => s.size_hint().exact(),
-        }
-    }
-
-    /// Whether it is known to be empty.
-    pub fn is_empty(&self) -> bool {
-        self.len() == Some(0)
-    }
-}
-
-impl From<Bytes> for Body {
-    fn from(b: Bytes) -> Self {
-        Body::Full(b)
-    }
-}
-
-impl From<Vec<u8>> for Body {
-    fn from(b: Vec<u8>) -> Self {
-        Body::Full(b.into())
-    }
-}
-
-impl From<String> for Body {
-    fn from(s: String) -> Self {
-        Body::Full(s.into())
-    }
-}
-
-impl From<&'static str> for Body {
-    fn from(s: &'static str) -> Self {
-        Body::Full(Bytes::from_static(s.as_bytes()))
-    }
-}
-
-pin_project_lite::pin_project! {
-    /// Adapts a body's error type to [`BoxError`].
-    struct MapErr<B> {
-        #[pin]
-        inner: B,
-    }
-}
-
-impl<B> http_body::Body for MapErr<B>
-where
-    B: http_body::Body<Data = Bytes>,
-    B::Error: Into<BoxError>,
-{
-    type Data = Bytes;
-    type Error = BoxError;
-
-    fn poll_frame(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
-        self.project()
-            .inner
-            .poll_frame(cx)
-            .map(|o| o.map(|r| r.map_err(Into::into)))
-    }
-
-    fn is_end_stream(&self) -> bool {
-        self.inner.is_end_stream()
-    }
-
-    fn size_hint(&self) -> SizeHint {
-        self.inner.size_hint()
     }
 }

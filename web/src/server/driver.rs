@@ -23,10 +23,10 @@ use tokio_util::codec::Decoder;
 use torsion_core::runner::{Limits, Refusal};
 use torsion_core::{Connection, ReadError, Service};
 
-use super::body::{BodySender, Piece};
+use super::body::BodySender;
 use super::log::{AccessLog, Entry};
 use super::{error_response, Body, ConnInfo, Handler, RequestBody, ServerConfig};
-use crate::proto::body::{encode_chunk, LAST_CHUNK};
+use crate::body::write_body;
 use crate::proto::head::{parse_request_head, MAX_HEAD, MAX_URI};
 use crate::proto::response::{date_now, write_head};
 use crate::proto::{BodyDecoder, BodyError, BodyLength, BodyPiece, HeadError, RequestHead};
@@ -34,9 +34,6 @@ use crate::proto::{BodyDecoder, BodyError, BodyLength, BodyPiece, HeadError, Req
 /// Unread request body the server reads and discards to keep the connection (nginx's
 /// lingering read is of the same order); more than this and the connection is closed.
 pub const DRAIN_LIMIT: u64 = 64 * 1024;
-/// File pieces up to this size are read into the write buffer (one write with the head);
-/// larger ones go out with sendfile(2).
-pub const SMALL_FILE: u64 = 32 * 1024;
 
 /// An HTTP/1.1 server running `handler`; see the [module docs](self).
 #[derive(Debug)]
@@ -453,84 +450,5 @@ async fn write_response(
     if head_only || no_content {
         return Ok(0);
     }
-    match body {
-        Body::Empty => Ok(0),
-        Body::Full(bytes) => {
-            conn.feed(&bytes).await?;
-            Ok(bytes.len() as u64)
-        }
-        Body::Pieces(pieces) => {
-            let mut sent = 0;
-            for piece in pieces {
-                let n = piece.len();
-                match piece {
-                    Piece::Bytes(b) => conn.feed(&b).await?,
-                    Piece::File { file, offset, len } if len <= SMALL_FILE => {
-                        read_small(conn, &file, offset, len).await?
-                    }
-                    Piece::File { file, offset, len } => conn.send_file(&file, offset, len).await?,
-                }
-                sent += n;
-            }
-            Ok(length.unwrap_or(sent))
-        }
-        Body::Stream(mut stream) => {
-            let mut sent: u64 = 0;
-            while let Some(frame) = poll_fn(|cx| stream.as_mut().poll_frame(cx)).await {
-                let frame = frame.map_err(|e| io::Error::other(e.to_string()))?;
-                let Ok(data) = frame.into_data() else {
-                    // Trailers are not forwarded (RFC 9110 §6.5.1 lets them be dropped).
-                    continue;
-                };
-                sent += data.len() as u64;
-                if length.is_some_and(|n| sent > n) {
-                    return Err(io::Error::other("body longer than its declared length"));
-                }
-                if chunked {
-                    let mut out = BytesMut::with_capacity(data.len() + 12);
-                    encode_chunk(&mut out, &data);
-                    conn.feed(&out).await?;
-                } else {
-                    conn.feed(&data).await?;
-                }
-            }
-            if length.is_some_and(|n| sent != n) {
-                return Err(io::Error::other("body shorter than its declared length"));
-            }
-            if chunked {
-                conn.feed(LAST_CHUNK).await?;
-            }
-            Ok(sent)
-        }
-    }
-}
-
-/// Read a small file piece straight into the write buffer (no separate write for it).
-async fn read_small(
-    conn: &mut Connection,
-    file: &std::fs::File,
-    offset: u64,
-    len: u64,
-) -> io::Result<()> {
-    use std::os::unix::fs::FileExt;
-    if (conn.buffered_output() as u64).saturating_add(len) > 2 * SMALL_FILE {
-        conn.flush().await?;
-    }
-    let out = conn.output_buffer();
-    let start = out.len();
-    out.resize(start + len as usize, 0);
-    let mut done = 0;
-    while done < len as usize {
-        match file.read_at(&mut out[start + done..], offset + done as u64) {
-            Ok(0) | Err(_) => {
-                out.truncate(start);
-                return Err(io::Error::new(
-                    io::ErrorKind::UnexpectedEof,
-                    "file shorter than its length",
-                ));
-            }
-            Ok(n) => done += n,
-        }
-    }
-    Ok(())
+    write_body(conn, body, chunked, length).await
 }
