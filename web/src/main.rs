@@ -1,5 +1,5 @@
-//! `torsion-web`: the HTTP server (`serve`: static files from `--path`). Wiring only; the
-//! behaviour is in the library.
+//! `torsion-web`: the HTTP server (`serve`: static files from `--path`, reverse proxies from
+//! `--proxy`). Wiring only; the behaviour is in the library.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -7,9 +7,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use torsion_core::runner::{self, RunError, ServiceArgs};
+use torsion_web::client::ClientConfig;
 use torsion_web::server::files::Files;
 use torsion_web::server::log::AccessLog;
-use torsion_web::server::{HttpServer, ServerConfig};
+use torsion_web::server::proxy::Proxy;
+use torsion_web::server::{HttpServer, Mount, ServerConfig};
 
 #[derive(Debug, clap::Parser)]
 #[command(name = "torsion-web", version, about = "HTTP/1.1 server")]
@@ -20,16 +22,27 @@ struct Cli {
 
 #[derive(Debug, clap::Subcommand)]
 enum Command {
-    /// Serve a directory over HTTP (default --listen tcp:8080; `tls:8443:privateKey=…` for
-    /// HTTPS).
+    /// Serve a directory and/or reverse proxies over HTTP (default --listen tcp:8080;
+    /// `tls:8443:privateKey=…` for HTTPS).
     Serve(Box<ServeArgs>),
 }
 
 #[derive(Debug, clap::Args)]
 struct ServeArgs {
-    /// The directory to serve.
+    /// The directory to serve (at `/`, below any --proxy prefix).
     #[arg(long, value_name = "DIR")]
-    path: PathBuf,
+    path: Option<PathBuf>,
+    /// Forward requests under PREFIX to an upstream HTTP server (repeatable), e.g.
+    /// `/api=http://127.0.0.1:9000` (its path, if any, replaces the prefix).
+    #[arg(long = "proxy", value_name = "PREFIX=URL")]
+    proxies: Vec<String>,
+    /// Seconds to wait for an upstream to accept a connection (502 after).
+    #[arg(long, value_name = "SECONDS", default_value_t = 10)]
+    proxy_connect_timeout: u64,
+    /// Seconds to wait for an upstream's response head, and the silence allowed in its body
+    /// (504 after).
+    #[arg(long, value_name = "SECONDS", default_value_t = 60)]
+    proxy_read_timeout: u64,
     /// Index file names tried in a directory, in order (repeatable; default index.html).
     #[arg(long = "index", value_name = "NAME")]
     index: Vec<String>,
@@ -69,30 +82,62 @@ fn main() -> ExitCode {
 }
 
 async fn serve(args: ServeArgs) -> Result<(), RunError> {
-    if !args.path.is_dir() {
-        return Err(RunError::Config(format!(
-            "--path {}: not a directory",
-            args.path.display()
-        )));
+    let config_err = |what: String| RunError::Config(what);
+    if args.path.is_none() && args.proxies.is_empty() {
+        return Err(config_err(
+            "nothing to serve: give --path DIR and/or --proxy PREFIX=URL".into(),
+        ));
+    }
+    let mut mount = Mount::new();
+    let upstream_config = ClientConfig {
+        connect_timeout: Duration::from_secs(args.proxy_connect_timeout.max(1)),
+        head_timeout: Duration::from_secs(args.proxy_read_timeout.max(1)),
+        read_timeout: Duration::from_secs(args.proxy_read_timeout.max(1)),
+        ..ClientConfig::default()
+    };
+    for spec in &args.proxies {
+        let (prefix, url) = spec
+            .split_once('=')
+            .ok_or_else(|| config_err(format!("--proxy {spec:?}: expected PREFIX=URL")))?;
+        if !prefix.starts_with('/') {
+            return Err(config_err(format!(
+                "--proxy {spec:?}: the prefix must start with /"
+            )));
+        }
+        let uri = url
+            .parse()
+            .map_err(|e| config_err(format!("--proxy {spec:?}: {e}")))?;
+        let proxy = Proxy::new(prefix, uri, upstream_config.clone())
+            .map_err(|e| config_err(format!("--proxy {spec:?}: {e}")))?;
+        mount = mount.at(prefix, proxy);
+    }
+    if let Some(path) = &args.path {
+        if !path.is_dir() {
+            return Err(config_err(format!(
+                "--path {}: not a directory",
+                path.display()
+            )));
+        }
+        let index = if args.index.is_empty() {
+            vec!["index.html".to_owned()]
+        } else {
+            args.index.clone()
+        };
+        let files = Files::new(path)
+            .with_index(index)
+            .with_listing(args.listing && !args.no_listing)
+            .with_precompressed(!args.no_precompressed)
+            .allow_symlinks_outside(args.follow_symlinks_outside);
+        mount = mount.at("/", files);
     }
     let log = match &args.access_log {
         Some(path) => Some(
             AccessLog::open(path)
-                .map_err(|e| RunError::Config(format!("--access-log {}: {e}", path.display())))?,
+                .map_err(|e| config_err(format!("--access-log {}: {e}", path.display())))?,
         ),
         None => None,
     };
     runner::init_logging(&args.service.log_level, args.service.log_format)?;
-    let index = if args.index.is_empty() {
-        vec!["index.html".to_owned()]
-    } else {
-        args.index.clone()
-    };
-    let files = Files::new(&args.path)
-        .with_index(index)
-        .with_listing(args.listing && !args.no_listing)
-        .with_precompressed(!args.no_precompressed)
-        .allow_symlinks_outside(args.follow_symlinks_outside);
     let mut config = ServerConfig {
         max_body: args.max_body,
         request_timeout: Duration::from_secs(args.request_timeout.max(1)),
@@ -102,7 +147,7 @@ async fn serve(args: ServeArgs) -> Result<(), RunError> {
     if let Some(idle) = args.service.idle_timeout.filter(|&s| s > 0) {
         config.keep_alive_timeout = Duration::from_secs(idle);
     }
-    let mut server = HttpServer::new(config, files);
+    let mut server = HttpServer::new(config, mount);
     if let Some(log) = log {
         server = server.with_access_log(log);
     }

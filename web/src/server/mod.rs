@@ -11,6 +11,7 @@ pub mod body;
 mod driver;
 pub mod files;
 pub mod log;
+pub mod proxy;
 
 use std::future::Future;
 use std::pin::Pin;
