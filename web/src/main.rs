@@ -1,5 +1,7 @@
 //! `torsion-web`: the HTTP server (`serve`: static files from `--path`, reverse proxies from
-//! `--proxy`). Wiring only; the behaviour is in the library.
+//! `--proxy`) and a curl-like client (`get`). Wiring only; the behaviour is in the library.
+
+mod get_cli;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -14,7 +16,7 @@ use torsion_web::server::proxy::Proxy;
 use torsion_web::server::{HttpServer, Mount, ServerConfig};
 
 #[derive(Debug, clap::Parser)]
-#[command(name = "torsion-web", version, about = "HTTP/1.1 server")]
+#[command(name = "torsion-web", version, about = "HTTP/1.1 server and client")]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -25,6 +27,8 @@ enum Command {
     /// Serve a directory and/or reverse proxies over HTTP (default --listen tcp:8080;
     /// `tls:8443:privateKey=…` for HTTPS).
     Serve(Box<ServeArgs>),
+    /// Fetch a URL (curl-like): the body to stdout or -o FILE; exit 1 on an HTTP error.
+    Get(Box<get_cli::GetArgs>),
 }
 
 #[derive(Debug, clap::Args)]
@@ -78,6 +82,7 @@ fn main() -> ExitCode {
     let cli: Cli = runner::parse_args();
     match cli.command {
         Command::Serve(args) => runner::run("torsion-web", serve(*args)),
+        Command::Get(args) => runner::run("torsion-web", get_cli::get(*args)),
     }
 }
 

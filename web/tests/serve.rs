@@ -126,3 +126,80 @@ fn bad_arguments_exit_2_with_one_line() {
     );
     assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
 }
+
+#[test]
+fn get_downloads_and_proxy_forwards() {
+    let dir = TempDir::new("web-get").unwrap();
+    let root = dir.path().join("www");
+    std::fs::create_dir_all(root.join("up")).unwrap();
+    let data: Vec<u8> = (0..2_000_000u32).map(|i| (i % 241) as u8).collect();
+    std::fs::write(root.join("up/data.bin"), &data).unwrap();
+    let upstream = ServerBinary::start(
+        BIN,
+        &[
+            "serve",
+            "--path",
+            root.to_str().unwrap(),
+            "--listen",
+            "tcp:0:interface=127.0.0.1",
+        ],
+        1,
+    );
+    let front = ServerBinary::start(
+        BIN,
+        &[
+            "serve",
+            "--proxy",
+            &format!("/up=http://127.0.0.1:{}", upstream.tcp_port(0)),
+            "--listen",
+            "tcp:0:interface=127.0.0.1",
+        ],
+        1,
+    );
+    let out = dir.path().join("got.bin");
+    let url = format!("http://127.0.0.1:{}/up/data.bin", front.tcp_port(0));
+    let status = Command::new(BIN)
+        .args(["get", &url, "-o", out.to_str().unwrap()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    assert!(std::fs::read(&out).unwrap() == data);
+    // An HTTP error: exit 1, no file, nothing half-written.
+    let missing = dir.path().join("missing.bin");
+    let url404 = format!("http://127.0.0.1:{}/up/none", front.tcp_port(0));
+    let out404 = Command::new(BIN)
+        .args(["get", &url404, "-o", missing.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert_eq!(out404.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out404.stderr).contains("404"));
+    assert!(!missing.exists());
+    // Not routed (no --path on the front): 404 as well.
+    let other = format!("http://127.0.0.1:{}/elsewhere", front.tcp_port(0));
+    assert_eq!(
+        Command::new(BIN)
+            .args(["get", &other])
+            .output()
+            .unwrap()
+            .status
+            .code(),
+        Some(1)
+    );
+    // Bad arguments: exit 2.
+    assert_eq!(
+        Command::new(BIN)
+            .args(["get", "not a url"])
+            .output()
+            .unwrap()
+            .status
+            .code(),
+        Some(2)
+    );
+    let nothing = Command::new(BIN)
+        .args(["serve", "--listen", "tcp:0"])
+        .output()
+        .unwrap();
+    assert_eq!(nothing.status.code(), Some(2));
+    assert_eq!(front.stop(), 0);
+    assert_eq!(upstream.stop(), 0);
+}
