@@ -13,6 +13,7 @@ mod irc;
 mod load;
 mod pop3;
 mod smtp;
+pub(crate) mod web;
 
 use std::process::ExitCode;
 

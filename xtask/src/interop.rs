@@ -16,6 +16,7 @@ mod mail_server;
 mod pop3_differential;
 mod pop3_suite;
 mod smtp_suite;
+mod web_suite;
 
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
@@ -27,7 +28,7 @@ use std::time::{Duration, Instant};
 use std::process::ExitCode;
 
 /// The suites, in the order `cargo xtask interop` runs them.
-const SUITES: &[&str] = &["core", "dns", "irc", "smtp", "imap", "pop3"];
+const SUITES: &[&str] = &["core", "dns", "irc", "smtp", "imap", "pop3", "web"];
 
 /// Entry point: `args` are the words after `interop`.
 pub fn main(args: &[String]) -> ExitCode {
@@ -58,6 +59,7 @@ pub fn main(args: &[String]) -> ExitCode {
                 pop3_suite::run(&mut report);
                 pop3_differential::run(&mut report);
             }
+            "web" => web_suite::run(&mut report),
             _ => unreachable!("SUITES lists only known suites"),
         }
     }
