@@ -52,6 +52,9 @@ struct Server {
     notes: &'static [&'static str],
 }
 
+/// The web demo's page.
+const WEB_PAGE: &str = "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>Torsion</title></head>\n<body><h1>torsion-web</h1><p>Files in var/data/web/ are served here.</p></body></html>\n";
+
 /// The SMTP demo's accounts (`{PLAIN}` passwords: a loopback-only demo).
 const SMTP_USERS: &str = "\
 alice@example.test:{PLAIN}alice-demo
@@ -221,10 +224,17 @@ const SERVERS: &[Server] = &[
         target: Target::Bin("torsion-web"),
         command: &["serve"],
         listen: &["tcp:8080:interface=127.0.0.1"],
-        extra: &[],
+        // Serves its data directory (a demo page), with listings and an access log.
+        extra: &[
+            "--path",
+            "{data}",
+            "--listing",
+            "--access-log",
+            "{data}/../../log/web-access.log",
+        ],
         listeners: &[],
-        files: &[],
-        notes: &[],
+        files: &[("index.html", WEB_PAGE)],
+        notes: &["web: http://127.0.0.1:8080/ serves var/data/web/ (e.g. `torsion-web get http://127.0.0.1:8080/`)"],
     },
 ];
 
