@@ -3,7 +3,8 @@
 //! torsion-dns against NSD and Unbound under dnsperf; `irc`: torsion-irc against InspIRCd, with
 //! its own flags, see [`irc`]; `smtp`: torsion-smtp against Postfix under smtp-source, see
 //! [`smtp`]; `imap`: torsion-imap against Dovecot under our own IMAP load client, see
-//! [`imap`]; `pop3`: torsion-pop3 against Dovecot's pop3d, see [`pop3`]). Benchmarks are not tests: the targets
+//! [`imap`]; `pop3`: torsion-pop3 against Dovecot's pop3d, see [`pop3`]; `web`: torsion-web against
+//! nginx under wrk, see [`web`]). Benchmarks are not tests: the targets
 //! are reported as pass or fail but the exit code is 0 either way (2 for a bad command line).
 
 mod dns;
@@ -26,7 +27,7 @@ const MAX_SECONDS: u64 = 600;
 /// Entry point: `args` are the words after `bench`.
 pub fn main(args: &[String]) -> ExitCode {
     let Some(name) = args.first() else {
-        return crate::usage_error("bench: missing NAME (core, dns, imap, irc, pop3, smtp)");
+        return crate::usage_error("bench: missing NAME (core, dns, imap, irc, pop3, smtp, web)");
     };
     match name.as_str() {
         "dns" => return dns::main(&args[1..]),
@@ -34,6 +35,7 @@ pub fn main(args: &[String]) -> ExitCode {
         "pop3" => return pop3::main(&args[1..]),
         "irc" => return irc::main(&args[1..]),
         "smtp" => return smtp::main(&args[1..]),
+        "web" => return web::main(&args[1..]),
         _ => {}
     }
     let mut seconds = None;
@@ -54,7 +56,7 @@ pub fn main(args: &[String]) -> ExitCode {
     match name.as_str() {
         "core" => echo::main(seconds.unwrap_or(DEFAULT_SECONDS)),
         other => crate::usage_error(&format!(
-            "bench: unknown benchmark {other:?} (known: core, dns, imap, irc, pop3, smtp)"
+            "bench: unknown benchmark {other:?} (known: core, dns, imap, irc, pop3, smtp, web)"
         )),
     }
 }

@@ -220,7 +220,7 @@ impl Running {
 }
 
 /// `Pss:` of /proc/PID/smaps_rollup, in bytes.
-fn pss_bytes(pid: u32) -> Result<u64, String> {
+pub(crate) fn pss_bytes(pid: u32) -> Result<u64, String> {
     let text = std::fs::read_to_string(format!("/proc/{pid}/smaps_rollup"))
         .map_err(|e| format!("smaps_rollup of {pid}: {e}"))?;
     parse_pss(&text).ok_or_else(|| format!("no Pss in smaps_rollup of {pid}"))

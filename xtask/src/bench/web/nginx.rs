@@ -17,10 +17,6 @@ const START: Duration = Duration::from_secs(20);
 #[derive(Debug)]
 pub struct Nginx {
     process: ServerProcess,
-    /// Where it listens.
-    pub addr: SocketAddr,
-    /// Its directory (configuration, logs; `www/` is the document root).
-    pub dir: PathBuf,
 }
 
 /// Write `dir/nginx.conf` for `port` (document root `dir/www`, which the caller fills), with a
@@ -99,11 +95,7 @@ impl Nginx {
             }
             std::thread::sleep(Duration::from_millis(50));
         }
-        Ok(Nginx {
-            process,
-            addr,
-            dir: dir.to_path_buf(),
-        })
+        Ok(Nginx { process })
     }
 
     /// The master's PID (its workers are its children).
