@@ -229,60 +229,75 @@ async fn serve_connection<H: Handler>(server: &HttpServer<H>, mut conn: Connecti
             Err(_) => break,
         };
         served += 1;
-        conn.set_idle_timeout(Some(config.request_timeout));
-        let method = head.parts.method.clone();
-        let version = head.parts.version;
-        let mut close = !head.keep_alive || served >= config.max_requests;
-        let log_request = server.log.as_ref().map(|_| Entry::request(&head.parts));
-        let (body, decoder) = match head.body {
-            BodyLength::Empty => (RequestBody::empty(), None),
-            BodyLength::Length(n) => match BodyDecoder::length(n, config.max_body) {
-                Ok(d) => {
-                    let (body, sender) = RequestBody::streamed(Some(n));
-                    (body, Some((d, sender)))
-                }
-                Err(e) => {
-                    // Refused before reading: the body may still be on its way, so close.
-                    let resp = error_response(e.status(), &e.to_string());
-                    let _ = write_response(&mut conn, resp, config, false, version, true).await;
-                    break;
-                }
-            },
-            BodyLength::Chunked => {
-                let (body, sender) = RequestBody::streamed(None);
-                (body, Some((BodyDecoder::chunked(config.max_body), sender)))
-            }
-        };
-        let mut request = Request::from_parts(head.parts, body);
-        request.extensions_mut().insert(info.clone());
-        let future = server.handler.call(request);
-        let (resp, state) = match decoder {
-            None => (future.await, BodyState::Done),
-            Some((decoder, sender)) => {
-                run_with_body(&mut conn, future, decoder, sender, head.expect_continue).await
-            }
-        };
-        match state {
-            BodyState::Done => {}
-            BodyState::Unread(decoder) => {
-                if !drain(&mut conn, decoder).await {
-                    close = true;
-                }
-            }
-            BodyState::NotStarted | BodyState::Broken => close = true,
-        }
-        close |= conn.shutdown_requested();
-        let status = resp.status();
-        let head_only = method == Method::HEAD;
-        let written = write_response(&mut conn, resp, config, head_only, version, close).await;
-        if let (Some(log), Some(entry)) = (&server.log, log_request) {
-            log.record(&entry, &info.peer, status, *written.as_ref().unwrap_or(&0));
-        }
-        if written.is_err() || close {
+        // Boxed: the request's futures (the handler's, the body's, the response's) live on
+        // the heap while it runs, so an idle connection's task is only this loop's state.
+        let keep = Box::pin(serve_request(server, &mut conn, head, &info, served)).await;
+        if !keep {
             break;
         }
     }
     let _ = conn.close().await;
+}
+
+/// Answer one request; whether the connection can carry another.
+async fn serve_request<H: Handler>(
+    server: &HttpServer<H>,
+    conn: &mut Connection,
+    head: RequestHead,
+    info: &ConnInfo,
+    served: u64,
+) -> bool {
+    let config = &server.config;
+    conn.set_idle_timeout(Some(config.request_timeout));
+    let method = head.parts.method.clone();
+    let version = head.parts.version;
+    let mut close = !head.keep_alive || served >= config.max_requests;
+    let log_request = server.log.as_ref().map(|_| Entry::request(&head.parts));
+    let (body, decoder) = match head.body {
+        BodyLength::Empty => (RequestBody::empty(), None),
+        BodyLength::Length(n) => match BodyDecoder::length(n, config.max_body) {
+            Ok(d) => {
+                let (body, sender) = RequestBody::streamed(Some(n));
+                (body, Some((d, sender)))
+            }
+            Err(e) => {
+                // Refused before reading: the body may still be on its way, so close.
+                let resp = error_response(e.status(), &e.to_string());
+                let _ = write_response(conn, resp, config, false, version, true).await;
+                return false;
+            }
+        },
+        BodyLength::Chunked => {
+            let (body, sender) = RequestBody::streamed(None);
+            (body, Some((BodyDecoder::chunked(config.max_body), sender)))
+        }
+    };
+    let mut request = Request::from_parts(head.parts, body);
+    request.extensions_mut().insert(info.clone());
+    let future = server.handler.call(request);
+    let (resp, state) = match decoder {
+        None => (future.await, BodyState::Done),
+        Some((decoder, sender)) => {
+            run_with_body(conn, future, decoder, sender, head.expect_continue).await
+        }
+    };
+    match state {
+        BodyState::Done => {}
+        BodyState::Unread(decoder) => {
+            if !drain(conn, decoder).await {
+                close = true;
+            }
+        }
+        BodyState::NotStarted | BodyState::Broken => close = true,
+    }
+    close |= conn.shutdown_requested();
+    let status = resp.status();
+    let head_only = method == Method::HEAD;
+    let written = write_response(conn, resp, config, head_only, version, close).await;
+    if let (Some(log), Some(entry)) = (&server.log, log_request) {
+        log.record(&entry, &info.peer, status, *written.as_ref().unwrap_or(&0));
+    }
+    written.is_ok() && !close
 }
 
 /// Run the handler's future while feeding it the body from the connection, as it asks for

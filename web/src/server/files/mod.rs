@@ -4,7 +4,11 @@
 //! - The path is normalised first ([`crate::proto::path`]): no `..` above the root, no
 //!   encoded separators, NULs or backslashes (400).
 //! - Symbolic links are followed only while the target stays inside the root (else 404, as if
-//!   absent), unless [`Files::allow_symlinks_outside`] says otherwise.
+//!   absent), unless [`Files::allow_symlinks_outside`] says otherwise: the file is opened with
+//!   openat2(2) and `RESOLVE_BENEATH` relative to the root's descriptor, so the kernel itself
+//!   refuses any path (through `..` or a symlink) that leaves the tree, in one system call
+//!   (where openat2 is missing, before Linux 5.6, or refuses an absolute symlink, the path is
+//!   canonicalised and checked instead).
 //! - Files are opened non-blocking and checked with fstat after opening, so nothing swapped
 //!   in between (a FIFO, a directory) is read; only regular files are served.
 //! - A directory without its trailing slash is redirected (301) to it, so relative links in
@@ -45,6 +49,8 @@ use encoding::Coding;
 #[derive(Debug, Clone)]
 pub struct Files {
     root: PathBuf,
+    /// The root directory, opened once: paths are resolved beneath it.
+    root_fd: Option<Arc<std::os::fd::OwnedFd>>,
     index: Vec<String>,
     listing: bool,
     precompressed: bool,
@@ -57,8 +63,12 @@ impl Files {
     pub fn new(root: impl Into<PathBuf>) -> Self {
         let root = root.into();
         let root = std::fs::canonicalize(&root).unwrap_or(root);
+        let root_fd = File::open(&root)
+            .ok()
+            .map(|f| Arc::new(std::os::fd::OwnedFd::from(f)));
         Files {
             root,
+            root_fd,
             index: vec!["index.html".to_owned()],
             listing: false,
             precompressed: true,
@@ -168,22 +178,52 @@ impl Files {
     /// Open `path` (non-blocking, so a FIFO cannot stall us) and fstat it; refuse what is
     /// not a regular file or directory, and symlinks out of the root.
     fn open(&self, path: &Path) -> Result<(File, Metadata), StatusCode> {
-        if !self.symlinks_outside {
-            let real = std::fs::canonicalize(path).map_err(|e| io_status(&e))?;
-            if !real.starts_with(&self.root) {
-                return Err(StatusCode::NOT_FOUND);
-            }
-        }
-        let file = OpenOptions::new()
-            .read(true)
-            .custom_flags(rustix::fs::OFlags::NONBLOCK.bits() as i32)
-            .open(path)
-            .map_err(|e| io_status(&e))?;
+        let file = match (&self.root_fd, self.symlinks_outside) {
+            (Some(root), false) => match self.open_beneath(root, path) {
+                Some(result) => result?,
+                None => self.open_checked(path)?,
+            },
+            (None, false) => self.open_checked(path)?,
+            (_, true) => open_plain(path)?,
+        };
         let meta = file.metadata().map_err(|e| io_status(&e))?;
         if !meta.is_file() && !meta.is_dir() {
             return Err(StatusCode::NOT_FOUND);
         }
         Ok((file, meta))
+    }
+
+    /// openat2(RESOLVE_BENEATH) relative to the root; `None` if the kernel lacks openat2.
+    fn open_beneath(
+        &self,
+        root: &std::os::fd::OwnedFd,
+        path: &Path,
+    ) -> Option<Result<File, StatusCode>> {
+        use rustix::fs::{Mode, OFlags, ResolveFlags};
+        let relative = path.strip_prefix(&self.root).unwrap_or(path);
+        let relative = if relative.as_os_str().is_empty() {
+            Path::new(".")
+        } else {
+            relative
+        };
+        let flags = OFlags::RDONLY | OFlags::NONBLOCK | OFlags::CLOEXEC;
+        match rustix::fs::openat2(root, relative, flags, Mode::empty(), ResolveFlags::BENEATH) {
+            Ok(fd) => Some(Ok(File::from(fd))),
+            Err(rustix::io::Errno::NOSYS) => None,
+            // EXDEV: a `..` or a symlink leads out of the root — or is an absolute symlink,
+            // which RESOLVE_BENEATH refuses even when it points inside: the slow check decides.
+            Err(rustix::io::Errno::XDEV) => Some(self.open_checked(path)),
+            Err(e) => Some(Err(io_status(&io::Error::from(e)))),
+        }
+    }
+
+    /// Canonicalise and check the path stays inside the root, then open it.
+    fn open_checked(&self, path: &Path) -> Result<File, StatusCode> {
+        let real = std::fs::canonicalize(path).map_err(|e| io_status(&e))?;
+        if !real.starts_with(&self.root) {
+            return Err(StatusCode::NOT_FOUND);
+        }
+        open_plain(path)
     }
 
     /// The precompressed sibling to send instead of `path`, if one is wanted and exists.
@@ -323,6 +363,15 @@ impl Handler for Files {
     async fn call(&self, req: Request<RequestBody>) -> Response<Body> {
         self.serve(&req)
     }
+}
+
+/// Open non-blocking (a FIFO must not stall us), following symlinks anywhere.
+fn open_plain(path: &Path) -> Result<File, StatusCode> {
+    OpenOptions::new()
+        .read(true)
+        .custom_flags(rustix::fs::OFlags::NONBLOCK.bits() as i32)
+        .open(path)
+        .map_err(|e| io_status(&e))
 }
 
 fn set(headers: &mut HeaderMap, name: header::HeaderName, value: &str) {
