@@ -4,14 +4,19 @@
 //! responses with the framing RFC 9112 §6 asks for. Limits, timeouts and graceful shutdown
 //! are the runner's, as for every other Torsion server.
 //!
-//! Handlers: [`files::Files`] serves a directory; [`Mount`] puts handlers under path prefixes;
-//! any `async fn(Request<RequestBody>) -> Response<Body>` closure is one ([`handler_fn`]).
+//! Handlers: [`files::Files`] serves a directory; [`proxy::Proxy`] forwards to an upstream;
+//! [`router::Router`] routes to application functions; [`Mount`] puts handlers under path
+//! prefixes; [`layers`] wraps them (timeouts, compression, logging, any `tower::Service`); any
+//! `async fn(Request<RequestBody>) -> Response<Body>` closure is one ([`handler_fn`]).
 
 pub mod body;
 mod driver;
 pub mod files;
+pub mod layers;
 pub mod log;
 pub mod proxy;
+pub mod reply;
+pub mod router;
 
 use std::future::Future;
 use std::pin::Pin;
