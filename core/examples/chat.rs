@@ -10,7 +10,7 @@
 
 use std::collections::HashMap;
 use std::process::ExitCode;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, RwLock};
 
 use bytes::Bytes;
 use torsion_core::framing::LineCodec;
@@ -28,7 +28,7 @@ const SEND_QUEUE_LIMIT: usize = 256 * 1024;
 /// The factory: who is here.
 #[derive(Debug)]
 pub struct ChatRoom {
-    banner: String,
+    banner: RwLock<String>,
     users: Mutex<HashMap<String, SendQueue>>,
 }
 
@@ -36,9 +36,30 @@ impl ChatRoom {
     /// A room greeting clients with `banner`.
     pub fn new(banner: impl Into<String>) -> Self {
         ChatRoom {
-            banner: banner.into(),
+            banner: RwLock::new(banner.into()),
             users: Mutex::default(),
         }
+    }
+
+    /// The banner new clients get.
+    pub fn banner(&self) -> String {
+        self.banner
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// Change the banner: the next client to connect gets the new one (the web admin page
+    /// of torsion-web's `chat_admin` example calls this).
+    pub fn set_banner(&self, banner: impl Into<String>) {
+        *self.banner.write().unwrap_or_else(|p| p.into_inner()) = banner.into();
+    }
+
+    /// The names of the connected users, sorted.
+    pub fn names(&self) -> Vec<String> {
+        let mut names: Vec<String> = self.users().keys().cloned().collect();
+        names.sort();
+        names
     }
 
     fn users(&self) -> std::sync::MutexGuard<'_, HashMap<String, SendQueue>> {
@@ -81,8 +102,9 @@ impl Service for ChatRoom {
 
     async fn handle(self: Arc<Self>, mut conn: Connection) {
         let mut lines = LineCodec::any_eol(MAX_LINE);
-        if !self.banner.is_empty() {
-            conn.queue(format!("{}\r\n", self.banner).as_bytes());
+        let banner = self.banner();
+        if !banner.is_empty() {
+            conn.queue(format!("{banner}\r\n").as_bytes());
         }
         conn.queue(b"What's your name?\r\n");
 

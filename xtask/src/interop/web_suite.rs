@@ -25,7 +25,8 @@ const RUN: Duration = Duration::from_secs(60);
 
 /// Run every web check into `report`.
 pub fn run(report: &mut Report) {
-    if let Err(e) = util::cargo_build(&["-p", PROGRAM, "--bin", PROGRAM]) {
+    if let Err(e) = util::cargo_build(&["-p", PROGRAM, "--bin", PROGRAM, "--example", "chat_admin"])
+    {
         report.fail("web: build torsion-web", &e);
         return;
     }
@@ -46,6 +47,7 @@ pub fn run(report: &mut Report) {
         }
         Err(e) => report.fail("web: start torsion-web and its upstream", &e),
     }
+    chat_admin_in_chromium(&root, &scratch, report);
     our_client_against_nginx(&root, &scratch, &www, report);
     our_client_against_http_server(&root, &scratch, &www, report);
 }
@@ -329,6 +331,61 @@ fn clients_against_us(root: &Path, site: &Site, www: &Path, report: &mut Report)
             Ok(())
         },
     );
+}
+
+/// Wait until something accepts connections on 127.0.0.1:`port`.
+fn wait_port(port: u16, what: &str) -> Result<(), String> {
+    let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
+    let deadline = std::time::Instant::now() + START;
+    while std::net::TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_err() {
+        if std::time::Instant::now() >= deadline {
+            return Err(format!("{what} did not accept connections on port {port}"));
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    Ok(())
+}
+
+fn chat_admin_in_chromium(root: &Path, scratch: &Path, report: &mut Report) {
+    report.check("web-chat-admin (headless Chromium via chromedriver: load the admin page, submit the banner form with its CSRF token; a netcat-style client then gets the new banner)", || {
+        let driver = require("chromedriver", "chromium-driver")?;
+        let free = || crate::bench::imap::dovecot::free_port(Ipv4Addr::LOCALHOST.into());
+        let (chat_port, admin_port, driver_port) = (free()?, free()?, free()?);
+        let args: Vec<String> = [
+            "--listen",
+            &format!("tcp:{chat_port}:interface=127.0.0.1"),
+            "--admin",
+            &format!("tcp:{admin_port}:interface=127.0.0.1"),
+            "--banner",
+            "The old banner",
+        ]
+        .iter()
+        .map(|s| (*s).to_owned())
+        .collect();
+        let example = util::release_dir().join("examples").join("chat_admin");
+        let mut server = ServerProcess::spawn("chat_admin", &example, &args, root, &scratch.join("chat_admin.log"))?;
+        server.wait_listening(2, START)?;
+        let mut chromedriver = ServerProcess::spawn(
+            "chromedriver",
+            &driver,
+            &[format!("--port={driver_port}")],
+            root,
+            &scratch.join("chromedriver.log"),
+        )?;
+        let result = wait_port(driver_port, "chromedriver").and_then(|()| {
+            let profile = scratch.join("chromium-admin-profile").display().to_string();
+            python_step(
+                root,
+                &format!("{DATA}/chat_admin.py"),
+                &[&driver_port.to_string(), &format!("http://127.0.0.1:{admin_port}/"), &chat_port.to_string(), &profile],
+                RUN,
+            )
+            .map(|_| ())
+        });
+        let _ = chromedriver.stop(util::STOP_TIMEOUT);
+        let stopped = server.stop_cleanly();
+        result.and(stopped)
+    });
 }
 
 /// `torsion-web get URL -o FILE` (plus `extra`): the file's bytes.
