@@ -289,3 +289,23 @@ async fn a_large_file_arrives_whole_and_ranges_of_it_too() {
     let r = get(&mut peer, "/big.bin", "Range: bytes=100000-250000\r\n").await;
     assert!(r.body == expected[100_000..=250_000]);
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_client_that_stops_reading_is_cut_off_with_bounded_memory() {
+    let site = Site::new();
+    let config = ServerConfig {
+        request_timeout: Duration::from_secs(5),
+        ..ServerConfig::default()
+    };
+    let server = Arc::new(HttpServer::new(config, Files::new(site.root())));
+    let (conn, mut peer) = torsion_core::testkit::memory_pair_with_capacity(4096);
+    let task = tokio::spawn(torsion_core::Service::handle(server, conn));
+    peer.send("GET /big.bin HTTP/1.1\r\nHost: x\r\n\r\n").await;
+    // Read nothing more. The server's writes stall on the full pipe; its buffer is bounded
+    // (64 KiB) whatever the file's size, and the write timeout ends the connection.
+    tokio::time::sleep(Duration::from_secs(30)).await;
+    tokio::time::timeout(Duration::from_secs(1), task)
+        .await
+        .expect("the session ended")
+        .expect("no panic");
+}

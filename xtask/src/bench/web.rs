@@ -3,6 +3,9 @@
 //! this machine in the same run, under wrk (`-t2 -cN`, default 64):
 //! - a 1 KiB static file: requests per second and server CPU per request;
 //! - a 1 MiB static file: GiB/s and server CPU per GiB (sendfile on both);
+//! - a small routed JSON handler (`{"message":"Hello, World!"}`: torsion-web's Router with
+//!   serde_json in the `hello_json` example; nginx's `return 200` with the same body, the
+//!   cheapest answer nginx can give): requests per second and CPU per request;
 //! - the reverse proxy, each in front of the same local upstream (a third process, torsion-web
 //!   serving the file) with a keep-alive upstream pool: requests per second and the front's
 //!   CPU per request;
@@ -104,6 +107,7 @@ impl Load {
 struct Figures {
     small: Load,
     large: Load,
+    json: Load,
     proxy: Load,
     /// PSS bytes per idle connection.
     idle: Option<f64>,
@@ -177,6 +181,31 @@ fn spawn_torsion(
     .to_vec();
     args.extend_from_slice(extra);
     let mut process = ServerProcess::spawn("torsion-web", binary, &args, root, log)?;
+    let addresses = process.wait_listening(1, START)?;
+    let addr = addresses[0]
+        .strip_prefix("tcp:")
+        .and_then(|a| a.parse::<SocketAddr>().ok())
+        .ok_or_else(|| format!("unexpected listening address {:?}", addresses[0]))?;
+    Ok((process, addr))
+}
+
+/// The `hello_json` example (the routed JSON handler).
+fn spawn_hello(
+    program: &Path,
+    root: &Path,
+    log: &Path,
+) -> Result<(ServerProcess, SocketAddr), String> {
+    let args: Vec<String> = [
+        "--listen",
+        "tcp:0:interface=127.0.0.1",
+        "--max-per-ip",
+        "0",
+        "--max-requests-per-connection",
+        "1000000",
+    ]
+    .map(String::from)
+    .to_vec();
+    let mut process = ServerProcess::spawn("hello_json", program, &args, root, log)?;
     let addresses = process.wait_listening(1, START)?;
     let addr = addresses[0]
         .strip_prefix("tcp:")
@@ -280,22 +309,27 @@ fn idle_memory(running: &Running, addr: SocketAddr, n: u64) -> Result<Option<f64
     Ok(Some((after as f64 - before as f64) / n as f64))
 }
 
+/// `json`: where the JSON handler runs (nginx: itself; torsion-web: the example's process).
 fn measure(
     tool: &Path,
     running: &Running,
     addr: SocketAddr,
+    json: (&Running, SocketAddr),
     options: &Options,
 ) -> Result<Figures, String> {
     let url = |p: &str| format!("http://{addr}{p}");
+    let json_url = format!("http://{}/json", json.1);
     // A short warm-up (page cache, the servers' first allocations).
     let warm = Options {
         seconds: 1,
         ..options.clone()
     };
     wrk(tool, running, &url("/1k.bin"), &warm)?;
+    wrk(tool, json.0, &json_url, &warm)?;
     Ok(Figures {
         small: wrk(tool, running, &url("/1k.bin"), options)?,
         large: wrk(tool, running, &url("/1m.bin"), options)?,
+        json: wrk(tool, json.0, &json_url, options)?,
         proxy: wrk(tool, running, &url("/api/1k.bin"), options)?,
         idle: idle_memory(running, addr, options.idle)?,
     })
@@ -308,10 +342,21 @@ fn run(options: &Options) -> Result<(), String> {
     let binary = match &options.binary {
         Some(b) => b.clone(),
         None => {
-            util::cargo_build(&["-p", "torsion-web", "--bin", "torsion-web"])?;
+            util::cargo_build(&[
+                "-p",
+                "torsion-web",
+                "--bin",
+                "torsion-web",
+                "--example",
+                "hello_json",
+            ])?;
             util::release_dir().join("torsion-web")
         }
     };
+    let hello = binary
+        .parent()
+        .map_or_else(|| util::release_dir(), Path::to_path_buf)
+        .join("examples/hello_json");
     let _ = util::raise_nofile_limit();
     let base = root.join("var/bench/web");
     let _ = std::fs::remove_dir_all(&base);
@@ -357,17 +402,29 @@ fn run(options: &Options) -> Result<(), String> {
             .map(|(p, a)| (Running::Torsion(p), a))
         };
         let result = started.and_then(|(running, addr)| {
-            let measured = measure(&wrk_program, &running, addr, options);
+            let measured = if label == "nginx" {
+                measure(&wrk_program, &running, addr, (&running, addr), options)
+            } else {
+                spawn_hello(&hello, &root, &base.join("hello_json.log")).and_then(|(p, a)| {
+                    let app = Running::Torsion(p);
+                    let m = measure(&wrk_program, &running, addr, (&app, a), options);
+                    let stopped = app.stop();
+                    let m = m?;
+                    stopped.map(|()| m)
+                })
+            };
             let stopped = running.stop();
             let measured = measured?;
             stopped.map(|()| measured)
         });
         match &result {
             Ok(f) => println!(
-                "  {label:<12} 1 KiB {:.0} req/s ({:.1} µs CPU each); 1 MiB {:.2} GiB/s; proxy {:.0} req/s ({:.1} µs CPU each); idle {}",
+                "  {label:<12} 1 KiB {:.0} req/s ({:.1} µs CPU each); 1 MiB {:.2} GiB/s; JSON {:.0} req/s ({:.1} µs CPU each); proxy {:.0} req/s ({:.1} µs CPU each); idle {}",
                 f.small.rate(),
                 f.small.cpu_us_per_request(),
                 f.large.gib_per_s(),
+                f.json.rate(),
+                f.json.cpu_us_per_request(),
                 f.proxy.rate(),
                 f.proxy.cpu_us_per_request(),
                 f.idle.map_or("-".to_owned(), |b| format!("{b:.0} B/connection"))
@@ -391,7 +448,7 @@ fn report(options: &Options, results: &[(&str, Result<Figures, String>)]) -> Str
             .and_then(f)
             .filter(|v| v.is_finite())
     };
-    let rows: [Row<'_>; 7] = [
+    let rows: [Row<'_>; 9] = [
         ("1 KiB file, requests/s", &|f| Some(f.small.rate()), 0),
         (
             "1 KiB file, server CPU µs per request",
@@ -403,6 +460,16 @@ fn report(options: &Options, results: &[(&str, Result<Figures, String>)]) -> Str
             "1 MiB file, server CPU s per GiB",
             &|f| Some(f.large.cpu_per_gib()),
             3,
+        ),
+        (
+            "routed JSON handler, requests/s",
+            &|f| Some(f.json.rate()),
+            0,
+        ),
+        (
+            "routed JSON handler, server CPU µs per request",
+            &|f| Some(f.json.cpu_us_per_request()),
+            1,
         ),
         (
             "reverse proxy (1 KiB), requests/s",
@@ -439,7 +506,7 @@ fn report(options: &Options, results: &[(&str, Result<Figures, String>)]) -> Str
             r(1),
         ),
         ("1 MiB GiB/s ≥ nginx's", r(2).map(|x| x >= 1.0), r(2)),
-        ("proxy requests/s ≥ nginx's", r(4).map(|x| x >= 1.0), r(4)),
+        ("proxy requests/s ≥ nginx's", r(6).map(|x| x >= 1.0), r(6)),
     ];
     for (name, met, value) in targets {
         out.push_str(&format!(
@@ -448,8 +515,8 @@ fn report(options: &Options, results: &[(&str, Result<Figures, String>)]) -> Str
             cell(value, 2)
         ));
     }
-    let idle = get(0, rows[6].1);
-    let nginx_idle = get(1, rows[6].1);
+    let idle = get(0, rows[8].1);
+    let nginx_idle = get(1, rows[8].1);
     out.push_str(&format!(
         "target: idle connection ≤ 1024 B above the kernel's: {} ({} B; nginx {} B)\n",
         verdict(idle.map(|b| b <= 1024.0)),

@@ -1,7 +1,9 @@
 //! A throwaway nginx from /work/shared/peers/nginx.conf (Debian's nginx, unprivileged, in the
 //! foreground so it is stopped by its PID): its own directory with the pid file, logs and temp
-//! paths, serving `DIR/www` on 127.0.0.1:PORT; optionally a `location /api/` proxying to a
-//! local upstream with a keep-alive pool (the fair counterpart of `torsion-web --proxy`).
+//! paths, serving `DIR/www` on 127.0.0.1:PORT; for the benchmark also a `location /api/`
+//! proxying to a local upstream with a keep-alive pool (the fair counterpart of `torsion-web
+//! --proxy`) and `location = /json` answering `{"message":"Hello, World!"}` with `return 200`
+//! (the counterpart of the routed JSON handler).
 
 use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
@@ -20,7 +22,7 @@ pub struct Nginx {
 }
 
 /// Write `dir/nginx.conf` for `port` (document root `dir/www`, which the caller fills), with a
-/// proxy to `upstream` under `/api/` if given.
+/// proxy to `upstream` under `/api/` and the `/json` location if `upstream` is given.
 pub fn configure(dir: &Path, port: u16, upstream: Option<SocketAddr>) -> Result<PathBuf, String> {
     let template = std::fs::read_to_string(TEMPLATE).map_err(|e| format!("{TEMPLATE}: {e}"))?;
     for sub in [
@@ -51,7 +53,7 @@ pub fn configure(dir: &Path, port: u16, upstream: Option<SocketAddr>) -> Result<
         };
         text.insert_str(
             at + root_line.len(),
-            "        location /api/ {\n            proxy_pass http://torsion_upstream;\n            proxy_http_version 1.1;\n            proxy_set_header Connection \"\";\n        }\n",
+            "        location /api/ {\n            proxy_pass http://torsion_upstream;\n            proxy_http_version 1.1;\n            proxy_set_header Connection \"\";\n        }\n        location = /json {\n            default_type application/json;\n            return 200 '{\"message\":\"Hello, World!\"}';\n        }\n",
         );
     }
     let file = dir.join("nginx.conf");
