@@ -355,7 +355,7 @@ fn run(options: &Options) -> Result<(), String> {
     };
     let hello = binary
         .parent()
-        .map_or_else(|| util::release_dir(), Path::to_path_buf)
+        .map_or_else(util::release_dir, Path::to_path_buf)
         .join("examples/hello_json");
     let _ = util::raise_nofile_limit();
     let base = root.join("var/bench/web");
