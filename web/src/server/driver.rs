@@ -84,8 +84,15 @@ impl<H: Handler> Service for HttpServer<H> {
         Self::standard_limits(&self.config)
     }
 
-    async fn handle(self: Arc<Self>, conn: Connection) {
-        serve_connection(&self, conn).await;
+    /// Keep-alive connections are many and mostly idle: their tracing span is debug-level
+    /// (a few hundred bytes each otherwise); the access log names the client per request.
+    fn long_lived_connections(&self) -> bool {
+        true
+    }
+
+    // Not an `async fn`: that would keep `conn` in its own state beside the loop's copy.
+    fn handle(self: Arc<Self>, conn: Connection) -> impl Future<Output = ()> + Send {
+        serve_connection(self, conn)
     }
 
     async fn refuse(self: Arc<Self>, mut conn: Connection, reason: Refusal) {
@@ -185,7 +192,8 @@ enum BodyState {
     Broken,
 }
 
-async fn serve_connection<H: Handler>(server: &HttpServer<H>, mut conn: Connection) {
+async fn serve_connection<H: Handler>(server: Arc<HttpServer<H>>, mut conn: Connection) {
+    let server = &*server;
     let config = &server.config;
     let info = ConnInfo {
         peer: conn.peer().clone(),
@@ -203,40 +211,46 @@ async fn serve_connection<H: Handler>(server: &HttpServer<H>, mut conn: Connecti
         } else {
             config.keep_alive_timeout
         }));
-        let head = match conn.read_frame(&mut codec).await {
-            Ok(Some(head)) => head,
+        let refusal = match conn.read_frame(&mut codec).await {
+            Ok(Some(head)) => {
+                served += 1;
+                // Boxed: the request's futures (the handler's, the body's, the response's)
+                // live on the heap while it runs, so an idle connection's task is only this
+                // loop's state.
+                if Box::pin(serve_request(server, &mut conn, head, &info, served)).await {
+                    continue;
+                }
+                break;
+            }
             Ok(None) => break,
             Err(ReadError::Frame(HeadReadError::Head(e))) => {
                 tracing::debug!(error = %e, "bad request head");
-                let resp = error_response(e.status(), &e.to_string());
-                let _ =
-                    write_response(&mut conn, resp, config, false, Version::HTTP_11, true).await;
-                break;
+                (e.status(), e.to_string())
             }
-            Err(ReadError::FrameTimeout) => {
-                let resp = error_response(StatusCode::REQUEST_TIMEOUT, "Request head too slow");
-                let _ =
-                    write_response(&mut conn, resp, config, false, Version::HTTP_11, true).await;
-                break;
-            }
-            Err(ReadError::IdleTimeout) if !conn.pending_input().is_empty() => {
-                let resp = error_response(StatusCode::REQUEST_TIMEOUT, "Request head too slow");
-                let _ =
-                    write_response(&mut conn, resp, config, false, Version::HTTP_11, true).await;
-                break;
-            }
+            Err(ReadError::FrameTimeout) => (
+                StatusCode::REQUEST_TIMEOUT,
+                "Request head too slow".to_owned(),
+            ),
+            Err(ReadError::IdleTimeout) if !conn.pending_input().is_empty() => (
+                StatusCode::REQUEST_TIMEOUT,
+                "Request head too slow".to_owned(),
+            ),
             // Closed or idle between requests, mid-head, or shutting down: close quietly.
             Err(_) => break,
         };
-        served += 1;
-        // Boxed: the request's futures (the handler's, the body's, the response's) live on
-        // the heap while it runs, so an idle connection's task is only this loop's state.
-        let keep = Box::pin(serve_request(server, &mut conn, head, &info, served)).await;
-        if !keep {
-            break;
-        }
+        let resp = error_response(refusal.0, &refusal.1);
+        let _ = Box::pin(write_response(
+            &mut conn,
+            resp,
+            config,
+            false,
+            Version::HTTP_11,
+            true,
+        ))
+        .await;
+        break;
     }
-    let _ = conn.close().await;
+    let _ = Box::pin(conn.close()).await;
 }
 
 /// Answer one request; whether the connection can carry another.
