@@ -305,3 +305,20 @@ async fn options_star_and_absolute_targets_reach_the_handler() {
         .await;
     assert_eq!(read_reply(&mut peer, false).await.text(), "GET /abs");
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_trickled_body_gets_408_and_close() {
+    let mut peer = serve();
+    peer.send("POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 500\r\n\r\n0123456789")
+        .await;
+    for _ in 0..30 {
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        if peer.try_send("z").await.is_err() {
+            break;
+        }
+    }
+    let r = read_reply(&mut peer, false).await;
+    assert_eq!(r.status, 408);
+    assert_eq!(r.header("connection"), Some("close"));
+    peer.expect_closed().await;
+}
