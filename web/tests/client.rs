@@ -4,6 +4,8 @@
 
 #![allow(clippy::unwrap_used)]
 
+mod common;
+
 use std::io::Write;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -128,7 +130,7 @@ async fn uploads_stream_chunked_and_gzip_is_decoded() {
             }
         }
     });
-    let mut req = Request::new(Body::stream(Channel(rx)));
+    let mut req = Request::new(Body::stream(common::Channel(rx)));
     *req.method_mut() = http::Method::POST;
     *req.uri_mut() = format!("{base}/echo").parse().unwrap();
     let r = c.request(req).await.unwrap();
@@ -141,19 +143,6 @@ async fn uploads_stream_chunked_and_gzip_is_decoded() {
     let body = r.into_body().bytes(1 << 20).await.unwrap();
     assert!(body == b"squeeze me ".repeat(10_000));
     s.stop().await;
-}
-
-struct Channel(tokio::sync::mpsc::Receiver<Result<http_body::Frame<Bytes>, std::io::Error>>);
-
-impl http_body::Body for Channel {
-    type Data = Bytes;
-    type Error = std::io::Error;
-    fn poll_frame(
-        mut self: std::pin::Pin<&mut Self>,
-        cx: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<Option<Result<http_body::Frame<Bytes>, std::io::Error>>> {
-        self.0.poll_recv(cx)
-    }
 }
 
 #[tokio::test]

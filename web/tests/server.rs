@@ -38,23 +38,10 @@ async fn app(req: Request<RequestBody>) -> Response<Body> {
                         .await;
                 }
             });
-            Response::new(Body::stream(ChannelBody(rx)))
+            Response::new(Body::stream(common::Channel(rx)))
         }
         "/reject" => error_response(StatusCode::FORBIDDEN, "no"),
         path => Response::new(Body::from(format!("{} {path}", req.method()))),
-    }
-}
-
-struct ChannelBody(tokio::sync::mpsc::Receiver<Result<http_body::Frame<Bytes>, std::io::Error>>);
-
-impl http_body::Body for ChannelBody {
-    type Data = Bytes;
-    type Error = std::io::Error;
-    fn poll_frame(
-        mut self: std::pin::Pin<&mut Self>,
-        cx: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<Option<Result<http_body::Frame<Bytes>, std::io::Error>>> {
-        self.0.poll_recv(cx)
     }
 }
 

@@ -145,6 +145,11 @@ pub fn write_request_head(
     out.extend_from_slice(b" ");
     out.extend_from_slice(target.as_bytes());
     out.extend_from_slice(b" HTTP/1.1\r\n");
+    write_fields(out, headers);
+}
+
+/// Append `headers` as field lines, then the blank line that ends a head.
+fn write_fields(out: &mut BytesMut, headers: &HeaderMap) {
     for (name, value) in headers {
         out.extend_from_slice(name.as_str().as_bytes());
         out.extend_from_slice(b": ");
@@ -163,13 +168,7 @@ pub fn write_head(out: &mut BytesMut, status: StatusCode, headers: &HeaderMap) {
     out.extend_from_slice(b" ");
     out.extend_from_slice(reason.as_bytes());
     out.extend_from_slice(b"\r\n");
-    for (name, value) in headers {
-        out.extend_from_slice(name.as_str().as_bytes());
-        out.extend_from_slice(b": ");
-        out.extend_from_slice(value.as_bytes());
-        out.extend_from_slice(b"\r\n");
-    }
-    out.extend_from_slice(b"\r\n");
+    write_fields(out, headers);
 }
 
 thread_local! {

@@ -245,6 +245,23 @@ fn decode(segment: &str) -> Option<String> {
         .map(|c| c.into_owned())
 }
 
+/// `Router::get` and its siblings: [`Router::route`] with the method filled in.
+macro_rules! method_routes {
+    ($($(#[$doc:meta])* $name:ident => $method:ident,)*) => {
+        $(
+            $(#[$doc])*
+            pub fn $name<F, Fut, R>(self, pattern: &str, handler: F) -> Self
+            where
+                F: Fn(Ctx<S>) -> Fut + Send + Sync + 'static,
+                Fut: Future<Output = R> + Send + 'static,
+                R: IntoResponse,
+            {
+                self.route(Method::$method, pattern, handler)
+            }
+        )*
+    };
+}
+
 impl<S: Send + Sync + 'static> Router<S> {
     /// No routes, with `state` shared by every handler.
     pub fn with_state(state: S) -> Self {
@@ -274,44 +291,17 @@ impl<S: Send + Sync + 'static> Router<S> {
         self
     }
 
-    /// GET (and HEAD) `pattern`.
-    pub fn get<F, Fut, R>(self, pattern: &str, handler: F) -> Self
-    where
-        F: Fn(Ctx<S>) -> Fut + Send + Sync + 'static,
-        Fut: Future<Output = R> + Send + 'static,
-        R: IntoResponse,
-    {
-        self.route(Method::GET, pattern, handler)
-    }
-
-    /// POST `pattern`.
-    pub fn post<F, Fut, R>(self, pattern: &str, handler: F) -> Self
-    where
-        F: Fn(Ctx<S>) -> Fut + Send + Sync + 'static,
-        Fut: Future<Output = R> + Send + 'static,
-        R: IntoResponse,
-    {
-        self.route(Method::POST, pattern, handler)
-    }
-
-    /// PUT `pattern`.
-    pub fn put<F, Fut, R>(self, pattern: &str, handler: F) -> Self
-    where
-        F: Fn(Ctx<S>) -> Fut + Send + Sync + 'static,
-        Fut: Future<Output = R> + Send + 'static,
-        R: IntoResponse,
-    {
-        self.route(Method::PUT, pattern, handler)
-    }
-
-    /// DELETE `pattern`.
-    pub fn delete<F, Fut, R>(self, pattern: &str, handler: F) -> Self
-    where
-        F: Fn(Ctx<S>) -> Fut + Send + Sync + 'static,
-        Fut: Future<Output = R> + Send + 'static,
-        R: IntoResponse,
-    {
-        self.route(Method::DELETE, pattern, handler)
+    method_routes! {
+        /// GET (and HEAD) `pattern`.
+        get => GET,
+        /// POST `pattern`.
+        post => POST,
+        /// PUT `pattern`.
+        put => PUT,
+        /// DELETE `pattern`.
+        delete => DELETE,
+        /// PATCH `pattern`.
+        patch => PATCH,
     }
 
     /// What answers requests no route matches (default: 404).

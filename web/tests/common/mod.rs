@@ -79,3 +79,19 @@ pub async fn get(peer: &mut TestPeer, path: &str, extra: &str) -> Reply {
         .await;
     read_reply(peer, false).await
 }
+
+/// A body fed through a channel (a streaming body of unknown length).
+pub struct Channel(
+    pub tokio::sync::mpsc::Receiver<Result<http_body::Frame<bytes::Bytes>, std::io::Error>>,
+);
+
+impl http_body::Body for Channel {
+    type Data = bytes::Bytes;
+    type Error = std::io::Error;
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<http_body::Frame<bytes::Bytes>, std::io::Error>>> {
+        self.0.poll_recv(cx)
+    }
+}

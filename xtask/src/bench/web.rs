@@ -166,8 +166,21 @@ fn spawn_torsion(
     log: &Path,
     extra: &[String],
 ) -> Result<(ServerProcess, SocketAddr), String> {
-    let mut args: Vec<String> = [
-        "serve",
+    let mut args = vec!["serve".to_owned()];
+    args.extend_from_slice(extra);
+    spawn(binary, "torsion-web", root, log, &args)
+}
+
+/// Start `program ARGS…` with the flags every run uses; its address once it listens.
+fn spawn(
+    program: &Path,
+    name: &str,
+    root: &Path,
+    log: &Path,
+    args: &[String],
+) -> Result<(ServerProcess, SocketAddr), String> {
+    let mut all = args.to_vec();
+    let common: Vec<String> = [
         "--listen",
         "tcp:0:interface=127.0.0.1",
         "--max-per-ip",
@@ -179,8 +192,8 @@ fn spawn_torsion(
     ]
     .map(String::from)
     .to_vec();
-    args.extend_from_slice(extra);
-    let mut process = ServerProcess::spawn("torsion-web", binary, &args, root, log)?;
+    all.extend(common);
+    let mut process = ServerProcess::spawn(name, program, &all, root, log)?;
     let addresses = process.wait_listening(1, START)?;
     let addr = addresses[0]
         .strip_prefix("tcp:")
@@ -189,29 +202,14 @@ fn spawn_torsion(
     Ok((process, addr))
 }
 
-/// The `hello_json` example (the routed JSON handler).
+/// The `hello_json` example (the routed JSON handler), with the same flags as torsion-web
+/// less the `serve` subcommand.
 fn spawn_hello(
     program: &Path,
     root: &Path,
     log: &Path,
 ) -> Result<(ServerProcess, SocketAddr), String> {
-    let args: Vec<String> = [
-        "--listen",
-        "tcp:0:interface=127.0.0.1",
-        "--max-per-ip",
-        "0",
-        "--max-requests-per-connection",
-        "1000000",
-    ]
-    .map(String::from)
-    .to_vec();
-    let mut process = ServerProcess::spawn("hello_json", program, &args, root, log)?;
-    let addresses = process.wait_listening(1, START)?;
-    let addr = addresses[0]
-        .strip_prefix("tcp:")
-        .and_then(|a| a.parse::<SocketAddr>().ok())
-        .ok_or_else(|| format!("unexpected listening address {:?}", addresses[0]))?;
-    Ok((process, addr))
+    spawn(program, "hello_json", root, log, &[])
 }
 
 /// `wrk -t2 -cN -dS URL`, with the server's CPU over the run.
