@@ -61,6 +61,35 @@ pub fn main(args: &[String]) -> ExitCode {
     }
 }
 
+/// A numeric flag of a benchmark: its name, where the value goes, and the range allowed.
+pub(crate) type NumberFlag<'a> = (&'static str, &'a mut u64, std::ops::RangeInclusive<u64>);
+
+/// Parse `bench NAME`'s words: `--flag N` for each of `numbers` (within its range) and
+/// `binary.0 PATH` (the server binary to measure instead of building one).
+pub(crate) fn parse_flags(
+    bench: &str,
+    args: &[String],
+    numbers: &mut [NumberFlag<'_>],
+    binary: (&str, &mut Option<std::path::PathBuf>),
+) -> Result<(), String> {
+    let mut i = 0;
+    while i < args.len() {
+        let value = args.get(i + 1);
+        let flag = args[i].as_str();
+        if let Some((name, slot, range)) = numbers.iter_mut().find(|(n, _, _)| *n == flag) {
+            **slot = crate::parse_number(name, value, range.clone())?;
+        } else if flag == binary.0 {
+            *binary.1 = Some(std::path::PathBuf::from(
+                value.ok_or_else(|| format!("{flag} needs a value"))?,
+            ));
+        } else {
+            return Err(format!("bench {bench}: unexpected argument {flag:?}"));
+        }
+        i += 2;
+    }
+    Ok(())
+}
+
 /// The median of the finite `values` (the mean of the middle two for an even count); `None`
 /// when there are none. The benchmarks that run several rounds report each server's median.
 fn median(values: impl IntoIterator<Item = f64>) -> Option<f64> {
@@ -108,6 +137,34 @@ pub fn finish(name: &str, result: Result<(), String>) -> ExitCode {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn flags_parse_into_their_slots() {
+        let words = |s: &str| s.split(' ').map(str::to_owned).collect::<Vec<_>>();
+        let (mut a, mut b, mut bin) = (1, 2, None);
+        parse_flags(
+            "t",
+            &words("--a 5 --bin /x"),
+            &mut [("--a", &mut a, 1..=9), ("--b", &mut b, 0..=3)],
+            ("--bin", &mut bin),
+        )
+        .unwrap();
+        assert_eq!((a, b, bin.clone()), (5, 2, Some("/x".into())));
+        assert!(parse_flags(
+            "t",
+            &words("--a 10"),
+            &mut [("--a", &mut a, 1..=9)],
+            ("--bin", &mut bin)
+        )
+        .is_err());
+        assert!(parse_flags(
+            "t",
+            &words("--c 1"),
+            &mut [("--a", &mut a, 1..=9)],
+            ("--bin", &mut bin)
+        )
+        .is_err());
+    }
 
     #[test]
     fn medians_skip_non_finite_values() {

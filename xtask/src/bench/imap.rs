@@ -99,23 +99,18 @@ fn parse_options(args: &[String]) -> Result<Options, String> {
         idle: IDLE,
         binary: None,
     };
-    let mut i = 0;
-    while i < args.len() {
-        let value = args.get(i + 1);
-        match args[i].as_str() {
-            "--sessions" => options.sessions = crate::parse_number("--sessions", value, 1..=200)?,
-            "--seconds" => options.seconds = crate::parse_number("--seconds", value, 1..=600)?,
-            "--mailbox" => options.mailbox = crate::parse_number("--mailbox", value, 1..=100_000)?,
-            "--big" => options.big = crate::parse_number("--big", value, 0..=1_000_000)?,
-            "--idle" => options.idle = crate::parse_number("--idle", value, 0..=5000)?,
-            "--torsion-imap" => {
-                let path = value.ok_or("--torsion-imap needs a value")?;
-                options.binary = Some(PathBuf::from(path));
-            }
-            other => return Err(format!("bench imap: unexpected argument {other:?}")),
-        }
-        i += 2;
-    }
+    super::parse_flags(
+        "imap",
+        args,
+        &mut [
+            ("--sessions", &mut options.sessions, 1..=200),
+            ("--seconds", &mut options.seconds, 1..=600),
+            ("--mailbox", &mut options.mailbox, 1..=100_000),
+            ("--big", &mut options.big, 0..=1_000_000),
+            ("--idle", &mut options.idle, 0..=5000),
+        ],
+        ("--torsion-imap", &mut options.binary),
+    )?;
     Ok(options)
 }
 

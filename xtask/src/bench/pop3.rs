@@ -59,22 +59,16 @@ fn parse_options(args: &[String]) -> Result<Options, String> {
         messages: MESSAGES,
         binary: None,
     };
-    let mut i = 0;
-    while i < args.len() {
-        let value = args.get(i + 1);
-        match args[i].as_str() {
-            "--sessions" => options.sessions = crate::parse_number("--sessions", value, 1..=200)?,
-            "--seconds" => options.seconds = crate::parse_number("--seconds", value, 1..=600)?,
-            "--messages" => {
-                options.messages = crate::parse_number("--messages", value, 1..=10_000)?
-            }
-            "--torsion-pop3" => {
-                options.binary = Some(PathBuf::from(value.ok_or("--torsion-pop3 needs a value")?))
-            }
-            other => return Err(format!("bench pop3: unexpected argument {other:?}")),
-        }
-        i += 2;
-    }
+    super::parse_flags(
+        "pop3",
+        args,
+        &mut [
+            ("--sessions", &mut options.sessions, 1..=200),
+            ("--seconds", &mut options.seconds, 1..=600),
+            ("--messages", &mut options.messages, 1..=10_000),
+        ],
+        ("--torsion-pop3", &mut options.binary),
+    )?;
     Ok(options)
 }
 

@@ -50,22 +50,16 @@ fn parse_options(args: &[String]) -> Result<Options, String> {
         idle: IDLE,
         binary: None,
     };
-    let mut i = 0;
-    while i < args.len() {
-        let value = args.get(i + 1);
-        match args[i].as_str() {
-            "--seconds" => options.seconds = crate::parse_number("--seconds", value, 1..=600)?,
-            "--connections" => {
-                options.connections = crate::parse_number("--connections", value, 1..=1000)?
-            }
-            "--idle" => options.idle = crate::parse_number("--idle", value, 0..=20_000)?,
-            "--torsion-web" => {
-                options.binary = Some(PathBuf::from(value.ok_or("--torsion-web needs a value")?))
-            }
-            other => return Err(format!("bench web: unexpected argument {other:?}")),
-        }
-        i += 2;
-    }
+    super::parse_flags(
+        "web",
+        args,
+        &mut [
+            ("--seconds", &mut options.seconds, 1..=600),
+            ("--connections", &mut options.connections, 1..=1000),
+            ("--idle", &mut options.idle, 0..=20_000),
+        ],
+        ("--torsion-web", &mut options.binary),
+    )?;
     Ok(options)
 }
 
