@@ -36,8 +36,14 @@ commands:
                               torsion-smtp against Postfix (Maildir delivery) under smtp-source:
                               messages/s accepted and durably stored (20 sessions × 20,000
                               messages of 1 KiB, at most N = 120 s per server)
+  bench pop3 [--sessions N] [--seconds N] [--messages N] [--torsion-pop3 BIN]
+                              torsion-pop3 against Dovecot's pop3d: RETR MB/s and logins/s
+  bench web [--seconds N] [--connections N] [--idle N] [--torsion-web BIN]
+                              torsion-web against nginx under wrk -t2 -cN (default 64, 10 s):
+                              1 KiB and 1 MiB files, a routed JSON handler, the reverse proxy,
+                              memory per idle keep-alive connection (N = 10,000)
   interop [SUITE]             real third-party programs against our servers and clients (SUITE:
-                              core, dns, irc, smtp, imap; default: every suite)
+                              core, dns, irc, smtp, imap, pop3, web; default: every suite)
   help                        this text";
 
 /// A bad command line: one line on stderr, exit 2.
