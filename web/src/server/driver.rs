@@ -192,14 +192,18 @@ enum BodyState {
     Broken,
 }
 
+/// What the wait for a head gave. Small on purpose: it is the only thing (besides the
+/// connection and the codec) the loop keeps while a request is served, so it decides the size
+/// of an idle connection's task — the head itself is boxed.
+enum Next {
+    Request(Box<RequestHead>),
+    Refuse(StatusCode, String),
+    Close,
+}
+
 async fn serve_connection<H: Handler>(server: Arc<HttpServer<H>>, mut conn: Connection) {
     let server = &*server;
     let config = &server.config;
-    let info = ConnInfo {
-        peer: conn.peer().clone(),
-        local: conn.local().clone(),
-        tls: conn.is_tls(),
-    };
     let mut codec = HeadCodec::default();
     let mut served: u64 = 0;
     conn.set_frame_timeout(Some(config.request_timeout));
@@ -211,43 +215,48 @@ async fn serve_connection<H: Handler>(server: Arc<HttpServer<H>>, mut conn: Conn
         } else {
             config.keep_alive_timeout
         }));
-        let refusal = match conn.read_frame(&mut codec).await {
-            Ok(Some(head)) => {
-                served += 1;
-                // Boxed: the request's futures (the handler's, the body's, the response's)
-                // live on the heap while it runs, so an idle connection's task is only this
-                // loop's state.
-                if Box::pin(serve_request(server, &mut conn, head, &info, served)).await {
-                    continue;
-                }
-                break;
-            }
-            Ok(None) => break,
+        let next = match conn.read_frame(&mut codec).await {
+            Ok(Some(head)) => Next::Request(Box::new(head)),
+            Ok(None) => Next::Close,
             Err(ReadError::Frame(HeadReadError::Head(e))) => {
                 tracing::debug!(error = %e, "bad request head");
-                (e.status(), e.to_string())
+                Next::Refuse(e.status(), e.to_string())
             }
-            Err(ReadError::FrameTimeout) => (
+            Err(ReadError::FrameTimeout) => Next::Refuse(
                 StatusCode::REQUEST_TIMEOUT,
                 "Request head too slow".to_owned(),
             ),
-            Err(ReadError::IdleTimeout) if !conn.pending_input().is_empty() => (
+            Err(ReadError::IdleTimeout) if !conn.pending_input().is_empty() => Next::Refuse(
                 StatusCode::REQUEST_TIMEOUT,
                 "Request head too slow".to_owned(),
             ),
             // Closed or idle between requests, mid-head, or shutting down: close quietly.
-            Err(_) => break,
+            Err(_) => Next::Close,
         };
-        let resp = error_response(refusal.0, &refusal.1);
-        let _ = Box::pin(write_response(
-            &mut conn,
-            resp,
-            config,
-            false,
-            Version::HTTP_11,
-            true,
-        ))
-        .await;
+        match next {
+            Next::Request(head) => {
+                served += 1;
+                // Boxed: the request's futures (the handler's, the body's, the response's)
+                // live on the heap while it runs, so an idle connection's task is only this
+                // loop's state.
+                if Box::pin(serve_request(server, &mut conn, *head, served)).await {
+                    continue;
+                }
+            }
+            Next::Refuse(status, text) => {
+                let resp = error_response(status, &text);
+                let _ = Box::pin(write_response(
+                    &mut conn,
+                    resp,
+                    config,
+                    false,
+                    Version::HTTP_11,
+                    true,
+                ))
+                .await;
+            }
+            Next::Close => {}
+        }
         break;
     }
     let _ = Box::pin(conn.close()).await;
@@ -258,10 +267,15 @@ async fn serve_request<H: Handler>(
     server: &HttpServer<H>,
     conn: &mut Connection,
     head: RequestHead,
-    info: &ConnInfo,
     served: u64,
 ) -> bool {
     let config = &server.config;
+    // Made per request rather than kept per connection (an idle connection holds less).
+    let info = ConnInfo {
+        peer: conn.peer().clone(),
+        local: conn.local().clone(),
+        tls: conn.is_tls(),
+    };
     conn.set_idle_timeout(Some(config.request_timeout));
     let method = head.parts.method.clone();
     let version = head.parts.version;
@@ -287,7 +301,8 @@ async fn serve_request<H: Handler>(
         }
     };
     let mut request = Request::from_parts(head.parts, body);
-    request.extensions_mut().insert(info.clone());
+    let peer = info.peer.clone();
+    request.extensions_mut().insert(info);
     let future = server.handler.call(request);
     let (resp, state) = match decoder {
         None => (future.await, BodyState::Done),
@@ -309,7 +324,7 @@ async fn serve_request<H: Handler>(
     let head_only = method == Method::HEAD;
     let written = write_response(conn, resp, config, head_only, version, close).await;
     if let (Some(log), Some(entry)) = (&server.log, log_request) {
-        log.record(&entry, &info.peer, status, *written.as_ref().unwrap_or(&0));
+        log.record(&entry, &peer, status, *written.as_ref().unwrap_or(&0));
     }
     written.is_ok() && !close
 }
