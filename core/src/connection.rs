@@ -63,6 +63,9 @@ use crate::stream::Stream;
 pub const DEFAULT_READ_CHUNK: usize = 8 * 1024;
 /// Output buffered before `feed` waits for the peer to read.
 pub const DEFAULT_MAX_WRITE_BUFFER: usize = 64 * 1024;
+/// Files up to this size are read into the write buffer by [`Connection::send_file`] rather
+/// than sent with sendfile(2): one write with the head beats a flush plus a sendfile.
+pub const SEND_FILE_INLINE: u64 = 32 * 1024;
 /// Piece size of [`Connection::send_file`] where sendfile(2) cannot be used.
 pub const SEND_FILE_CHUNK: usize = 64 * 1024;
 /// Default minimum data rate of a large frame, bytes/s (Postfix's `smtpd_min_data_rate`).
@@ -622,7 +625,8 @@ impl Connection {
     }
 
     /// Send `len` bytes of `file` from `offset` (a static file's body), after the queued
-    /// output. On plain TCP the kernel copies the file's pages straight to the socket
+    /// output. Up to [`SEND_FILE_INLINE`] bytes are read into the write buffer (one write with
+    /// what precedes them). Beyond that, on plain TCP the kernel copies the file's pages straight to the socket
     /// (sendfile(2): no copy through user space); over TLS, Unix sockets or in memory the file
     /// is read in [`SEND_FILE_CHUNK`] pieces through the write buffer. Each step is bounded by
     /// the write timeout like any write, so a peer that stops reading is cut off and holds no
@@ -640,6 +644,30 @@ impl Connection {
             .checked_add(len)
             .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "range overflows"))?;
         let short = || io::Error::new(io::ErrorKind::UnexpectedEof, "file shorter than its length");
+        if len <= SEND_FILE_INLINE {
+            // Small: read straight into the write buffer, so it goes out in the same write
+            // as what was queued before it (a response head), with no extra system call.
+            if (self.wbuf.len() as u64).saturating_add(len) > self.options.max_write_buffer as u64 {
+                self.flush().await?;
+            }
+            let start = self.wbuf.len();
+            self.wbuf.resize(start + len as usize, 0);
+            let mut done = 0;
+            while done < len as usize {
+                match file.read_at(&mut self.wbuf[start + done..], offset + done as u64) {
+                    Ok(0) => {
+                        self.wbuf.truncate(start + done);
+                        return Err(short());
+                    }
+                    Ok(n) => done += n,
+                    Err(e) => {
+                        self.wbuf.truncate(start + done);
+                        return Err(e);
+                    }
+                }
+            }
+            return Ok(());
+        }
         if let Stream::Tcp(_) = &self.stream {
             self.flush().await?;
             let timeout = self.write_timeout();

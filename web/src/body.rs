@@ -1,6 +1,7 @@
 //! Message bodies as they go out: [`Body`] is what a response (or a client's request)
 //! carries — nothing, bytes, pieces of files (sent with sendfile(2) where the transport
-//! allows), or any `http_body::Body` stream — and [`write_body`] puts one on a connection
+//! allows; small ones are read into the write buffer, see `Connection::send_file`), or any
+//! `http_body::Body` stream — and [`write_body`] puts one on a connection
 //! with the framing chosen for it (length-delimited, chunked, or until close).
 
 use std::fmt;
@@ -21,10 +22,6 @@ use crate::proto::body::{encode_chunk, LAST_CHUNK};
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 /// A boxed body stream.
 pub type BoxBody = Pin<Box<dyn http_body::Body<Data = Bytes, Error = BoxError> + Send>>;
-
-/// File pieces up to this size are read into the write buffer (one write with the head);
-/// larger ones go out with sendfile(2).
-pub const SMALL_FILE: u64 = 32 * 1024;
 
 /// A piece of a body.
 #[derive(Debug, Clone)]
@@ -219,9 +216,6 @@ pub async fn write_body(
                 let n = piece.len();
                 match piece {
                     Piece::Bytes(b) => conn.feed(&b).await?,
-                    Piece::File { file, offset, len } if len <= SMALL_FILE => {
-                        read_small(conn, &file, offset, len).await?
-                    }
                     Piece::File { file, offset, len } => conn.send_file(&file, offset, len).await?,
                 }
                 sent += n;
@@ -257,29 +251,4 @@ pub async fn write_body(
             Ok(sent)
         }
     }
-}
-
-/// Read a small file piece straight into the write buffer (no separate write for it).
-async fn read_small(conn: &mut Connection, file: &File, offset: u64, len: u64) -> io::Result<()> {
-    use std::os::unix::fs::FileExt;
-    if (conn.buffered_output() as u64).saturating_add(len) > 2 * SMALL_FILE {
-        conn.flush().await?;
-    }
-    let out = conn.output_buffer();
-    let start = out.len();
-    out.resize(start + len as usize, 0);
-    let mut done = 0;
-    while done < len as usize {
-        match file.read_at(&mut out[start + done..], offset + done as u64) {
-            Ok(0) | Err(_) => {
-                out.truncate(start);
-                return Err(io::Error::new(
-                    io::ErrorKind::UnexpectedEof,
-                    "file shorter than its length",
-                ));
-            }
-            Ok(n) => done += n,
-        }
-    }
-    Ok(())
 }

@@ -96,14 +96,7 @@ pub struct RequestHead {
 /// Parse the head at the start of `buf`: `Ok(None)` while it is incomplete (and within the
 /// limits), else the head and how many bytes of `buf` it used.
 pub fn parse_request_head(buf: &[u8]) -> Result<Option<(RequestHead, usize)>, HeadError> {
-    let mut skip = 0;
-    for _ in 0..MAX_LEADING_EMPTY_LINES {
-        match &buf[skip..] {
-            [b'\r', b'\n', ..] => skip += 2,
-            [b'\n', ..] => skip += 1,
-            _ => break,
-        }
-    }
+    let skip = skip_empty_lines(buf)?;
     let data = &buf[skip..];
     let mut fields = [httparse::EMPTY_HEADER; MAX_HEADERS];
     let mut req = httparse::Request::new(&mut fields);
@@ -123,12 +116,7 @@ pub fn parse_request_head(buf: &[u8]) -> Result<Option<(RequestHead, usize)>, He
     let used = match status {
         httparse::Status::Complete(n) => n,
         httparse::Status::Partial => {
-            if request_line_too_long(data) {
-                return Err(HeadError::UriTooLong);
-            }
-            if data.len() > MAX_HEAD {
-                return Err(HeadError::HeadTooLarge);
-            }
+            check_incomplete(data)?;
             return Ok(None);
         }
     };
@@ -189,6 +177,48 @@ pub fn parse_request_head(buf: &[u8]) -> Result<Option<(RequestHead, usize)>, He
         },
         skip + used,
     )))
+}
+
+/// How many bytes of empty lines come before the request line (RFC 9112 §2.2: a server
+/// "SHOULD ignore at least one"); more than [`MAX_LEADING_EMPTY_LINES`] is an error.
+pub fn skip_empty_lines(buf: &[u8]) -> Result<usize, HeadError> {
+    let mut skip = 0;
+    for _ in 0..=MAX_LEADING_EMPTY_LINES {
+        match &buf[skip..] {
+            [b'\r', b'\n', ..] => skip += 2,
+            [b'\n', ..] => skip += 1,
+            // A lone CR may be the start of a CRLF still to come.
+            _ => return Ok(skip),
+        }
+    }
+    Err(HeadError::Malformed(
+        "too many empty lines before the request",
+    ))
+}
+
+/// The limits an incomplete head (after its empty lines) must already keep: a request line
+/// longer than any valid target is 414, a head past [`MAX_HEAD`] is 431.
+pub fn check_incomplete(data: &[u8]) -> Result<(), HeadError> {
+    if request_line_too_long(data) {
+        return Err(HeadError::UriTooLong);
+    }
+    if data.len() > MAX_HEAD {
+        return Err(HeadError::HeadTooLarge);
+    }
+    Ok(())
+}
+
+/// The end of a head (just after its blank line) in `buf`, searching from `from`, which lets
+/// a caller that receives a head in pieces search each byte once.
+pub fn head_end(buf: &[u8], from: usize) -> Option<usize> {
+    memchr::memchr_iter(b'\n', &buf[from..]).find_map(|i| {
+        let i = from + i;
+        match buf.get(i + 1..) {
+            Some([b'\n', ..]) => Some(i + 2),
+            Some([b'\r', b'\n', ..]) => Some(i + 3),
+            _ => None,
+        }
+    })
 }
 
 /// Whether the request line is still going (no LF yet) past what a [`MAX_URI`] target needs.

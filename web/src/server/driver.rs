@@ -27,7 +27,7 @@ use super::body::BodySender;
 use super::log::{AccessLog, Entry};
 use super::{error_response, Body, ConnInfo, Handler, RequestBody, ServerConfig};
 use crate::body::write_body;
-use crate::proto::head::{parse_request_head, MAX_HEAD, MAX_URI};
+use crate::proto::head::{check_incomplete, head_end, parse_request_head, skip_empty_lines};
 use crate::proto::response::{date_now, write_head};
 use crate::proto::{BodyDecoder, BodyError, BodyLength, BodyPiece, HeadError, RequestHead};
 
@@ -126,47 +126,16 @@ pub(crate) struct HeadCodec {
     scanned: usize,
 }
 
-/// The end of the head (after its blank line) in `buf`, searching from `from`.
-fn head_end(buf: &[u8], from: usize) -> Option<usize> {
-    memchr::memchr_iter(b'\n', &buf[from..]).find_map(|i| {
-        let i = from + i;
-        match buf.get(i + 1..) {
-            Some([b'\n', ..]) => Some(i + 2),
-            Some([b'\r', b'\n', ..]) => Some(i + 3),
-            _ => None,
-        }
-    })
-}
-
 impl Decoder for HeadCodec {
     type Item = RequestHead;
     type Error = HeadReadError;
 
     fn decode(&mut self, src: &mut BytesMut) -> Result<Option<RequestHead>, HeadReadError> {
-        // Empty lines before a request line are skipped (RFC 9112 §2.2).
-        let mut lead = 0;
-        while lead < src.len() && (src[lead] == b'\r' || src[lead] == b'\n') {
-            lead += 1;
-        }
-        if lead > 16 {
-            return Err(HeadError::Malformed("too many empty lines").into());
-        }
+        let lead = skip_empty_lines(src)?;
         let from = self.scanned.max(lead).saturating_sub(2).max(lead);
         let Some(end) = head_end(src, from) else {
             self.scanned = src.len();
-            if src.len() > MAX_HEAD {
-                let line = memchr::memchr(b'\n', src).unwrap_or(src.len());
-                return Err(if line > MAX_URI + 32 {
-                    HeadError::UriTooLong
-                } else {
-                    HeadError::HeadTooLarge
-                }
-                .into());
-            }
-            // A request line past any valid target length is refused before it ends.
-            if memchr::memchr(b'\n', src).is_none() && src.len() > MAX_URI + 32 + lead {
-                return Err(HeadError::UriTooLong.into());
-            }
+            check_incomplete(&src[lead..])?;
             return Ok(None);
         };
         self.scanned = 0;

@@ -443,14 +443,7 @@ fn our_client_against_http_server(root: &Path, scratch: &Path, www: &Path, repor
             .map(|s| (*s).to_owned())
             .collect();
         let mut server = ServerProcess::spawn("http.server", &python, &args, root, &scratch.join("http.server.log"))?;
-        let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
-        let deadline = std::time::Instant::now() + START;
-        while std::net::TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_err() {
-            if std::time::Instant::now() >= deadline {
-                return Err("http.server did not start".into());
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        wait_port(port, "http.server")?;
         let result = (|| {
             let big = std::fs::read(www.join("big.bin")).map_err(|e| e.to_string())?;
             if get(root, &format!("http://127.0.0.1:{port}/big.bin"), &scratch.join("pyserver-big.bin"), &[])? != big {
